@@ -1,0 +1,174 @@
+//! Gated 2-d convolution: conv → optional BatchNorm → per-filter gate → activation.
+
+use burn::config::Config;
+use burn::module::{Module, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{BatchNorm, PaddingConfig2d};
+use burn::tensor::{Device, Tensor};
+
+use crate::gated::{gate_forward, init_gates, init_norm};
+use crate::{Activation, GateInit, checks};
+
+/// Configuration of a [`GatedConv2d`], built with [`GatedConv2dConfig::init`].
+#[derive(Config, Debug)]
+pub struct GatedConv2dConfig {
+    /// Input and output channels, `[in, out]`. The layer has one gate per output channel.
+    pub channels: [usize; 2],
+    /// Side of the square kernel.
+    #[config(default = 3)]
+    pub kernel_size: usize,
+    /// Stride, the same on both axes.
+    #[config(default = 1)]
+    pub stride: usize,
+    /// Zero padding on every side.
+    #[config(default = 1)]
+    pub padding: usize,
+    /// Whether the convolution adds a bias. A conv followed by BatchNorm usually has none.
+    #[config(default = true)]
+    pub bias: bool,
+    /// Whether a BatchNorm sits between the convolution and the gate.
+    #[config(default = false)]
+    pub batch_norm: bool,
+    /// The activation after the gate.
+    #[config(default = "Activation::Relu")]
+    pub activation: Activation,
+    /// How the gates start.
+    #[config(default = "GateInit::Ones")]
+    pub gate_init: GateInit,
+}
+
+/// A 2-d convolution whose every output channel (filter) `i` carries a learnable importance
+/// weight `g_i`: `y_i = act(g_i · norm(conv(x))_i)`.
+///
+/// The gate sits after the normalisation (a BatchNorm would cancel any scale put before it) and
+/// before the activation, so a gate of 0 makes channel `i` exactly 0: removing the filter is then
+/// exactly equivalent to closing its gate.
+///
+/// All fields are public so that surgery can rebuild a slimmer layer from selected rows.
+///
+/// # Example
+/// ```
+/// use burn::tensor::{Device, Distribution, Tensor};
+/// use prunus_layers::GatedConv2dConfig;
+///
+/// let device = Device::flex();
+/// let layer = GatedConv2dConfig::new([3, 8]).with_batch_norm(true).init(&device);
+/// let x = Tensor::<4>::random([2, 3, 16, 16], Distribution::Default, &device);
+/// assert_eq!(layer.forward(x).dims(), [2, 8, 16, 16]);
+/// ```
+#[derive(Module, Debug)]
+pub struct GatedConv2d {
+    /// The convolution.
+    pub conv: Conv2d,
+    /// The optional BatchNorm after the convolution.
+    pub norm: Option<BatchNorm>,
+    /// One importance weight per output channel, `[out]`; `None` once the gates are folded
+    /// into the weights.
+    pub gate: Option<Param<Tensor<1>>>,
+    /// The activation after the gate.
+    #[module(skip)]
+    pub activation: Activation,
+}
+
+impl GatedConv2dConfig {
+    /// Builds the layer on `device`.
+    ///
+    /// # Panics
+    /// When a channel count, the kernel size or the stride is 0, or the gate initialisation's
+    /// own arguments are invalid (see [`GateInit::init_gates`]).
+    pub fn init(&self, device: &Device) -> GatedConv2d {
+        checks::check_channels("GatedConv2d", self.channels);
+        checks::check_kernel("GatedConv2d", self.kernel_size, self.stride);
+        let p = self.padding;
+        let conv = Conv2dConfig::new(self.channels, [self.kernel_size; 2])
+            .with_stride([self.stride; 2])
+            .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+            .with_bias(self.bias)
+            .init(device);
+        let gate = init_gates(&self.gate_init, &conv.weight.val(), 0, device);
+        GatedConv2d {
+            conv,
+            norm: init_norm(self.batch_norm, self.channels[1], device),
+            gate: Some(gate),
+            activation: self.activation,
+        }
+    }
+}
+
+impl GatedConv2d {
+    /// Applies convolution, normalisation, gate and activation.
+    ///
+    /// # Shapes
+    /// - `input`: `[batch, in, height, width]`
+    /// - output: `[batch, out, (height + 2·padding − kernel) / stride + 1, same for width]`
+    pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
+        gate_forward(
+            self.conv.forward(input),
+            self.norm.as_ref(),
+            self.gate.as_ref(),
+            self.activation,
+        )
+    }
+
+    /// Input and output channels, `[in, out]`, read from the weight.
+    pub fn channels(&self) -> [usize; 2] {
+        let [out, in_per_group, _, _] = self.conv.weight.dims();
+        [in_per_group * self.conv.groups, out]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::{assert_channel_zero, random};
+
+    #[test]
+    fn output_shape_follows_padding_and_stride() {
+        let device = Device::flex();
+        let layer = GatedConv2dConfig::new([3, 5])
+            .with_stride(2)
+            .with_padding(0)
+            .init(&device);
+        // (9 + 0 − 3) / 2 + 1 = 4
+        assert_eq!(
+            layer.forward(random([2, 3, 9, 9], &device)).dims(),
+            [2, 5, 4, 4]
+        );
+        assert_eq!(layer.channels(), [3, 5]);
+    }
+
+    #[test]
+    fn gate_of_zero_zeroes_its_channel_exactly() {
+        let device = Device::flex();
+        for batch_norm in [false, true] {
+            let mut layer = GatedConv2dConfig::new([3, 4])
+                .with_batch_norm(batch_norm)
+                .with_activation(Activation::Identity)
+                .init(&device);
+            layer.gate = Some(Param::from_tensor(Tensor::from_floats(
+                [1.0, 0.0, -0.5, 2.0],
+                &device,
+            )));
+            let y = layer.forward(random([2, 3, 6, 6], &device));
+            assert_channel_zero(&y, 1);
+        }
+    }
+
+    #[test]
+    fn ones_gates_leave_the_plain_conv_unchanged() {
+        let device = Device::flex();
+        let layer = GatedConv2dConfig::new([2, 3])
+            .with_activation(Activation::Identity)
+            .init(&device);
+        let x = random([1, 2, 5, 5], &device);
+        let gated = layer.forward(x.clone());
+        let plain = layer.conv.forward(x);
+        gated.into_data().assert_eq(&plain.into_data(), true);
+    }
+
+    #[test]
+    #[should_panic(expected = "at least one input and one output channel")]
+    fn zero_channels_panic_with_a_message() {
+        GatedConv2dConfig::new([3, 0]).init(&Device::flex());
+    }
+}

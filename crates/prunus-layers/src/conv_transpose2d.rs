@@ -1,0 +1,186 @@
+//! Gated 2-d transposed convolution: transposed conv → optional BatchNorm → gate → activation.
+
+use burn::config::Config;
+use burn::module::{Module, Param};
+use burn::nn::BatchNorm;
+use burn::nn::conv::{ConvTranspose2d, ConvTranspose2dConfig};
+use burn::tensor::{Device, Tensor};
+
+use crate::gated::{gate_forward, init_gates, init_norm};
+use crate::{Activation, GateInit, checks};
+
+/// Configuration of a [`GatedConvTranspose2d`], built with [`GatedConvTranspose2dConfig::init`].
+#[derive(Config, Debug)]
+pub struct GatedConvTranspose2dConfig {
+    /// Input and output channels, `[in, out]`. The layer has one gate per output channel.
+    pub channels: [usize; 2],
+    /// Side of the square kernel.
+    #[config(default = 2)]
+    pub kernel_size: usize,
+    /// Stride, the same on both axes.
+    #[config(default = 2)]
+    pub stride: usize,
+    /// Padding removed from every side of the output.
+    #[config(default = 0)]
+    pub padding: usize,
+    /// Extra rows and columns added to one side of the output.
+    #[config(default = 0)]
+    pub padding_out: usize,
+    /// Whether the transposed convolution adds a bias.
+    #[config(default = true)]
+    pub bias: bool,
+    /// Whether a BatchNorm sits between the transposed convolution and the gate.
+    #[config(default = false)]
+    pub batch_norm: bool,
+    /// The activation after the gate.
+    #[config(default = "Activation::Relu")]
+    pub activation: Activation,
+    /// How the gates start.
+    #[config(default = "GateInit::Ones")]
+    pub gate_init: GateInit,
+}
+
+/// A 2-d transposed convolution with one learnable importance weight per output channel:
+/// `y_i = act(g_i · norm(convᵀ(x))_i)`.
+///
+/// Burn lays a transposed convolution's weight out as `[in, out, k, k]`, so filter `i` is the
+/// slice `weight[:, i]`; surgery must cut that axis and keep `conv.channels` in step.
+///
+/// # Example
+/// ```
+/// use burn::tensor::{Device, Distribution, Tensor};
+/// use prunus_layers::GatedConvTranspose2dConfig;
+///
+/// let device = Device::flex();
+/// // The U-Net up-sampler: kernel 2, stride 2 doubles height and width.
+/// let layer = GatedConvTranspose2dConfig::new([8, 4]).init(&device);
+/// let x = Tensor::<4>::random([1, 8, 5, 5], Distribution::Default, &device);
+/// assert_eq!(layer.forward(x).dims(), [1, 4, 10, 10]);
+/// ```
+#[derive(Module, Debug)]
+pub struct GatedConvTranspose2d {
+    /// The transposed convolution; its weight is `[in, out, k, k]`.
+    pub conv: ConvTranspose2d,
+    /// The optional BatchNorm after the transposed convolution.
+    pub norm: Option<BatchNorm>,
+    /// One importance weight per output channel, `[out]`; `None` once the gates are folded
+    /// into the weights.
+    pub gate: Option<Param<Tensor<1>>>,
+    /// The activation after the gate.
+    #[module(skip)]
+    pub activation: Activation,
+}
+
+impl GatedConvTranspose2dConfig {
+    /// Builds the layer on `device`.
+    ///
+    /// # Panics
+    /// When a channel count, the kernel size or the stride is 0, or the gate initialisation's
+    /// own arguments are invalid (see [`GateInit::init_gates`]).
+    pub fn init(&self, device: &Device) -> GatedConvTranspose2d {
+        checks::check_channels("GatedConvTranspose2d", self.channels);
+        checks::check_kernel("GatedConvTranspose2d", self.kernel_size, self.stride);
+        let conv = ConvTranspose2dConfig::new(self.channels, [self.kernel_size; 2])
+            .with_stride([self.stride; 2])
+            .with_padding([self.padding; 2])
+            .with_padding_out([self.padding_out; 2])
+            .with_bias(self.bias)
+            .init(device);
+        let gate = init_gates(&self.gate_init, &conv.weight.val(), 1, device);
+        GatedConvTranspose2d {
+            conv,
+            norm: init_norm(self.batch_norm, self.channels[1], device),
+            gate: Some(gate),
+            activation: self.activation,
+        }
+    }
+}
+
+impl GatedConvTranspose2d {
+    /// Applies transposed convolution, normalisation, gate and activation.
+    ///
+    /// # Shapes
+    /// - `input`: `[batch, in, height, width]`
+    /// - output: `[batch, out, (height − 1)·stride − 2·padding + kernel + padding_out, same for
+    ///   width]`
+    pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
+        gate_forward(
+            self.conv.forward(input),
+            self.norm.as_ref(),
+            self.gate.as_ref(),
+            self.activation,
+        )
+    }
+
+    /// Input and output channels, `[in, out]`, read from the weight.
+    pub fn channels(&self) -> [usize; 2] {
+        let [input, out_per_group, _, _] = self.conv.weight.dims();
+        [input, out_per_group * self.conv.groups]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::{assert_channel_zero, random};
+
+    #[test]
+    fn ternausnet_upsampler_doubles_the_size() {
+        let device = Device::flex();
+        let layer = GatedConvTranspose2dConfig::new([4, 2])
+            .with_kernel_size(3)
+            .with_padding(1)
+            .with_padding_out(1)
+            .init(&device);
+        // (7 − 1)·2 − 2 + 3 + 1 = 14
+        assert_eq!(
+            layer.forward(random([1, 4, 7, 7], &device)).dims(),
+            [1, 2, 14, 14]
+        );
+        assert_eq!(layer.channels(), [4, 2]);
+    }
+
+    #[test]
+    fn gate_of_zero_zeroes_its_channel_exactly() {
+        let device = Device::flex();
+        for batch_norm in [false, true] {
+            let mut layer = GatedConvTranspose2dConfig::new([3, 3])
+                .with_batch_norm(batch_norm)
+                .with_activation(Activation::Identity)
+                .init(&device);
+            layer.gate = Some(Param::from_tensor(Tensor::from_floats(
+                [0.7, -1.0, 0.0],
+                &device,
+            )));
+            let y = layer.forward(random([2, 3, 4, 4], &device));
+            assert_channel_zero(&y, 2);
+        }
+    }
+
+    #[test]
+    fn filter_norm_gates_read_the_output_axis() {
+        let device = Device::flex();
+        let layer = GatedConvTranspose2dConfig::new([3, 5])
+            .with_gate_init(GateInit::FilterNorm)
+            .init(&device);
+        // weight [in=3, out=5, 2, 2]: filter i is weight[:, i].
+        let w = layer
+            .conv
+            .weight
+            .val()
+            .swap_dims(0, 1)
+            .abs()
+            .reshape([5, 12])
+            .sum_dim(1);
+        let expected = w
+            .clone()
+            .div_scalar(w.mean().into_scalar::<f32>())
+            .reshape([5]);
+        layer
+            .gate
+            .unwrap()
+            .val()
+            .into_data()
+            .assert_approx_eq::<f32>(&expected.into_data(), Default::default());
+    }
+}

@@ -1,0 +1,220 @@
+//! Exact parameter and multiply-add counts of a network at a given input size.
+//!
+//! The count is made from a network's configuration (its widths), so the cost of a pruned
+//! network is known before it is built. Conventions:
+//! - **multiply-adds (MACs)** count the products of the convolutions and transposed
+//!   convolutions: `out_h · out_w · out_c · in_c · k²` for a convolution and
+//!   `in_h · in_w · in_c · out_c · k²` for a transposed convolution (every input pixel is
+//!   spread over a `k × k` window). Bias additions, BatchNorm, gates, activations, pooling and
+//!   concatenation are not counted: they are linear in the activations, not in the weights, and
+//!   vanish in the total.
+//! - **FLOPs = 2 × MACs**, the convention of the pruning literature (one multiply plus one add).
+//! - **parameters** are the network's own: conv weights and biases, BatchNorm `γ` and `β`
+//!   (running statistics are buffers, not parameters). The gates, one per prunable filter, are
+//!   counted separately in [`CostReport::gates`]; a network whose gates are folded into its
+//!   weights has none.
+
+use serde::{Deserialize, Serialize};
+
+/// The kind of a counted layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LayerKind {
+    /// A 2-d convolution.
+    Conv,
+    /// A 2-d transposed convolution.
+    ConvTranspose,
+}
+
+/// The cost of one layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerCost {
+    /// The layer's module path, e.g. `"encoder.0.conv1"`.
+    pub name: String,
+    /// Convolution or transposed convolution.
+    pub kind: LayerKind,
+    /// Input channels.
+    pub in_channels: usize,
+    /// Output channels.
+    pub out_channels: usize,
+    /// Side of the square kernel.
+    pub kernel_size: usize,
+    /// Input `[height, width]`.
+    pub input_size: [usize; 2],
+    /// Output `[height, width]`.
+    pub output_size: [usize; 2],
+    /// Weights, bias and BatchNorm `γ`, `β`.
+    pub params: u64,
+    /// Gates (0 for an ungated layer).
+    pub gates: u64,
+    /// Multiply-adds for one input image.
+    pub macs: u64,
+}
+
+/// The cost of a whole network at one input size, layer by layer.
+///
+/// # Example
+/// ```
+/// use prunus_models::{Costed, UNetConfig};
+///
+/// let config = UNetConfig::standard(3, 1, 16, 4);
+/// let cost = config.cost([128, 128]).unwrap();
+/// assert_eq!(cost.params(), 1_942_577);
+/// assert_eq!(cost.macs(), 758_120_448);
+/// assert_eq!(cost.flops(), 2 * cost.macs());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CostReport {
+    /// The input `[height, width]` the cost was counted at.
+    pub input_size: [usize; 2],
+    /// Every convolution and transposed convolution, in forward order.
+    pub layers: Vec<LayerCost>,
+}
+
+impl CostReport {
+    /// Parameters of the network, gates excluded.
+    pub fn params(&self) -> u64 {
+        self.layers.iter().map(|l| l.params).sum()
+    }
+
+    /// Gates of the network.
+    pub fn gates(&self) -> u64 {
+        self.layers.iter().map(|l| l.gates).sum()
+    }
+
+    /// Multiply-adds for one input image.
+    pub fn macs(&self) -> u64 {
+        self.layers.iter().map(|l| l.macs).sum()
+    }
+
+    /// Floating-point operations for one input image, `2 × macs()`.
+    pub fn flops(&self) -> u64 {
+        2 * self.macs()
+    }
+
+    /// The layer with module path `name`.
+    pub fn layer(&self, name: &str) -> Option<&LayerCost> {
+        self.layers.iter().find(|l| l.name == name)
+    }
+}
+
+/// A network, or its configuration, whose cost can be counted.
+pub trait Costed {
+    /// The cost of one forward pass on an input of `[height, width]`.
+    ///
+    /// # Errors
+    /// When the network cannot take that input size.
+    fn cost(&self, input_size: [usize; 2]) -> Result<CostReport, crate::ModelError>;
+}
+
+/// How a layer is shaped, for counting.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LayerShape {
+    pub kind: LayerKind,
+    pub channels: [usize; 2],
+    pub kernel_size: usize,
+    pub stride: usize,
+    pub padding: usize,
+    pub padding_out: usize,
+    pub bias: bool,
+    pub batch_norm: bool,
+    pub gated: bool,
+}
+
+impl LayerShape {
+    /// A gated 3×3, pad 1 convolution.
+    pub(crate) fn conv3(channels: [usize; 2], bias: bool, batch_norm: bool) -> Self {
+        Self {
+            kind: LayerKind::Conv,
+            channels,
+            kernel_size: 3,
+            stride: 1,
+            padding: 1,
+            padding_out: 0,
+            bias,
+            batch_norm,
+            gated: true,
+        }
+    }
+
+    /// The ungated 1×1 output convolution with bias.
+    pub(crate) fn head(channels: [usize; 2]) -> Self {
+        Self {
+            kernel_size: 1,
+            padding: 0,
+            gated: false,
+            ..Self::conv3(channels, true, false)
+        }
+    }
+
+    /// A gated transposed convolution with bias and no BatchNorm.
+    pub(crate) fn up(channels: [usize; 2], kernel_size: usize, padding: usize, out: usize) -> Self {
+        Self {
+            kind: LayerKind::ConvTranspose,
+            channels,
+            kernel_size,
+            stride: 2,
+            padding,
+            padding_out: out,
+            bias: true,
+            batch_norm: false,
+            gated: true,
+        }
+    }
+
+    fn output_size(&self, [h, w]: [usize; 2]) -> [usize; 2] {
+        let (k, s, p) = (self.kernel_size, self.stride, self.padding);
+        let side = |x: usize| match self.kind {
+            LayerKind::Conv => (x + 2 * p - k) / s + 1,
+            LayerKind::ConvTranspose => (x - 1) * s + k + self.padding_out - 2 * p,
+        };
+        [side(h), side(w)]
+    }
+}
+
+/// Collects layer costs in forward order.
+#[derive(Debug, Default)]
+pub(crate) struct CostBuilder {
+    layers: Vec<LayerCost>,
+}
+
+impl CostBuilder {
+    /// Counts a layer applied to an input of `input_size`; returns its output size.
+    pub(crate) fn add(
+        &mut self,
+        name: impl Into<String>,
+        shape: LayerShape,
+        input_size: [usize; 2],
+    ) -> [usize; 2] {
+        let [cin, cout] = shape.channels.map(|c| c as u64);
+        let k2 = (shape.kernel_size * shape.kernel_size) as u64;
+        let output_size = shape.output_size(input_size);
+        let pixels = |[h, w]: [usize; 2]| (h * w) as u64;
+        let macs = match shape.kind {
+            LayerKind::Conv => pixels(output_size) * cout * cin * k2,
+            LayerKind::ConvTranspose => pixels(input_size) * cin * cout * k2,
+        };
+        let params = cin * cout * k2
+            + if shape.bias { cout } else { 0 }
+            + if shape.batch_norm { 2 * cout } else { 0 };
+        self.layers.push(LayerCost {
+            name: name.into(),
+            kind: shape.kind,
+            in_channels: shape.channels[0],
+            out_channels: shape.channels[1],
+            kernel_size: shape.kernel_size,
+            input_size,
+            output_size,
+            params,
+            gates: if shape.gated { cout } else { 0 },
+            macs,
+        });
+        output_size
+    }
+
+    pub(crate) fn finish(self, input_size: [usize; 2]) -> CostReport {
+        CostReport {
+            input_size,
+            layers: self.layers,
+        }
+    }
+}

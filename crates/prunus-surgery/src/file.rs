@@ -1,0 +1,317 @@
+//! Self-describing model files: architecture, weights and provenance in one file.
+//!
+//! Layout (little-endian):
+//!
+//! | bytes | content |
+//! | --- | --- |
+//! | 8 | magic `PRUNUSMF` |
+//! | 4 | format version (1) |
+//! | 8 | length of the header (JSON) |
+//! | 8 | length of the weights (Burnpack) |
+//! | 8 | FNV-1a 64 checksum of header and weights |
+//! | … | header: [`ModelHeader`] as JSON |
+//! | … | weights: the network's parameters in Burn's Burnpack format |
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::store::{BurnpackStore, ModuleSnapshot};
+use burn::tensor::{Bytes, Device};
+use prunus_models::{CostReport, Costed};
+use serde::{Deserialize, Serialize};
+
+use crate::error::SurgeryError;
+use crate::network::{Architecture, Network};
+use crate::plan::PruningPlan;
+use crate::prunable::{Prunable, fold_gates};
+
+const MAGIC: &[u8; 8] = b"PRUNUSMF";
+const VERSION: u32 = 1;
+const PREAMBLE: usize = 8 + 4 + 8 + 8 + 8;
+
+/// Where a network came from: the original it was pruned from and what it kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// The unpruned network's architecture.
+    pub original: Architecture,
+    /// The unpruned network's cost at [`Provenance::input_size`].
+    pub original_cost: CostSummary,
+    /// The input size costs are counted at, `[height, width]`.
+    pub input_size: [usize; 2],
+    /// Kept channel indices per group, relative to the original network. A group absent here
+    /// kept all its channels.
+    pub kept: BTreeMap<String, Vec<usize>>,
+}
+
+impl Provenance {
+    /// The provenance of an unpruned network: itself, everything kept.
+    ///
+    /// # Errors
+    /// When the network cannot take `input_size`.
+    pub fn original(network: &Network, input_size: [usize; 2]) -> Result<Self, SurgeryError> {
+        let original = network.architecture();
+        let original_cost = CostSummary::from(&original.cost(input_size)?);
+        Ok(Self {
+            original,
+            original_cost,
+            input_size,
+            kept: BTreeMap::new(),
+        })
+    }
+
+    /// Records a pruning step whose `plan` is relative to the current network: the kept
+    /// indices become relative to the original.
+    pub fn record(&mut self, plan: &PruningPlan) {
+        for (group, kept_now) in plan.iter() {
+            let previous = self.kept.get(group);
+            let composed = kept_now
+                .iter()
+                .map(|&i| previous.map_or(i, |p| p[i]))
+                .collect();
+            self.kept.insert(group.to_string(), composed);
+        }
+    }
+}
+
+/// Parameters, gates and multiply-adds of a network at one input size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CostSummary {
+    /// Parameters, gates excluded.
+    pub params: u64,
+    /// Gates.
+    pub gates: u64,
+    /// Multiply-adds per image (FLOPs = 2 × this).
+    pub macs: u64,
+}
+
+impl From<&CostReport> for CostSummary {
+    fn from(cost: &CostReport) -> Self {
+        Self {
+            params: cost.params(),
+            gates: cost.gates(),
+            macs: cost.macs(),
+        }
+    }
+}
+
+/// The JSON header of a model file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelHeader {
+    /// The network's architecture now (pruned widths).
+    pub architecture: Architecture,
+    /// Whether the gates are folded into the weights (the layers then have no gates).
+    pub folded: bool,
+    /// Where the network came from.
+    pub provenance: Provenance,
+    /// The prunus version that wrote the file.
+    pub writer: String,
+}
+
+/// A network with its header, as stored in a model file.
+#[derive(Debug)]
+pub struct ModelFile {
+    /// The network.
+    pub network: Network,
+    /// Its architecture, gate state and provenance.
+    pub header: ModelHeader,
+}
+
+fn fnv1a(parts: &[&[u8]]) -> u64 {
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    for part in parts {
+        for &byte in *part {
+            hash ^= byte as u64;
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    hash
+}
+
+fn has_gates(network: &Network) -> bool {
+    !prunus_layers::gates(network).is_empty()
+}
+
+impl ModelFile {
+    /// A model file for `network`, with its provenance.
+    pub fn new(network: Network, provenance: Provenance) -> Self {
+        let header = ModelHeader {
+            architecture: network.architecture(),
+            folded: !has_gates(&network),
+            provenance,
+            writer: format!("prunus {}", env!("CARGO_PKG_VERSION")),
+        };
+        Self { network, header }
+    }
+
+    /// The file's bytes.
+    ///
+    /// # Errors
+    /// When the weights cannot be serialised.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, String> {
+        let header = serde_json::to_vec(&self.header).map_err(|e| e.to_string())?;
+        let mut store = BurnpackStore::from_bytes(None);
+        let network = self.network.valid();
+        match &network {
+            Network::UNet(n) => n.save_into(&mut store),
+            Network::TernausNet(n) => n.save_into(&mut store),
+        }
+        .map_err(|e| format!("cannot serialise the weights: {e}"))?;
+        let weights = store.get_bytes().map_err(|e| e.to_string())?;
+        let mut bytes = Vec::with_capacity(PREAMBLE + header.len() + weights.len());
+        bytes.extend_from_slice(MAGIC);
+        bytes.extend_from_slice(&VERSION.to_le_bytes());
+        bytes.extend_from_slice(&(header.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(&(weights.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(&fnv1a(&[&header, &weights]).to_le_bytes());
+        bytes.extend_from_slice(&header);
+        bytes.extend_from_slice(&weights);
+        Ok(bytes)
+    }
+
+    /// Writes the file to `path` atomically (a temporary file in the same folder, then a
+    /// rename). An existing file is never replaced: see [`ModelFile::save_replacing`].
+    ///
+    /// # Errors
+    /// When `path` exists or cannot be written.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), SurgeryError> {
+        let path = path.as_ref();
+        if path.exists() {
+            return Err(write_error(path, "the file exists; it is not overwritten"));
+        }
+        self.write(path)
+    }
+
+    /// Writes the file to `path` atomically, replacing a file already there (e.g. a run's own
+    /// checkpoint).
+    ///
+    /// # Errors
+    /// When `path` cannot be written.
+    pub fn save_replacing(&self, path: impl AsRef<Path>) -> Result<(), SurgeryError> {
+        self.write(path.as_ref())
+    }
+
+    fn write(&self, path: &Path) -> Result<(), SurgeryError> {
+        let bytes = self.to_bytes().map_err(|e| write_error(path, e))?;
+        let name = path
+            .file_name()
+            .ok_or_else(|| write_error(path, "the path names no file"))?;
+        let mut temp_name = std::ffi::OsString::from(".");
+        temp_name.push(name);
+        temp_name.push(format!(".{}.tmp", std::process::id()));
+        let temp = path.with_file_name(temp_name);
+        let result = (|| {
+            let mut file = fs::File::create(&temp)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+            fs::rename(&temp, path)
+        })();
+        result.map_err(|e| {
+            let _ = fs::remove_file(&temp);
+            write_error(path, e.to_string())
+        })
+    }
+
+    /// Reads a model file and rebuilds its network on `device`, with nothing else needed.
+    ///
+    /// # Errors
+    /// When the file is missing, truncated, corrupt, of another kind or version, or its weights
+    /// do not fit its architecture; the error names the file.
+    pub fn load(path: impl AsRef<Path>, device: &Device) -> Result<Self, SurgeryError> {
+        let path = path.as_ref();
+        let bytes = fs::read(path).map_err(|e| read_error(path, e.to_string()))?;
+        Self::from_bytes(&bytes, device).map_err(|reason| read_error(path, reason))
+    }
+
+    /// Rebuilds a model file's network from its bytes.
+    ///
+    /// # Errors
+    /// A description of what is wrong with the bytes.
+    pub fn from_bytes(bytes: &[u8], device: &Device) -> Result<Self, String> {
+        if bytes.len() < 8 || &bytes[..8] != MAGIC {
+            return Err("not a prunus model file (bad magic)".into());
+        }
+        if bytes.len() < PREAMBLE {
+            return Err("truncated (incomplete preamble)".into());
+        }
+        let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+        let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+        if version != VERSION {
+            return Err(format!(
+                "format version {version} is not supported (expected {VERSION})"
+            ));
+        }
+        let (header_len, weights_len, checksum) = (u64_at(12), u64_at(20), u64_at(28));
+        let expected = (PREAMBLE as u64)
+            .checked_add(header_len)
+            .and_then(|n| n.checked_add(weights_len))
+            .ok_or("corrupt (impossible lengths)")?;
+        if (bytes.len() as u64) < expected {
+            return Err(format!("truncated ({} of {expected} bytes)", bytes.len()));
+        }
+        if bytes.len() as u64 > expected {
+            return Err(format!(
+                "corrupt ({} bytes, expected {expected})",
+                bytes.len()
+            ));
+        }
+        let header_end = PREAMBLE + header_len as usize;
+        let (header, weights) = (&bytes[PREAMBLE..header_end], &bytes[header_end..]);
+        if fnv1a(&[header, weights]) != checksum {
+            return Err("corrupt (checksum mismatch)".into());
+        }
+        let header: ModelHeader =
+            serde_json::from_slice(header).map_err(|e| format!("corrupt header: {e}"))?;
+        let mut network = header
+            .architecture
+            .init(device)
+            .map_err(|e| e.to_string())?;
+        if header.folded {
+            network = fold_gates(network).map_err(|e| e.to_string())?;
+        }
+        let mut store = BurnpackStore::from_bytes(Some(Bytes::from_bytes_vec(weights.to_vec())));
+        let result = match &mut network {
+            Network::UNet(n) => n.load_from(&mut store),
+            Network::TernausNet(n) => n.load_from(&mut store),
+        }
+        .map_err(|e| format!("weights do not load: {e}"))?;
+        if !result.errors.is_empty() || !result.missing.is_empty() {
+            let mut problems: Vec<String> = result.errors.iter().map(|e| e.to_string()).collect();
+            problems.extend(result.missing.iter().map(|(p, _)| format!("missing {p}")));
+            return Err(format!(
+                "weights do not fit the architecture: {}",
+                problems.join("; ")
+            ));
+        }
+        Ok(Self { network, header })
+    }
+
+    /// The network's cost at its provenance's input size.
+    ///
+    /// # Errors
+    /// When the network cannot take that size.
+    pub fn cost(&self) -> Result<CostReport, SurgeryError> {
+        Ok(self.network.cost(self.header.provenance.input_size)?)
+    }
+
+    /// The groups of the network now.
+    pub fn channel_groups(&self) -> Vec<crate::ChannelGroup> {
+        self.network.channel_groups()
+    }
+}
+
+fn write_error(path: &Path, reason: impl Into<String>) -> SurgeryError {
+    SurgeryError::Write {
+        path: PathBuf::from(path),
+        reason: reason.into(),
+    }
+}
+
+fn read_error(path: &Path, reason: impl Into<String>) -> SurgeryError {
+    SurgeryError::Read {
+        path: PathBuf::from(path),
+        reason: reason.into(),
+    }
+}

@@ -1,0 +1,127 @@
+//! A network of either bundled family, as a model file holds it.
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+use prunus_models::{
+    CostReport, Costed, ModelError, TernausNet, TernausNetConfig, UNet, UNetConfig,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::group::ChannelGroup;
+use crate::prunable::{LayerMut, Prunable};
+
+/// A network's family and full configuration (every width): all it takes to rebuild it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "family", content = "config", rename_all = "lowercase")]
+pub enum Architecture {
+    /// A U-Net.
+    UNet(UNetConfig),
+    /// A TernausNet.
+    TernausNet(TernausNetConfig),
+}
+
+impl Architecture {
+    /// The family's name: `"unet"` or `"ternausnet"`.
+    pub fn family(&self) -> &'static str {
+        match self {
+            Self::UNet(_) => "unet",
+            Self::TernausNet(_) => "ternausnet",
+        }
+    }
+
+    /// Builds a fresh network of this architecture.
+    ///
+    /// # Errors
+    /// When the configuration is invalid.
+    pub fn init(&self, device: &Device) -> Result<Network, ModelError> {
+        Ok(match self {
+            Self::UNet(c) => Network::UNet(c.init(device)?),
+            Self::TernausNet(c) => Network::TernausNet(c.init(device)?),
+        })
+    }
+}
+
+impl Costed for Architecture {
+    fn cost(&self, input_size: [usize; 2]) -> Result<CostReport, ModelError> {
+        match self {
+            Self::UNet(c) => c.cost(input_size),
+            Self::TernausNet(c) => c.cost(input_size),
+        }
+    }
+}
+
+/// A U-Net or a TernausNet.
+#[derive(Module, Debug)]
+pub enum Network {
+    /// A U-Net.
+    UNet(UNet),
+    /// A TernausNet.
+    TernausNet(TernausNet),
+}
+
+impl Network {
+    /// The network's architecture, its widths read from its weights.
+    pub fn architecture(&self) -> Architecture {
+        match self {
+            Self::UNet(n) => Architecture::UNet(n.config()),
+            Self::TernausNet(n) => Architecture::TernausNet(n.config()),
+        }
+    }
+
+    /// Class logits for every pixel, or an error for an input the network cannot take.
+    ///
+    /// # Shapes
+    /// - `input`: `[batch, in_channels, height, width]`
+    /// - output: `[batch, num_classes, height, width]`
+    pub fn try_forward(&self, input: Tensor<4>) -> Result<Tensor<4>, ModelError> {
+        match self {
+            Self::UNet(n) => n.try_forward(input),
+            Self::TernausNet(n) => n.try_forward(input),
+        }
+    }
+
+    /// Class logits for every pixel.
+    ///
+    /// # Panics
+    /// When the input does not fit (see [`Network::try_forward`]).
+    pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
+        match self {
+            Self::UNet(n) => n.forward(input),
+            Self::TernausNet(n) => n.forward(input),
+        }
+    }
+}
+
+impl Costed for Network {
+    fn cost(&self, input_size: [usize; 2]) -> Result<CostReport, ModelError> {
+        self.architecture().cost(input_size)
+    }
+}
+
+impl Prunable for Network {
+    fn channel_groups(&self) -> Vec<ChannelGroup> {
+        match self {
+            Self::UNet(n) => n.channel_groups(),
+            Self::TernausNet(n) => n.channel_groups(),
+        }
+    }
+
+    fn layer_mut(&mut self, path: &str) -> Option<LayerMut<'_>> {
+        match self {
+            Self::UNet(n) => n.layer_mut(path),
+            Self::TernausNet(n) => n.layer_mut(path),
+        }
+    }
+}
+
+impl From<UNet> for Network {
+    fn from(n: UNet) -> Self {
+        Self::UNet(n)
+    }
+}
+
+impl From<TernausNet> for Network {
+    fn from(n: TernausNet) -> Self {
+        Self::TernausNet(n)
+    }
+}

@@ -1,0 +1,196 @@
+//! Slicing primitives: keep selected output or input channels of one layer.
+//!
+//! One function per layer kind and axis, public so that any CNN can be made
+//! [`Prunable`](crate::Prunable). Every function checks its indices and returns a new layer;
+//! the input layer is left as it is.
+
+use burn::module::{Param, RunningState};
+use burn::nn::BatchNorm;
+use burn::nn::conv::{Conv2d, ConvTranspose2d};
+use burn::tensor::{Int, Tensor, TensorData};
+use prunus_layers::{GatedConv2d, GatedConvTranspose2d};
+
+use crate::error::{SurgeryError, layer_error};
+
+/// A layer whose output and input channels can be sliced.
+///
+/// Implemented for Burn's [`Conv2d`] and [`ConvTranspose2d`] and prunus' gated layers. Only
+/// ungrouped convolutions (`groups == 1`) can be sliced.
+pub trait SliceChannels: Sized {
+    /// `[in, out]` channels.
+    fn channels(&self) -> [usize; 2];
+
+    /// The layer with only the output channels `keep` (sorted, unique, in range), in that
+    /// order: filter weights, bias, BatchNorm and gate entries alike.
+    ///
+    /// # Errors
+    /// When an index is out of range or the layer is grouped; `layer` names it in the error.
+    fn select_outputs(&self, layer: &str, keep: &[usize]) -> Result<Self, SurgeryError>;
+
+    /// The layer with only the input channels `keep` (sorted, unique, in range).
+    ///
+    /// # Errors
+    /// As [`SliceChannels::select_outputs`].
+    fn select_inputs(&self, layer: &str, keep: &[usize]) -> Result<Self, SurgeryError>;
+}
+
+/// `keep` as an index tensor on `tensor`'s device, after checking it against `size`.
+fn indices<const D: usize>(
+    layer: &str,
+    what: &str,
+    keep: &[usize],
+    size: usize,
+    tensor: &Tensor<D>,
+) -> Result<Tensor<1, Int>, SurgeryError> {
+    if keep.is_empty() {
+        return Err(layer_error(layer, format!("no {what} channel kept")));
+    }
+    if let Some(&bad) = keep.iter().find(|&&i| i >= size) {
+        return Err(layer_error(
+            layer,
+            format!("{what} channel {bad} is out of range ({size} channels)"),
+        ));
+    }
+    let values: Vec<i64> = keep.iter().map(|&i| i as i64).collect();
+    Ok(Tensor::from_data(
+        TensorData::new(values, [keep.len()]),
+        &tensor.device(),
+    ))
+}
+
+/// `param` with only the entries `keep` along `dim`, as a new trainable parameter.
+pub fn select_param<const D: usize>(
+    param: &Param<Tensor<D>>,
+    dim: usize,
+    keep: &Tensor<1, Int>,
+) -> Param<Tensor<D>> {
+    let value = param.val();
+    let selected = value.clone().select(dim, keep.clone());
+    Param::from_tensor(selected)
+        .set_require_grad(value.is_require_grad() || param.is_require_grad())
+}
+
+/// A BatchNorm with only the channels `keep`: `γ`, `β` and both running statistics.
+pub fn select_batch_norm(norm: &BatchNorm, keep: &Tensor<1, Int>) -> BatchNorm {
+    let running =
+        |state: &RunningState<Tensor<1>>| RunningState::new(state.value().select(0, keep.clone()));
+    BatchNorm {
+        gamma: select_param(&norm.gamma, 0, keep),
+        beta: select_param(&norm.beta, 0, keep),
+        training: norm.training.clone(),
+        running_mean: running(&norm.running_mean),
+        running_var: running(&norm.running_var),
+        momentum: norm.momentum,
+        epsilon: norm.epsilon,
+    }
+}
+
+fn check_ungrouped(layer: &str, groups: usize) -> Result<(), SurgeryError> {
+    if groups == 1 {
+        Ok(())
+    } else {
+        Err(layer_error(
+            layer,
+            format!("a grouped convolution ({groups} groups) cannot be sliced"),
+        ))
+    }
+}
+
+impl SliceChannels for Conv2d {
+    fn channels(&self) -> [usize; 2] {
+        let [out, input, _, _] = self.weight.dims();
+        [input * self.groups, out]
+    }
+
+    fn select_outputs(&self, layer: &str, keep: &[usize]) -> Result<Self, SurgeryError> {
+        check_ungrouped(layer, self.groups)?;
+        let weight = self.weight.val();
+        let idx = indices(layer, "output", keep, self.channels()[1], &weight)?;
+        Ok(Conv2d {
+            weight: select_param(&self.weight, 0, &idx),
+            bias: self.bias.as_ref().map(|b| select_param(b, 0, &idx)),
+            ..self.clone()
+        })
+    }
+
+    fn select_inputs(&self, layer: &str, keep: &[usize]) -> Result<Self, SurgeryError> {
+        check_ungrouped(layer, self.groups)?;
+        let weight = self.weight.val();
+        let idx = indices(layer, "input", keep, self.channels()[0], &weight)?;
+        Ok(Conv2d {
+            weight: select_param(&self.weight, 1, &idx),
+            ..self.clone()
+        })
+    }
+}
+
+impl SliceChannels for ConvTranspose2d {
+    fn channels(&self) -> [usize; 2] {
+        let [input, out, _, _] = self.weight.dims();
+        [input, out * self.groups]
+    }
+
+    // The weight is `[in, out, k, k]`: outputs are axis 1, and `channels` must follow.
+    fn select_outputs(&self, layer: &str, keep: &[usize]) -> Result<Self, SurgeryError> {
+        check_ungrouped(layer, self.groups)?;
+        let weight = self.weight.val();
+        let idx = indices(layer, "output", keep, self.channels()[1], &weight)?;
+        Ok(ConvTranspose2d {
+            weight: select_param(&self.weight, 1, &idx),
+            bias: self.bias.as_ref().map(|b| select_param(b, 0, &idx)),
+            channels: [self.channels[0], keep.len()],
+            ..self.clone()
+        })
+    }
+
+    fn select_inputs(&self, layer: &str, keep: &[usize]) -> Result<Self, SurgeryError> {
+        check_ungrouped(layer, self.groups)?;
+        let weight = self.weight.val();
+        let idx = indices(layer, "input", keep, self.channels()[0], &weight)?;
+        Ok(ConvTranspose2d {
+            weight: select_param(&self.weight, 0, &idx),
+            channels: [keep.len(), self.channels[1]],
+            ..self.clone()
+        })
+    }
+}
+
+/// Slices the norm and gate of a gated layer whose convolution was already sliced.
+macro_rules! gated_slice {
+    ($layer:ty) => {
+        impl SliceChannels for $layer {
+            fn channels(&self) -> [usize; 2] {
+                self.conv.channels()
+            }
+
+            fn select_outputs(&self, layer: &str, keep: &[usize]) -> Result<Self, SurgeryError> {
+                let conv = self.conv.select_outputs(layer, keep)?;
+                let idx = indices(
+                    layer,
+                    "output",
+                    keep,
+                    self.channels()[1],
+                    &conv.weight.val(),
+                )?;
+                Ok(Self {
+                    conv,
+                    norm: self.norm.as_ref().map(|n| select_batch_norm(n, &idx)),
+                    gate: self.gate.as_ref().map(|g| select_param(g, 0, &idx)),
+                    activation: self.activation,
+                })
+            }
+
+            fn select_inputs(&self, layer: &str, keep: &[usize]) -> Result<Self, SurgeryError> {
+                Ok(Self {
+                    conv: self.conv.select_inputs(layer, keep)?,
+                    norm: self.norm.clone(),
+                    gate: self.gate.clone(),
+                    activation: self.activation,
+                })
+            }
+        }
+    };
+}
+
+gated_slice!(GatedConv2d);
+gated_slice!(GatedConvTranspose2d);

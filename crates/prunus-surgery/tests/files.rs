@@ -1,0 +1,181 @@
+//! Model files: round trips, provenance, atomic writes and every kind of bad file.
+
+mod common;
+
+use std::fs;
+use std::path::PathBuf;
+
+use burn::tensor::Device;
+use common::{random, random_plan, randomize};
+use prunus_models::{Costed, TernausNetConfig, UNetConfig};
+use prunus_surgery::{
+    Architecture, ModelFile, Network, Provenance, Prunable, PruningPlan, SurgeryError, fold_gates,
+    prune,
+};
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("prunus-files-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn pruned_unet(device: &Device) -> (Network, Provenance, PruningPlan) {
+    let net: Network = randomize(UNetConfig::standard(3, 1, 4, 2).init(device).unwrap()).into();
+    let mut provenance = Provenance::original(&net, [16, 16]).unwrap();
+    let plan = random_plan(&net.channel_groups(), 7);
+    let pruned = prune(net, &plan).unwrap();
+    provenance.record(&plan);
+    (pruned, provenance, plan)
+}
+
+fn assert_bit_identical(a: &Network, b: &Network, shape: [usize; 4], device: &Device) {
+    let x = random(shape, device);
+    let (ya, yb) = (a.forward(x.clone()), b.forward(x));
+    ya.into_data().assert_eq(&yb.into_data(), true);
+}
+
+#[test]
+fn pruned_unet_round_trips_bit_identically() {
+    let device = Device::flex();
+    let dir = temp_dir("unet");
+    let (net, provenance, plan) = pruned_unet(&device);
+    let path = dir.join("unet.prunus");
+    let file = ModelFile::new(net, provenance.clone());
+    file.save(&path).unwrap();
+    let loaded = ModelFile::load(&path, &device).unwrap();
+    assert_eq!(loaded.header, file.header);
+    assert_eq!(loaded.header.provenance, provenance);
+    assert!(!loaded.header.folded);
+    for (group, kept) in plan.iter() {
+        assert_eq!(loaded.header.provenance.kept[group], kept);
+    }
+    assert_eq!(loaded.network.architecture(), file.network.architecture());
+    assert_bit_identical(&file.network, &loaded.network, [2, 3, 16, 16], &device);
+}
+
+#[test]
+fn ternausnet_round_trips_bit_identically_with_its_outputs() {
+    let device = Device::flex();
+    let dir = temp_dir("tern");
+    let config = TernausNetConfig::new(
+        [3, 4, 5, 4, 3, 4, 5, 3],
+        [[4, 3], [3, 4], [5, 2], [4, 3], [2, 3]],
+        3,
+    );
+    let net: Network = randomize(config.init(&device).unwrap()).into();
+    let provenance = Provenance::original(&net, [32, 32]).unwrap();
+    let path = dir.join("tern.prunus");
+    let file = ModelFile::new(net, provenance);
+    file.save(&path).unwrap();
+    let loaded = ModelFile::load(&path, &device).unwrap();
+    assert_eq!(loaded.header.architecture, Architecture::TernausNet(config));
+    assert_bit_identical(&file.network, &loaded.network, [1, 3, 32, 32], &device);
+}
+
+#[test]
+fn folded_network_round_trips_without_gates() {
+    let device = Device::flex();
+    let dir = temp_dir("folded");
+    let (net, provenance, _) = pruned_unet(&device);
+    let folded = fold_gates(net).unwrap();
+    let path = dir.join("folded.prunus");
+    let file = ModelFile::new(folded, provenance);
+    assert!(file.header.folded);
+    file.save(&path).unwrap();
+    let loaded = ModelFile::load(&path, &device).unwrap();
+    assert!(loaded.header.folded);
+    assert!(prunus_layers::gates(&loaded.network).is_empty());
+    assert_bit_identical(&file.network, &loaded.network, [1, 3, 8, 8], &device);
+}
+
+#[test]
+fn provenance_composes_kept_indices_relative_to_the_original() {
+    let device = Device::flex();
+    let net: Network = UNetConfig::standard(3, 1, 4, 1)
+        .init(&device)
+        .unwrap()
+        .into();
+    let mut provenance = Provenance::original(&net, [8, 8]).unwrap();
+    provenance.record(&PruningPlan::new().keep("encoder.0.conv1", [0, 1, 3]));
+    provenance.record(&PruningPlan::new().keep("encoder.0.conv1", [0, 2]));
+    assert_eq!(provenance.kept["encoder.0.conv1"], vec![0, 3]);
+    let cost = UNetConfig::standard(3, 1, 4, 1).cost([8, 8]).unwrap();
+    assert_eq!(provenance.original_cost.macs, cost.macs());
+}
+
+#[test]
+fn saving_never_overwrites_an_existing_file() {
+    let device = Device::flex();
+    let dir = temp_dir("overwrite");
+    let path = dir.join("input.prunus");
+    fs::write(&path, b"the user's model").unwrap();
+    let (net, provenance, _) = pruned_unet(&device);
+    let file = ModelFile::new(net, provenance);
+    let err = file.save(&path).unwrap_err();
+    assert!(matches!(err, SurgeryError::Write { .. }), "{err}");
+    assert_eq!(fs::read(&path).unwrap(), b"the user's model");
+    file.save_replacing(&path).unwrap();
+    assert!(ModelFile::load(&path, &device).is_ok());
+    // No temporary file is left behind.
+    assert_eq!(fs::read_dir(&dir).unwrap().count(), 1);
+}
+
+#[test]
+fn writing_into_a_missing_folder_is_an_error_naming_the_file() {
+    let device = Device::flex();
+    let (net, provenance, _) = pruned_unet(&device);
+    let err = ModelFile::new(net, provenance)
+        .save("/no/such/dir/m.prunus")
+        .unwrap_err();
+    assert!(err.to_string().contains("/no/such/dir/m.prunus"), "{err}");
+}
+
+fn saved_bytes(device: &Device) -> Vec<u8> {
+    let (net, provenance, _) = pruned_unet(device);
+    ModelFile::new(net, provenance).to_bytes().unwrap()
+}
+
+fn load_error(bytes: &[u8], name: &str) -> String {
+    let dir = temp_dir(name);
+    let path = dir.join("bad.prunus");
+    fs::write(&path, bytes).unwrap();
+    let err = ModelFile::load(&path, &Device::flex()).unwrap_err();
+    assert!(matches!(err, SurgeryError::Read { .. }));
+    let message = err.to_string();
+    assert!(message.contains("bad.prunus"), "{message}");
+    message
+}
+
+#[test]
+fn truncated_file_is_a_clear_error() {
+    let bytes = saved_bytes(&Device::flex());
+    for cut in [4, 20, bytes.len() / 2, bytes.len() - 1] {
+        let message = load_error(&bytes[..cut], "truncated");
+        assert!(
+            message.contains("truncated") || message.contains("bad magic"),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn corrupt_file_is_a_clear_error() {
+    let mut bytes = saved_bytes(&Device::flex());
+    let at = bytes.len() - 10;
+    bytes[at] ^= 0xff;
+    assert!(load_error(&bytes, "corrupt").contains("checksum"));
+}
+
+#[test]
+fn foreign_file_is_a_clear_error() {
+    let message = load_error(b"PK\x03\x04 this is a zip file, not a model", "foreign");
+    assert!(message.contains("not a prunus model file"), "{message}");
+    assert!(load_error(b"", "empty").contains("not a prunus model file"));
+}
+
+#[test]
+fn missing_file_is_a_clear_error() {
+    let err = ModelFile::load("/no/such/model.prunus", &Device::flex()).unwrap_err();
+    assert!(err.to_string().contains("/no/such/model.prunus"), "{err}");
+}

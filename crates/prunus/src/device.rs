@@ -1,0 +1,109 @@
+//! Choosing the Burn device by name.
+
+use burn::tensor::Device;
+
+/// The environment variable that names the device, as in Burn.
+pub const DEVICE_ENV: &str = "BURN_DEVICE";
+
+/// A device name that cannot give a device.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeviceError {
+    /// A name prunus does not know.
+    #[error("unknown device `{0}`: expected one of flex, ndarray, wgpu, default")]
+    Unknown(String),
+    /// A known backend this build was compiled without.
+    #[error("device `{0}` is not compiled into this build: enable the `{0}` feature of prunus")]
+    NotCompiled(&'static str),
+}
+
+/// The device a name stands for: `flex`, `ndarray`, `wgpu` (the best adapter wgpu finds, a
+/// GPU when there is one), or `default`.
+///
+/// `default` is the device named by `BURN_DEVICE` when it is set, and otherwise Flex, the fast
+/// CPU backend (a GPU is used only when asked for, so a run never lands on a slow software
+/// adapter by surprise). Names are case-insensitive and may be surrounded by spaces.
+///
+/// # Errors
+/// [`DeviceError::Unknown`] for any other name, and [`DeviceError::NotCompiled`] for a backend
+/// whose feature is off.
+///
+/// # Example
+/// ```
+/// use prunus::{DeviceError, device};
+///
+/// let cpu = device("flex").unwrap();
+/// assert_eq!(cpu, burn::tensor::Device::flex());
+/// assert!(matches!(device("tpu"), Err(DeviceError::Unknown(_))));
+/// ```
+pub fn device(name: &str) -> Result<Device, DeviceError> {
+    match name.trim().to_ascii_lowercase().as_str() {
+        "flex" => flex(),
+        "ndarray" => ndarray(),
+        "wgpu" => wgpu(),
+        "default" => match std::env::var(DEVICE_ENV) {
+            Ok(env) if !env.trim().eq_ignore_ascii_case("default") && !env.trim().is_empty() => {
+                device(&env)
+            }
+            _ => default_cpu(),
+        },
+        _ => Err(DeviceError::Unknown(name.to_string())),
+    }
+}
+
+/// The device named by `BURN_DEVICE`, or Flex when it is unset; the same as `device("default")`.
+///
+/// # Errors
+/// As [`device`], for the name `BURN_DEVICE` holds.
+pub fn device_from_env() -> Result<Device, DeviceError> {
+    device("default")
+}
+
+fn default_cpu() -> Result<Device, DeviceError> {
+    flex().or_else(|_| ndarray()).or_else(|_| wgpu())
+}
+
+fn flex() -> Result<Device, DeviceError> {
+    #[cfg(feature = "flex")]
+    return Ok(Device::flex());
+    #[cfg(not(feature = "flex"))]
+    Err(DeviceError::NotCompiled("flex"))
+}
+
+#[allow(deprecated)] // NdArray is deprecated upstream but remains a supported CPU backend here.
+fn ndarray() -> Result<Device, DeviceError> {
+    #[cfg(feature = "ndarray")]
+    return Ok(Device::ndarray());
+    #[cfg(not(feature = "ndarray"))]
+    Err(DeviceError::NotCompiled("ndarray"))
+}
+
+fn wgpu() -> Result<Device, DeviceError> {
+    #[cfg(feature = "wgpu")]
+    return Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice));
+    #[cfg(not(feature = "wgpu"))]
+    Err(DeviceError::NotCompiled("wgpu"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_case_and_space_insensitive() {
+        assert_eq!(device(" FLEX ").unwrap(), Device::flex());
+    }
+
+    #[test]
+    fn unknown_name_is_an_error_naming_it() {
+        let err = device("cuda0").unwrap_err();
+        assert_eq!(err, DeviceError::Unknown("cuda0".into()));
+        assert!(err.to_string().contains("cuda0"));
+    }
+
+    #[test]
+    #[allow(deprecated)]
+    fn each_compiled_backend_has_a_name() {
+        assert_eq!(device("ndarray").unwrap(), Device::ndarray());
+        assert!(device("wgpu").is_ok());
+    }
+}

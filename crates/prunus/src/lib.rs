@@ -1,0 +1,50 @@
+//! # prunus
+//!
+//! Compress convolutional networks by **importance-weight filter pruning to an error
+//! tolerance**, on [Burn](https://burn.dev).
+//!
+//! Every convolution filter gets an extra learnable scalar, its importance weight (a *gate*).
+//! The network is trained with the gates; the filters with the weakest gates are removed, the
+//! layers rebuilt physically slimmer, and pruning goes on only while the validation metric stays
+//! within the tolerance the user sets.
+//!
+//! ## Crate map
+//! - [`layers`] (`prunus-layers`): gated convolution and transposed-convolution layers, gate
+//!   initialisations, the gates' L1 penalty, gates-only training.
+//! - [`models`] (`prunus-models`): U-Net and TernausNet of any width, their exact cost.
+//! - [`surgery`] (`prunus-surgery`): channel groups, exact filter removal, gate folding, model
+//!   files.
+//! - [`device()`]: a Burn device from a name (`flex`, `ndarray`, `wgpu`, `default`).
+//!
+//! ## Backends
+//! All three are compiled in by default and chosen at run time:
+//!
+//! | name      | backend                          | feature   |
+//! | --------- | -------------------------------- | --------- |
+//! | `flex`    | pure-Rust CPU (the CPU default)  | `flex`    |
+//! | `ndarray` | CPU, deprecated upstream         | `ndarray` |
+//! | `wgpu`    | GPU through Vulkan/Metal/DX12    | `wgpu`    |
+//!
+//! ```
+//! use burn::tensor::{Distribution, Tensor};
+//! use prunus::models::{Costed, UNetConfig};
+//!
+//! let device = prunus::device("flex").unwrap();
+//! let config = UNetConfig::standard(3, 1, 8, 3);
+//! let unet = config.init(&device).unwrap();
+//! let x = Tensor::<4>::random([1, 3, 64, 64], Distribution::Default, &device);
+//! assert_eq!(unet.forward(x).dims(), [1, 1, 64, 64]);
+//! println!("{} GFLOPs", config.cost([64, 64]).unwrap().flops() as f64 / 1e9);
+//! ```
+
+mod device;
+
+pub use device::{DEVICE_ENV, DeviceError, device, device_from_env};
+pub use prunus_layers as layers;
+pub use prunus_models as models;
+pub use prunus_surgery as surgery;
+
+/// The README's code, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
