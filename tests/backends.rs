@@ -112,3 +112,48 @@ fn gradients_reach_gates_on_wgpu() {
     assert_eq!(g.dims(), [4]);
     let _: TensorData = g.into_data();
 }
+
+/// Keeps every other channel of every group, always dropping both edges of groups of three or
+/// more, so every concatenation boundary is cut.
+fn alternating_plan(groups: &[prunus::surgery::ChannelGroup]) -> prunus::surgery::PruningPlan {
+    let mut plan = prunus::surgery::PruningPlan::new();
+    for g in groups {
+        let keep: Vec<usize> = if g.size >= 3 {
+            (1..g.size - 1).step_by(2).collect()
+        } else {
+            vec![g.size - 1]
+        };
+        plan.set_keep(g.name.clone(), keep);
+    }
+    plan
+}
+
+fn assert_surgery_equivalent_on<M>(net: M, x: Tensor<4>, forward: fn(&M, Tensor<4>) -> Tensor<4>)
+where
+    M: prunus::surgery::Prunable,
+{
+    use prunus::surgery::{close_removed_gates, prune};
+    let plan = alternating_plan(&net.channel_groups());
+    let pruned = prune(net.clone(), &plan).unwrap();
+    let closed = close_removed_gates(net, &plan).unwrap();
+    let device = x.device();
+    let diff = max_abs_diff(forward(&pruned, x.clone()), forward(&closed, x));
+    eprintln!("surgery on {device:?}: max abs difference {diff:e}");
+    assert!(diff <= TOLERANCE, "max abs difference {diff}");
+}
+
+#[test]
+fn surgery_is_equivalent_on_wgpu() {
+    let Some(gpu) = wgpu_device() else { return };
+    let (unet, x) = unet();
+    assert_surgery_equivalent_on(unet.to_device(&gpu), on(&gpu, &x), |n, x| n.forward(x));
+    let (tern, x) = ternausnet();
+    assert_surgery_equivalent_on(tern.to_device(&gpu), on(&gpu, &x), |n, x| n.forward(x));
+}
+
+#[test]
+fn surgery_is_equivalent_on_ndarray() {
+    let other = ndarray();
+    let (unet, x) = unet();
+    assert_surgery_equivalent_on(unet.to_device(&other), on(&other, &x), |n, x| n.forward(x));
+}

@@ -51,6 +51,9 @@ impl Costed for Architecture {
 }
 
 /// A U-Net or a TernausNet.
+// The variants differ in size, but a network is built once and moved rarely: boxing them would
+// only add an indirection to every layer access.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Network {
     /// A U-Net.

@@ -194,3 +194,70 @@ macro_rules! gated_slice {
 
 gated_slice!(GatedConv2d);
 gated_slice!(GatedConvTranspose2d);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::nn::conv::{Conv2dConfig, ConvTranspose2dConfig};
+    use burn::tensor::Device;
+
+    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    #[test]
+    fn transposed_conv_outputs_are_axis_one_and_update_channels() {
+        let device = Device::flex();
+        let conv = ConvTranspose2dConfig::new([3, 5], [2, 2]).init(&device);
+        let sliced = conv.select_outputs("up", &[1, 4]).unwrap();
+        assert_eq!(sliced.weight.dims(), [3, 2, 2, 2]);
+        assert_eq!(sliced.channels, [3, 2]);
+        let expected = conv.weight.val().slice([0..3, 4..5, 0..2, 0..2]);
+        let got = sliced.weight.val().slice([0..3, 1..2, 0..2, 0..2]);
+        assert_eq!(values(got), values(expected));
+        let bias = values(conv.bias.unwrap().val());
+        assert_eq!(values(sliced.bias.unwrap().val()), vec![bias[1], bias[4]]);
+    }
+
+    #[test]
+    fn transposed_conv_inputs_are_axis_zero() {
+        let device = Device::flex();
+        let conv = ConvTranspose2dConfig::new([4, 2], [3, 3]).init(&device);
+        let sliced = conv.select_inputs("up", &[0, 3]).unwrap();
+        assert_eq!(sliced.weight.dims(), [2, 2, 3, 3]);
+        assert_eq!(sliced.channels, [2, 2]);
+    }
+
+    #[test]
+    fn conv_inputs_are_axis_one_and_keep_the_bias() {
+        let device = Device::flex();
+        let conv = Conv2dConfig::new([4, 3], [3, 3]).init(&device);
+        let sliced = conv.select_inputs("c", &[2]).unwrap();
+        assert_eq!(sliced.weight.dims(), [3, 1, 3, 3]);
+        assert_eq!(
+            values(sliced.weight.val()),
+            values(conv.weight.val().slice([0..3, 2..3, 0..3, 0..3]))
+        );
+        assert_eq!(
+            values(sliced.bias.unwrap().val()),
+            values(conv.bias.unwrap().val())
+        );
+    }
+
+    #[test]
+    fn out_of_range_and_empty_selections_name_the_layer() {
+        let conv = Conv2dConfig::new([2, 2], [1, 1]).init(&Device::flex());
+        let err = conv.select_outputs("encoder.0.conv1", &[2]).unwrap_err();
+        assert!(err.to_string().contains("encoder.0.conv1"), "{err}");
+        assert!(conv.select_inputs("x", &[]).is_err());
+    }
+
+    #[test]
+    fn grouped_convolutions_are_refused() {
+        let conv = Conv2dConfig::new([4, 4], [1, 1])
+            .with_groups(2)
+            .init(&Device::flex());
+        let err = conv.select_outputs("g", &[0]).unwrap_err();
+        assert!(err.to_string().contains("grouped"), "{err}");
+    }
+}
