@@ -17,7 +17,7 @@ use std::time::Duration;
 use burn::tensor::{Device, Distribution, Tensor};
 use criterion::{BenchmarkId, Criterion};
 use prunus::models::{Costed, TernausNetConfig, UNetConfig};
-use prunus::surgery::{Network, Prunable, PruningPlan, fold_gates, prune};
+use prunus::surgery::{Network, Prunable, PruningPlan, fold_for_inference, prune};
 
 /// Shares of the original multiply-adds that are removed.
 const CUTS: [f64; 3] = [0.5, 0.75, 0.9];
@@ -51,7 +51,7 @@ fn pruned_to(net: &Network, cut: f64, input: [usize; 2]) -> (Network, f64) {
     }
     let pruned = prune(net.clone(), &uniform_plan(net, high)).expect("uniform plan is valid");
     let ratio = macs(net, input) as f64 / macs(&pruned, input) as f64;
-    (fold_gates(pruned).expect("folds"), ratio)
+    (fold_for_inference(pruned).expect("folds"), ratio)
 }
 
 struct Case {
@@ -109,7 +109,7 @@ fn main() {
         let mut group = criterion.benchmark_group(&group_name);
         let [h, w] = case.input;
         let x = Tensor::<4>::random([1, 3, h, w], Distribution::Default, &device);
-        let unpruned = fold_gates(case.network.clone()).unwrap();
+        let unpruned = fold_for_inference(case.network.clone()).unwrap();
         group.bench_function(BenchmarkId::from_parameter("unpruned"), |b| {
             b.iter(|| sync(unpruned.forward(x.clone())))
         });

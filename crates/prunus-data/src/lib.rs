@@ -2,6 +2,9 @@
 //!
 //! - [`SyntheticConfig`] → [`generate`]: deterministic synthetic aerial tiles with building
 //!   footprint masks; no download, fast enough to make data on the fly.
+//! - [`inria_pairs`], [`airs_pairs`] → [`AerialCrops`]: the Inria and AIRS layouts on disk,
+//!   random training crops and a deterministic validation grid, read from TIFF/GeoTIFF windows
+//!   ([`Raster`]) without decoding whole tiles.
 //! - [`Confusion`], [`Metric`]: pixel accuracy, IoU, Dice/F1, precision, recall accumulated over
 //!   a dataset.
 //!
@@ -18,9 +21,15 @@
 //! assert!(confusion.pixel_accuracy() > 0.5);
 //! ```
 
+mod aerial;
+mod error;
 mod metrics;
+mod raster;
 mod rng;
 mod synthetic;
 
+pub use aerial::{AerialCrops, CropAt, Layout, Split, TilePair, airs_pairs, inria_pairs};
+pub use error::DataError;
 pub use metrics::{Confusion, Metric};
+pub use raster::Raster;
 pub use synthetic::{Scene, SyntheticConfig, generate};

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::SurgeryError;
 use crate::network::{Architecture, Network};
 use crate::plan::PruningPlan;
-use crate::prunable::{Prunable, fold_gates};
+use crate::prunable::{Prunable, fold_batch_norms, fold_gates};
 
 const MAGIC: &[u8; 8] = b"PRUNUSMF";
 const VERSION: u32 = 1;
@@ -104,6 +104,9 @@ pub struct ModelHeader {
     pub architecture: Architecture,
     /// Whether the gates are folded into the weights (the layers then have no gates).
     pub folded: bool,
+    /// Whether the BatchNorms are folded into the convolutions (an inference-only network).
+    #[serde(default)]
+    pub norms_folded: bool,
     /// Where the network came from.
     pub provenance: Provenance,
     /// The prunus version that wrote the file.
@@ -134,12 +137,21 @@ fn has_gates(network: &Network) -> bool {
     !prunus_layers::gates(network).is_empty()
 }
 
+/// U-Net has a BatchNorm after every 3×3 convolution until they are folded; TernausNet has none.
+fn norms_folded(network: &Network) -> bool {
+    match network {
+        Network::UNet(n) => n.encoder[0].conv1.norm.is_none(),
+        Network::TernausNet(_) => false,
+    }
+}
+
 impl ModelFile {
     /// A model file for `network`, with its provenance.
     pub fn new(network: Network, provenance: Provenance) -> Self {
         let header = ModelHeader {
             architecture: network.architecture(),
             folded: !has_gates(&network),
+            norms_folded: norms_folded(&network),
             provenance,
             writer: format!("prunus {}", env!("CARGO_PKG_VERSION")),
         };
@@ -270,6 +282,9 @@ impl ModelFile {
             .map_err(|e| e.to_string())?;
         if header.folded {
             network = fold_gates(network).map_err(|e| e.to_string())?;
+        }
+        if header.norms_folded {
+            network = fold_batch_norms(network).map_err(|e| e.to_string())?;
         }
         let mut store = BurnpackStore::from_bytes(Some(Bytes::from_bytes_vec(weights.to_vec())));
         let result = match &mut network {

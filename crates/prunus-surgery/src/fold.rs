@@ -59,3 +59,39 @@ pub(crate) fn fold_conv_transpose(layer: &GatedConvTranspose2d) -> GatedConvTran
     }
     folded
 }
+
+/// `(scale, shift)` per channel of a BatchNorm in inference mode:
+/// `norm(z) = scale · z + shift`, `scale = γ / √(var + ε)`, `shift = β − scale · mean`.
+fn norm_affine(norm: &BatchNorm) -> (Tensor<1>, Tensor<1>) {
+    let std = norm.running_var.value().add_scalar(norm.epsilon).sqrt();
+    let scale = norm.gamma.val() / std;
+    let shift = norm.beta.val() - scale.clone() * norm.running_mean.value();
+    (scale, shift)
+}
+
+/// A conv's bias, or zeros.
+fn bias_or_zero(bias: Option<&Param<Tensor<1>>>, reference: &Tensor<1>) -> Tensor<1> {
+    bias.map(Param::val)
+        .unwrap_or_else(|| reference.zeros_like())
+}
+
+macro_rules! fold_norm_into_conv {
+    ($name:ident, $layer:ty, $out_axis:expr) => {
+        /// The layer with its BatchNorm (inference statistics) folded into the convolution.
+        pub(crate) fn $name(layer: &$layer) -> $layer {
+            let Some(norm) = &layer.norm else {
+                return layer.clone();
+            };
+            let (factor, shift) = norm_affine(norm);
+            let bias = bias_or_zero(layer.conv.bias.as_ref(), &factor);
+            let mut folded = layer.clone();
+            folded.norm = None;
+            folded.conv.weight = scale(&layer.conv.weight, &factor, $out_axis);
+            folded.conv.bias = Some(Param::from_tensor(bias * factor + shift));
+            folded
+        }
+    };
+}
+
+fold_norm_into_conv!(fold_norm_conv, GatedConv2d, 0);
+fold_norm_into_conv!(fold_norm_conv_transpose, GatedConvTranspose2d, 1);

@@ -10,7 +10,8 @@
 //!   [`select_batch_norm`]) make any CNN prunable.
 //! - [`PruningPlan`] → [`prune`]: the slimmer network, exactly equal to the original with the
 //!   removed filters' gates at 0 ([`close_removed_gates`]).
-//! - [`fold_gates`]: gates multiplied into the weights, no inference overhead.
+//! - [`fold_gates`]: gates multiplied into the weights, no inference overhead;
+//!   [`fold_batch_norms`] / [`fold_for_inference`]: BatchNorms folded into the convolutions too.
 //! - [`ModelFile`]: architecture, weights and provenance in one file; [`ModelFile::load`]
 //!   rebuilds the network with no other input.
 //!
@@ -51,5 +52,8 @@ pub use file::{CostSummary, ModelFile, ModelHeader, Provenance};
 pub use group::{ChannelGroup, Consumer, consumer};
 pub use network::{Architecture, Network};
 pub use plan::PruningPlan;
-pub use prunable::{LayerMut, Prunable, close_removed_gates, fold_gates, prune};
+pub use prunable::{
+    LayerMut, Prunable, close_removed_gates, fold_batch_norms, fold_for_inference, fold_gates,
+    prune,
+};
 pub use slice::{SliceChannels, select_batch_norm, select_param};

@@ -210,3 +210,33 @@ pub fn fold_gates<M: Prunable>(mut model: M) -> Result<M, SurgeryError> {
     }
     Ok(model)
 }
+
+/// Folds every producer's BatchNorm into its convolution with the running statistics:
+/// `W'_i = s_i W_i`, `b'_i = s_i (b_i − mean_i) + β_i`, `s_i = γ_i / √(var_i + ε)`.
+///
+/// Exact for inference (a BatchNorm in inference mode is an affine map per channel) and saves
+/// a pass over every activation. The result has no BatchNorm left, so it is for inference only:
+/// train or fine-tune before folding. Gates, if any, stay where they are (after the folded
+/// norm), so `fold_batch_norms(fold_gates(model))` leaves plain convolutions.
+///
+/// # Errors
+/// When a group's producer is missing.
+pub fn fold_batch_norms<M: Prunable>(mut model: M) -> Result<M, SurgeryError> {
+    for group in model.channel_groups() {
+        match layer(&mut model, &group.producer)? {
+            LayerMut::Gated(l) => *l = crate::fold::fold_norm_conv(l),
+            LayerMut::GatedTranspose(l) => *l = crate::fold::fold_norm_conv_transpose(l),
+            LayerMut::Conv(_) | LayerMut::ConvTranspose(_) => {}
+        }
+    }
+    Ok(model)
+}
+
+/// The fastest exact inference form: gates and BatchNorms folded into the convolutions
+/// (`fold_batch_norms(fold_gates(model))`).
+///
+/// # Errors
+/// As [`fold_gates`].
+pub fn fold_for_inference<M: Prunable>(model: M) -> Result<M, SurgeryError> {
+    fold_batch_norms(fold_gates(model)?)
+}

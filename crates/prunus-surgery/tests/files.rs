@@ -179,3 +179,17 @@ fn missing_file_is_a_clear_error() {
     let err = ModelFile::load("/no/such/model.prunus", &Device::flex()).unwrap_err();
     assert!(err.to_string().contains("/no/such/model.prunus"), "{err}");
 }
+
+#[test]
+fn inference_folded_network_round_trips() {
+    let device = Device::flex();
+    let dir = temp_dir("inference");
+    let (net, provenance, _) = pruned_unet(&device);
+    let folded = prunus_surgery::fold_for_inference(net).unwrap();
+    let path = dir.join("inference.prunus");
+    let file = ModelFile::new(folded, provenance);
+    assert!(file.header.folded && file.header.norms_folded);
+    file.save(&path).unwrap();
+    let loaded = ModelFile::load(&path, &device).unwrap();
+    assert_bit_identical(&file.network, &loaded.network, [1, 3, 16, 16], &device);
+}

@@ -334,3 +334,19 @@ proptest! {
         assert_ternausnet_equivalent(net, &plan);
     }
 }
+
+#[test]
+fn folding_batch_norms_is_exact_for_inference() {
+    let device = Device::flex();
+    let u = unet(&UNetConfig::standard(3, 2, 3, 2), &device);
+    let x = random([2, 3, 8, 16], &device);
+    let expected = u.forward(x.clone());
+    let folded = prunus_surgery::fold_for_inference(u.clone()).unwrap();
+    assert!(folded.encoder[1].conv2.norm.is_none());
+    assert!(folded.encoder[1].conv2.gate.is_none());
+    assert!(max_abs_diff(expected.clone(), folded.forward(x.clone())) <= TOLERANCE);
+    // BatchNorms alone, gates kept.
+    let norms_only = prunus_surgery::fold_batch_norms(u).unwrap();
+    assert!(norms_only.encoder[0].conv1.gate.is_some());
+    assert!(max_abs_diff(expected, norms_only.forward(x)) <= TOLERANCE);
+}

@@ -14,6 +14,7 @@
 //! - [`models`] (`prunus-models`): U-Net and TernausNet of any width, their exact cost.
 //! - [`surgery`] (`prunus-surgery`): channel groups, exact filter removal, gate folding, model
 //!   files.
+//! - [`data`] (`prunus-data`): synthetic aerial scenes, segmentation metrics.
 //! - [`device()`]: a Burn device from a name (`flex`, `ndarray`, `wgpu`, `default`).
 //!
 //! ## Backends
@@ -40,6 +41,7 @@
 mod device;
 
 pub use device::{DEVICE_ENV, DeviceError, device, device_from_env};
+pub use prunus_data as data;
 pub use prunus_layers as layers;
 pub use prunus_models as models;
 pub use prunus_surgery as surgery;

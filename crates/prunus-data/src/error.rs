@@ -1,0 +1,44 @@
+//! Errors of this crate.
+
+use std::path::PathBuf;
+
+/// What can go wrong when reading data.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// A file or folder that cannot be opened or read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A TIFF that cannot be decoded, or of a kind prunus does not read.
+    #[error("cannot decode TIFF {path}: {reason}")]
+    Tiff {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A window that does not lie inside its image.
+    #[error(
+        "{path}: a {width}×{height} window at ({x}, {y}) does not fit in the {image_width}×{image_height} image"
+    )]
+    Window {
+        /// The file.
+        path: PathBuf,
+        /// Left column of the window.
+        x: usize,
+        /// Top row of the window.
+        y: usize,
+        /// Window width.
+        width: usize,
+        /// Window height.
+        height: usize,
+        /// Image width.
+        image_width: usize,
+        /// Image height.
+        image_height: usize,
+    },
+}
