@@ -161,9 +161,9 @@ fn assert_pattern(scene: &prunus_data::Scene, x0: usize, y0: usize, scale: f32) 
     for y in 0..c {
         for x in 0..c {
             let rgb = rgb_at(x0 + x, y0 + y);
-            for k in 0..3 {
+            for (k, &value) in rgb.iter().enumerate() {
                 let got = scene.image[k * c * c + y * c + x];
-                let expected = rgb[k] as f32 / scale;
+                let expected = value as f32 / scale;
                 assert!(
                     (got - expected).abs() < 1e-6,
                     "pixel ({}, {}) band {k}",
