@@ -200,15 +200,12 @@ pub fn close_removed_gates<M: Prunable>(
 ///
 /// # Errors
 /// When a group's producer is missing.
-pub fn fold_gates<M: Prunable>(mut model: M) -> Result<M, SurgeryError> {
-    for group in model.channel_groups() {
-        match layer(&mut model, &group.producer)? {
-            LayerMut::Gated(l) => *l = crate::fold::fold_conv(l),
-            LayerMut::GatedTranspose(l) => *l = crate::fold::fold_conv_transpose(l),
-            LayerMut::Conv(_) | LayerMut::ConvTranspose(_) => {}
-        }
-    }
-    Ok(model)
+pub fn fold_gates<M: Prunable>(model: M) -> Result<M, SurgeryError> {
+    map_producers(
+        model,
+        crate::fold::fold_conv,
+        crate::fold::fold_conv_transpose,
+    )
 }
 
 /// Folds every producer's BatchNorm into its convolution with the running statistics:
@@ -221,15 +218,12 @@ pub fn fold_gates<M: Prunable>(mut model: M) -> Result<M, SurgeryError> {
 ///
 /// # Errors
 /// When a group's producer is missing.
-pub fn fold_batch_norms<M: Prunable>(mut model: M) -> Result<M, SurgeryError> {
-    for group in model.channel_groups() {
-        match layer(&mut model, &group.producer)? {
-            LayerMut::Gated(l) => *l = crate::fold::fold_norm_conv(l),
-            LayerMut::GatedTranspose(l) => *l = crate::fold::fold_norm_conv_transpose(l),
-            LayerMut::Conv(_) | LayerMut::ConvTranspose(_) => {}
-        }
-    }
-    Ok(model)
+pub fn fold_batch_norms<M: Prunable>(model: M) -> Result<M, SurgeryError> {
+    map_producers(
+        model,
+        crate::fold::fold_norm_conv,
+        crate::fold::fold_norm_conv_transpose,
+    )
 }
 
 /// The fastest exact inference form: gates and BatchNorms folded into the convolutions
@@ -239,4 +233,20 @@ pub fn fold_batch_norms<M: Prunable>(mut model: M) -> Result<M, SurgeryError> {
 /// As [`fold_gates`].
 pub fn fold_for_inference<M: Prunable>(model: M) -> Result<M, SurgeryError> {
     fold_batch_norms(fold_gates(model)?)
+}
+
+/// Replaces every group's producer by `conv(producer)` or `transpose(producer)`, by kind.
+fn map_producers<M: Prunable>(
+    mut model: M,
+    conv: fn(&GatedConv2d) -> GatedConv2d,
+    transpose: fn(&GatedConvTranspose2d) -> GatedConvTranspose2d,
+) -> Result<M, SurgeryError> {
+    for group in model.channel_groups() {
+        match layer(&mut model, &group.producer)? {
+            LayerMut::Gated(l) => *l = conv(l),
+            LayerMut::GatedTranspose(l) => *l = transpose(l),
+            LayerMut::Conv(_) | LayerMut::ConvTranspose(_) => {}
+        }
+    }
+    Ok(model)
 }
