@@ -1,4 +1,5 @@
 //! Helpers shared by the top-level tests.
+#![allow(dead_code)]
 
 use burn::tensor::{Device, Distribution, Tensor};
 

@@ -170,6 +170,11 @@ impl AerialCrops {
         }
     }
 
+    /// Side of every crop in pixels.
+    pub fn crop_size(&self) -> usize {
+        self.crop
+    }
+
     /// The dataset's tile pairs.
     pub fn pairs(&self) -> &[TilePair] {
         &self.pairs

@@ -41,4 +41,12 @@ pub enum DataError {
         /// Image height.
         image_height: usize,
     },
+    /// A sample index past the end of a dataset.
+    #[error("sample {index} is out of range: the dataset has {len} samples")]
+    Index {
+        /// The index asked for.
+        index: usize,
+        /// Number of samples.
+        len: usize,
+    },
 }

@@ -76,6 +76,31 @@ impl Provenance {
     }
 }
 
+/// Writes `bytes` to `path` atomically: a temporary file in the same folder, synced, then
+/// renamed over `path`. A reader sees the old file or the new one, never a partial one.
+///
+/// # Errors
+/// [`SurgeryError::Write`] naming `path`.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SurgeryError> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| write_error(path, "the path names no file"))?;
+    let mut temp_name = std::ffi::OsString::from(".");
+    temp_name.push(name);
+    temp_name.push(format!(".{}.tmp", std::process::id()));
+    let temp = path.with_file_name(temp_name);
+    let result = (|| {
+        let mut file = fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&temp, path)
+    })();
+    result.map_err(|e| {
+        let _ = fs::remove_file(&temp);
+        write_error(path, e.to_string())
+    })
+}
+
 /// Parameters, gates and multiply-adds of a network at one input size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CostSummary {
@@ -207,23 +232,7 @@ impl ModelFile {
 
     fn write(&self, path: &Path) -> Result<(), SurgeryError> {
         let bytes = self.to_bytes().map_err(|e| write_error(path, e))?;
-        let name = path
-            .file_name()
-            .ok_or_else(|| write_error(path, "the path names no file"))?;
-        let mut temp_name = std::ffi::OsString::from(".");
-        temp_name.push(name);
-        temp_name.push(format!(".{}.tmp", std::process::id()));
-        let temp = path.with_file_name(temp_name);
-        let result = (|| {
-            let mut file = fs::File::create(&temp)?;
-            file.write_all(&bytes)?;
-            file.sync_all()?;
-            fs::rename(&temp, path)
-        })();
-        result.map_err(|e| {
-            let _ = fs::remove_file(&temp);
-            write_error(path, e.to_string())
-        })
+        write_atomic(path, &bytes)
     }
 
     /// Reads a model file and rebuilds its network on `device`, with nothing else needed.

@@ -14,7 +14,10 @@
 //! - [`models`] (`prunus-models`): U-Net and TernausNet of any width, their exact cost.
 //! - [`surgery`] (`prunus-surgery`): channel groups, exact filter removal, gate folding, model
 //!   files.
-//! - [`data`] (`prunus-data`): synthetic aerial scenes, segmentation metrics.
+//! - [`plan`] (`prunus-plan`): importance criteria, the pruning planner, the tolerance search.
+//! - [`data`] (`prunus-data`): synthetic aerial scenes, Inria/AIRS loaders, segmentation metrics.
+//! - [`train()`], [`evaluate()`], [`prune_to_tolerance()`]: training with gates on Burn's
+//!   `Learner`, validation, and the method's search.
 //! - [`device()`]: a Burn device from a name (`flex`, `ndarray`, `wgpu`, `default`).
 //!
 //! ## Backends
@@ -38,10 +41,29 @@
 //! println!("{} GFLOPs", config.cost([64, 64]).unwrap().flops() as f64 / 1e9);
 //! ```
 
+mod datasets;
 mod device;
+mod error;
+mod loss;
+mod progress;
+mod prune;
+mod train;
 
+pub use datasets::{SegmentationBatch, SegmentationBatcher, SegmentationData};
 pub use device::{DEVICE_ENV, DeviceError, device, device_from_env};
+pub use error::Error;
+pub use loss::LossConfig;
+pub use prune::{
+    GroupWidth, Outcome, PrunableModel, PruneConfig, Report, measure_latency,
+    prune_to_tolerance, prune_to_tolerance_with,
+};
+pub use progress::{PlainRenderer, SegmentationMetric, SegmentationOutput};
+pub use train::{
+    Display, LrSchedule, SegmentationModel, TrainConfig, TrainMode, Trained, TrainingModel,
+    checkpoint_dir, evaluate, last_checkpoint, train,
+};
 pub use prunus_data as data;
+pub use prunus_plan as plan;
 pub use prunus_layers as layers;
 pub use prunus_models as models;
 pub use prunus_surgery as surgery;

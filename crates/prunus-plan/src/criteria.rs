@@ -1,0 +1,282 @@
+//! Importance criteria: one score per channel of every group, higher = more important.
+
+use std::collections::BTreeMap;
+
+use burn::tensor::{Gradients, Tensor};
+use prunus_layers::filter_l1_norms;
+use prunus_surgery::{ChannelGroup, LayerMut, Prunable};
+use serde::{Deserialize, Serialize};
+
+use crate::error::PlanError;
+
+/// How a channel's importance is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Criterion {
+    /// |g|, the magnitude of the channel's learned gate (the method's criterion).
+    Gate,
+    /// L1 norm of the producer's filter.
+    L1,
+    /// L2 norm of the producer's filter.
+    L2,
+    /// |γ| of the producer's BatchNorm (network slimming).
+    BatchNormGamma,
+    /// First-order Taylor on the gate: |g · ∂L/∂g| averaged over training batches.
+    Taylor,
+    /// Uniform random scores (a baseline), from this seed and the step.
+    Random {
+        /// Seed of the scores.
+        seed: u64,
+    },
+}
+
+impl Criterion {
+    /// A short name: `gate`, `l1`, `l2`, `bn-gamma`, `taylor`, `random`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Gate => "gate",
+            Self::L1 => "l1",
+            Self::L2 => "l2",
+            Self::BatchNormGamma => "bn-gamma",
+            Self::Taylor => "taylor",
+            Self::Random { .. } => "random",
+        }
+    }
+}
+
+/// Scores of every channel of every group, by group name.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Scores {
+    groups: BTreeMap<String, Vec<f32>>,
+}
+
+impl Scores {
+    /// No scores yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the scores of `group`, one per channel.
+    pub fn insert(&mut self, group: impl Into<String>, scores: Vec<f32>) {
+        self.groups.insert(group.into(), scores);
+    }
+
+    /// The scores of `group`.
+    pub fn get(&self, group: &str) -> Option<&[f32]> {
+        self.groups.get(group).map(Vec::as_slice)
+    }
+
+    /// Every group with its scores.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[f32])> {
+        self.groups.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
+    }
+
+    /// Checks there is one finite score per channel of every group in `groups`.
+    ///
+    /// # Errors
+    /// [`PlanError::Scores`] naming the first group that is missing or does not match.
+    pub fn check(&self, groups: &[ChannelGroup]) -> Result<(), PlanError> {
+        for group in groups {
+            let bad = |reason: String| PlanError::Scores {
+                group: group.name.clone(),
+                reason,
+            };
+            let scores = self.get(&group.name).ok_or_else(|| bad("missing".into()))?;
+            if scores.len() != group.size {
+                return Err(bad(format!(
+                    "{} scores for {} channels",
+                    scores.len(),
+                    group.size
+                )));
+            }
+            if let Some(i) = scores.iter().position(|s| !s.is_finite()) {
+                return Err(bad(format!("score of channel {i} is {}", scores[i])));
+            }
+        }
+        Ok(())
+    }
+
+    /// Each group's scores divided by the group's mean (groups whose mean is 0 stay as they
+    /// are), so that a global ranking compares channels with their own layer.
+    pub fn normalized_per_layer(&self) -> Self {
+        let groups = self
+            .groups
+            .iter()
+            .map(|(name, s)| {
+                let mean = s.iter().map(|&v| v as f64).sum::<f64>() / s.len().max(1) as f64;
+                let s = if mean > 0.0 {
+                    s.iter().map(|&v| (v as f64 / mean) as f32).collect()
+                } else {
+                    s.clone()
+                };
+                (name.clone(), s)
+            })
+            .collect();
+        Self { groups }
+    }
+}
+
+fn read(t: Tensor<1>) -> Vec<f32> {
+    t.into_data()
+        .try_to_vec::<f32>()
+        .expect("a float tensor reads as f32")
+}
+
+/// What a criterion reads from a producer.
+fn producer_scores(
+    layer: LayerMut<'_>,
+    criterion: Criterion,
+    group: &str,
+) -> Result<Vec<f32>, PlanError> {
+    let missing = |reason: &str| PlanError::Criterion {
+        group: group.to_string(),
+        reason: reason.to_string(),
+    };
+    // (weight, filter axis, gate, BatchNorm γ)
+    let (weight, axis, gate, gamma) = match layer {
+        LayerMut::Gated(l) => (
+            l.conv.weight.val(),
+            0,
+            l.gate.as_ref().map(|g| g.val()),
+            l.norm.as_ref().map(|n| n.gamma.val()),
+        ),
+        LayerMut::GatedTranspose(l) => (
+            l.conv.weight.val(),
+            1,
+            l.gate.as_ref().map(|g| g.val()),
+            l.norm.as_ref().map(|n| n.gamma.val()),
+        ),
+        LayerMut::Conv(l) => (l.weight.val(), 0, None, None),
+        LayerMut::ConvTranspose(l) => (l.weight.val(), 1, None, None),
+    };
+    match criterion {
+        Criterion::Gate => gate
+            .map(|g| read(g.abs()))
+            .ok_or_else(|| missing("the gate criterion needs a gated producer (gates not folded)")),
+        Criterion::L1 => Ok(read(filter_l1_norms(weight, axis))),
+        Criterion::L2 => {
+            let squared = weight.powi_scalar(2).swap_dims(0, axis);
+            let n = squared.dims()[0];
+            Ok(read(squared.reshape([n as i32, -1]).sum_dim(1).sqrt().reshape([n])))
+        }
+        Criterion::BatchNormGamma => gamma
+            .map(|g| read(g.abs()))
+            .ok_or_else(|| missing("the BatchNorm-γ criterion needs a BatchNorm on the producer")),
+        Criterion::Taylor => Err(missing(
+            "Taylor scores come from gradients: use TaylorScores",
+        )),
+        Criterion::Random { .. } => unreachable!("random scores need no layer"),
+    }
+}
+
+/// Scores every channel of every group of `model` by `criterion`, read from each group's
+/// producer. `step` varies the [`Criterion::Random`] scores between pruning steps.
+///
+/// # Errors
+/// [`PlanError::Criterion`] when a producer lacks what the criterion reads (a gate for
+/// [`Criterion::Gate`], a BatchNorm for [`Criterion::BatchNormGamma`]), and for
+/// [`Criterion::Taylor`], which needs gradients ([`TaylorScores`]).
+pub fn score<M: Prunable>(
+    model: &M,
+    criterion: Criterion,
+    step: u64,
+) -> Result<Scores, PlanError> {
+    let groups = model.channel_groups();
+    let mut scores = Scores::new();
+    if let Criterion::Random { seed } = criterion {
+        for (g, group) in groups.iter().enumerate() {
+            let mut state = seed ^ step.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (g as u64) << 32;
+            let values = (0..group.size)
+                .map(|_| (splitmix(&mut state) >> 40) as f32 / (1u64 << 24) as f32)
+                .collect();
+            scores.insert(group.name.clone(), values);
+        }
+        return Ok(scores);
+    }
+    let mut model = model.clone();
+    for group in &groups {
+        let layer = model
+            .layer_mut(&group.producer)
+            .ok_or_else(|| PlanError::Criterion {
+                group: group.name.clone(),
+                reason: format!("the network has no layer {}", group.producer),
+            })?;
+        scores.insert(
+            group.name.clone(),
+            producer_scores(layer, criterion, &group.name)?,
+        );
+    }
+    Ok(scores)
+}
+
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Accumulates first-order Taylor scores |g · ∂L/∂g| over batches.
+///
+/// After each backward pass of a model on an autodiff device, call [`add`](Self::add) with the
+/// model and its gradients; [`scores`](Self::scores) gives the mean over the batches added.
+#[derive(Debug, Clone, Default)]
+pub struct TaylorScores {
+    sums: BTreeMap<String, Vec<f64>>,
+    batches: usize,
+}
+
+impl TaylorScores {
+    /// No batches yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds |g · ∂L/∂g| of every group's gate for one batch's gradients.
+    ///
+    /// # Errors
+    /// [`PlanError::Criterion`] for a producer without a gate or a gate without a gradient.
+    pub fn add<M: Prunable>(&mut self, model: &M, grads: &Gradients) -> Result<(), PlanError> {
+        let mut model = model.clone();
+        for group in model.channel_groups() {
+            let missing = |reason: &str| PlanError::Criterion {
+                group: group.name.clone(),
+                reason: reason.to_string(),
+            };
+            let gate = match model.layer_mut(&group.producer) {
+                Some(LayerMut::Gated(l)) => l.gate.as_ref().map(|g| g.val()),
+                Some(LayerMut::GatedTranspose(l)) => l.gate.as_ref().map(|g| g.val()),
+                _ => None,
+            }
+            .ok_or_else(|| missing("the Taylor criterion needs a gated producer"))?;
+            let grad = gate
+                .grad(grads)
+                .ok_or_else(|| missing("the gate has no gradient (is it trainable?)"))?;
+            let values = read((gate.inner() * grad).abs());
+            let sums = self
+                .sums
+                .entry(group.name.clone())
+                .or_insert_with(|| vec![0.0; values.len()]);
+            for (s, v) in sums.iter_mut().zip(values) {
+                *s += v as f64;
+            }
+        }
+        self.batches += 1;
+        Ok(())
+    }
+
+    /// Number of batches added.
+    pub fn batches(&self) -> usize {
+        self.batches
+    }
+
+    /// The mean score over the batches added.
+    pub fn scores(&self) -> Scores {
+        let mut scores = Scores::new();
+        let n = self.batches.max(1) as f64;
+        for (name, sums) in &self.sums {
+            scores.insert(name.clone(), sums.iter().map(|s| (s / n) as f32).collect());
+        }
+        scores
+    }
+}

@@ -1,0 +1,361 @@
+//! The error-tolerance search: prune in steps while the validation metric stays within the
+//! tolerance, halving the step and rolling back when it does not.
+
+use std::collections::BTreeMap;
+
+use prunus_surgery::{ChannelGroup, Prunable, PruningPlan, prune};
+use serde::{Deserialize, Serialize};
+
+use crate::criteria::Scores;
+use crate::error::PlanError;
+use crate::planner::{PlannerConfig, plan_removal, removed_count};
+
+/// The largest metric drop allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Tolerance {
+    /// At most this many points (the metric in percent): `m0 − m ≤ t`.
+    Points(f64),
+    /// At most this share of the baseline: `(m0 − m) / m0 ≤ t`.
+    Relative(f64),
+}
+
+impl Tolerance {
+    /// The drop from `baseline` to `metric` in this tolerance's unit.
+    pub fn drop(&self, baseline: f64, metric: f64) -> f64 {
+        match self {
+            Self::Points(_) => baseline - metric,
+            Self::Relative(_) => {
+                if baseline == 0.0 {
+                    0.0f64.max(baseline - metric)
+                } else {
+                    (baseline - metric) / baseline
+                }
+            }
+        }
+    }
+
+    /// The allowed drop.
+    pub fn value(&self) -> f64 {
+        match self {
+            Self::Points(t) | Self::Relative(t) => *t,
+        }
+    }
+}
+
+/// What else may end the search before the tolerance does.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+pub struct Targets {
+    /// Stop once this share of the prunable channels is removed (0–1).
+    pub rate: Option<f64>,
+    /// Stop once this share of the FLOPs is removed (0–1).
+    pub flops: Option<f64>,
+}
+
+/// Settings of the search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchConfig {
+    /// The largest allowed drop of the metric.
+    pub tolerance: Tolerance,
+    /// Share of the remaining prunable channels the first step removes, in (0, 1].
+    pub initial_step: f64,
+    /// The most validation passes, baseline included (`None`: no limit).
+    pub max_evaluations: Option<usize>,
+    /// Rate and FLOPs targets that stop the search early.
+    pub targets: Targets,
+    /// Constraints of the planner.
+    pub planner: PlannerConfig,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        Self {
+            tolerance: Tolerance::Points(0.5),
+            initial_step: 0.5,
+            max_evaluations: None,
+            targets: Targets::default(),
+            planner: PlannerConfig::default(),
+        }
+    }
+}
+
+impl SearchConfig {
+    /// Checks every setting.
+    ///
+    /// # Errors
+    /// [`PlanError::Config`] naming the bad setting: a tolerance that is negative or not finite,
+    /// a step outside (0, 1], a budget below 2, a target outside (0, 1].
+    pub fn validate(&self) -> Result<(), PlanError> {
+        let bad = |m: String| Err(PlanError::Config(m));
+        let t = self.tolerance.value();
+        if !t.is_finite() || t < 0.0 {
+            return bad(format!("the tolerance must be finite and ≥ 0, got {t}"));
+        }
+        let s = self.initial_step;
+        if !(s > 0.0 && s <= 1.0) {
+            return bad(format!("the initial step must be in (0, 1], got {s}"));
+        }
+        if let Some(n) = self.max_evaluations
+            && n < 2
+        {
+            return bad(format!(
+                "the evaluation budget must allow the baseline and one step (≥ 2), got {n}"
+            ));
+        }
+        for (name, target) in [("rate", self.targets.rate), ("FLOPs", self.targets.flops)] {
+            if let Some(v) = target
+                && !(v > 0.0 && v <= 1.0)
+            {
+                return bad(format!("the {name} target must be in (0, 1], got {v}"));
+            }
+        }
+        self.planner.validate()
+    }
+}
+
+/// One step of the search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// 1-based step number.
+    pub step: usize,
+    /// Share of the remaining prunable channels the step tried to remove.
+    pub fraction: f64,
+    /// Channels the step removed.
+    pub removed: usize,
+    /// Prunable channels left after the step (if accepted) or that would be left.
+    pub channels: usize,
+    /// FLOPs of the candidate network.
+    pub flops: u64,
+    /// Validation metric of the candidate, in points.
+    pub metric: f64,
+    /// Drop from the baseline, in the tolerance's unit.
+    pub drop: f64,
+    /// Whether the candidate was kept.
+    pub accepted: bool,
+}
+
+/// Why the search ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StopReason {
+    /// The next step would remove less than one channel.
+    StepTooSmall,
+    /// The constraints leave nothing to remove.
+    NothingRemovable,
+    /// The evaluation budget is spent.
+    Budget,
+    /// The rate target is reached.
+    RateReached,
+    /// The FLOPs target is reached.
+    FlopsReached,
+}
+
+/// Everything the search knows after an accepted step: enough to resume it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchState {
+    /// Baseline metric in points.
+    pub baseline: f64,
+    /// FLOPs of the unpruned network.
+    pub baseline_flops: u64,
+    /// Prunable channels of the unpruned network.
+    pub baseline_channels: usize,
+    /// Current step fraction.
+    pub fraction: f64,
+    /// Validation passes so far, baseline included.
+    pub evaluations: usize,
+    /// Every step so far, accepted and rolled back.
+    pub steps: Vec<StepRecord>,
+    /// Metric of the last accepted network (the baseline before any).
+    pub metric: f64,
+    /// Kept channels of every group, as indices into the unpruned network's channels.
+    pub kept: BTreeMap<String, Vec<usize>>,
+    /// Why the search ended, once it has.
+    pub stopped: Option<StopReason>,
+}
+
+impl SearchState {
+    /// The state before any step, from the unpruned network's groups.
+    pub fn start(groups: &[ChannelGroup], baseline: f64, baseline_flops: u64, config: &SearchConfig) -> Self {
+        Self {
+            baseline,
+            baseline_flops,
+            baseline_channels: config.planner.prunable_channels(groups),
+            fraction: config.initial_step,
+            evaluations: 1,
+            steps: Vec::new(),
+            metric: baseline,
+            kept: groups
+                .iter()
+                .map(|g| (g.name.clone(), (0..g.size).collect()))
+                .collect(),
+            stopped: None,
+        }
+    }
+
+    /// The plan that takes the unpruned network to the last accepted one.
+    pub fn plan(&self) -> PruningPlan {
+        let mut plan = PruningPlan::new();
+        for (group, kept) in &self.kept {
+            plan.set_keep(group.clone(), kept.iter().copied());
+        }
+        plan
+    }
+
+    /// Number of steps accepted.
+    pub fn accepted(&self) -> usize {
+        self.steps.iter().filter(|s| s.accepted).count()
+    }
+}
+
+/// What the search needs from its caller: metrics, scores, fine-tuning, cost, and a place to
+/// save progress.
+pub trait SearchHost<M> {
+    /// The caller's error type.
+    type Error: From<PlanError>;
+
+    /// The validation metric of `model`, in points (percent).
+    fn evaluate(&mut self, model: &M) -> Result<f64, Self::Error>;
+
+    /// Importance scores of `model`'s channels for step `step` (1-based).
+    fn scores(&mut self, model: &M, step: usize) -> Result<Scores, Self::Error>;
+
+    /// FLOPs of `model`.
+    fn flops(&mut self, model: &M) -> Result<u64, Self::Error>;
+
+    /// Optional fine-tuning of a freshly pruned candidate of step `step`; the default returns
+    /// it unchanged.
+    fn fine_tune(&mut self, model: M, step: usize) -> Result<M, Self::Error> {
+        let _ = step;
+        Ok(model)
+    }
+
+    /// Called after each accepted step with the new network and the state (to checkpoint).
+    fn accepted(&mut self, model: &M, state: &SearchState) -> Result<(), Self::Error> {
+        let _ = (model, state);
+        Ok(())
+    }
+
+    /// Called after every step, accepted or not (to show progress).
+    fn progress(&mut self, record: &StepRecord, state: &SearchState) {
+        let _ = (record, state);
+    }
+}
+
+fn stop_for_targets(state: &SearchState, channels: usize, flops: u64, config: &SearchConfig) -> Option<StopReason> {
+    let rate_done = 1.0 - channels as f64 / state.baseline_channels.max(1) as f64;
+    let flops_done = 1.0 - flops as f64 / state.baseline_flops.max(1) as f64;
+    if config.targets.rate.is_some_and(|r| rate_done >= r - 1e-12) {
+        return Some(StopReason::RateReached);
+    }
+    if config.targets.flops.is_some_and(|f| flops_done >= f - 1e-12) {
+        return Some(StopReason::FlopsReached);
+    }
+    None
+}
+
+/// Runs the tolerance search from `model` (the last accepted network) and `state`.
+///
+/// Each step removes the lowest-ranked `fraction` of the remaining prunable channels, lets the
+/// host fine-tune and evaluate the candidate, and accepts it when the drop from the baseline is
+/// within the tolerance; otherwise it rolls back and halves the fraction. With a rate or FLOPs
+/// target, a step removes no more than needed to reach it. Returns the last accepted network and
+/// the final state; the drop of that network as measured is within the tolerance.
+///
+/// # Errors
+/// The host's errors, and [`PlanError`]s from planning and surgery.
+pub fn search<M, H>(
+    mut model: M,
+    mut state: SearchState,
+    host: &mut H,
+    config: &SearchConfig,
+) -> Result<(M, SearchState), H::Error>
+where
+    M: Prunable,
+    H: SearchHost<M>,
+{
+    config.validate()?;
+    let mut flops_now = host.flops(&model)?;
+    while state.stopped.is_none() {
+        let groups = model.channel_groups();
+        let channels = config.planner.prunable_channels(&groups);
+        if let Some(reason) = stop_for_targets(&state, channels, flops_now, config) {
+            state.stopped = Some(reason);
+            break;
+        }
+        if config.max_evaluations.is_some_and(|n| state.evaluations >= n) {
+            state.stopped = Some(StopReason::Budget);
+            break;
+        }
+        let mut count = (state.fraction * channels as f64).floor() as usize;
+        if let Some(rate) = config.targets.rate {
+            let goal = (rate * state.baseline_channels as f64).ceil() as usize;
+            let removed_so_far = state.baseline_channels - channels;
+            count = count.min(goal.saturating_sub(removed_so_far).max(1));
+        }
+        if count < 1 {
+            state.stopped = Some(StopReason::StepTooSmall);
+            break;
+        }
+        let step = state.steps.len() + 1;
+        let scores = host.scores(&model, step)?;
+        let mut plan = plan_removal(&groups, &scores, count, &config.planner)?;
+        let mut candidate = prune(model.clone(), &plan).map_err(PlanError::from)?;
+        let mut candidate_flops = host.flops(&candidate)?;
+        if let Some(target) = config.targets.flops {
+            // Remove no more than the target needs: the smallest count that reaches it.
+            let goal = ((1.0 - target) * state.baseline_flops as f64).floor() as u64;
+            if candidate_flops < goal {
+                let (mut lo, mut hi) = (1usize, count);
+                while lo < hi {
+                    let mid = (lo + hi) / 2;
+                    let p = plan_removal(&groups, &scores, mid, &config.planner)?;
+                    let c = prune(model.clone(), &p).map_err(PlanError::from)?;
+                    if host.flops(&c)? <= goal {
+                        hi = mid;
+                    } else {
+                        lo = mid + 1;
+                    }
+                }
+                plan = plan_removal(&groups, &scores, lo, &config.planner)?;
+                candidate = prune(model.clone(), &plan).map_err(PlanError::from)?;
+                candidate_flops = host.flops(&candidate)?;
+            }
+        }
+        let removed = removed_count(&groups, &plan);
+        if removed == 0 {
+            state.stopped = Some(StopReason::NothingRemovable);
+            break;
+        }
+        let candidate = host.fine_tune(candidate, step)?;
+        let metric = host.evaluate(&candidate)?;
+        state.evaluations += 1;
+        let drop = config.tolerance.drop(state.baseline, metric);
+        let accepted = drop <= config.tolerance.value();
+        let record = StepRecord {
+            step,
+            fraction: state.fraction,
+            removed,
+            channels: channels - removed,
+            flops: candidate_flops,
+            metric,
+            drop,
+            accepted,
+        };
+        state.steps.push(record.clone());
+        if accepted {
+            for group in &groups {
+                if let Some(keep) = plan.kept(&group.name) {
+                    let old = &state.kept[&group.name];
+                    let new = keep.iter().map(|&i| old[i]).collect();
+                    state.kept.insert(group.name.clone(), new);
+                }
+            }
+            state.metric = metric;
+            model = candidate;
+            flops_now = candidate_flops;
+            host.accepted(&model, &state)?;
+        } else {
+            state.fraction /= 2.0;
+        }
+        host.progress(&record, &state);
+    }
+    Ok((model, state))
+}

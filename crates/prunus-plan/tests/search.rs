@@ -1,0 +1,273 @@
+//! The tolerance search on a real (tiny) U-Net with a metric given by formula: the drop bound,
+//! roll-back, targets, resume and bad settings.
+
+use burn::tensor::Device;
+use prunus_models::{Costed, UNet, UNetConfig};
+use prunus_plan::{
+    Criterion, PlanError, Scores, SearchConfig, SearchHost, SearchState, StopReason,
+    Targets, Tolerance, score, search,
+};
+use prunus_surgery::{Prunable, prune};
+
+/// Metric = 100 − 40·(share of channels removed)²: smooth, falls faster the more is removed.
+struct FormulaHost {
+    total: usize,
+    evaluations: usize,
+    accepted: Vec<SearchState>,
+    /// Fail after this many accepted steps (an interruption).
+    fail_after: Option<usize>,
+}
+
+impl FormulaHost {
+    fn new(model: &UNet) -> Self {
+        Self {
+            total: channels(model),
+            evaluations: 0,
+            accepted: Vec::new(),
+            fail_after: None,
+        }
+    }
+}
+
+fn channels(model: &UNet) -> usize {
+    model.channel_groups().iter().map(|g| g.size).sum()
+}
+
+#[derive(Debug)]
+struct HostError(String);
+
+impl From<PlanError> for HostError {
+    fn from(e: PlanError) -> Self {
+        HostError(e.to_string())
+    }
+}
+
+impl SearchHost<UNet> for FormulaHost {
+    type Error = HostError;
+
+    fn evaluate(&mut self, model: &UNet) -> Result<f64, HostError> {
+        self.evaluations += 1;
+        let removed = 1.0 - channels(model) as f64 / self.total as f64;
+        Ok(100.0 - 40.0 * removed * removed)
+    }
+
+    fn scores(&mut self, model: &UNet, step: usize) -> Result<Scores, HostError> {
+        if self.fail_after.is_some_and(|n| self.accepted.len() >= n) {
+            return Err(HostError("interrupted".into()));
+        }
+        Ok(score(model, Criterion::Random { seed: 7 }, step as u64)?)
+    }
+
+    fn flops(&mut self, model: &UNet) -> Result<u64, HostError> {
+        Ok(model.cost([32, 32]).unwrap().flops())
+    }
+
+    fn accepted(&mut self, _model: &UNet, state: &SearchState) -> Result<(), HostError> {
+        self.accepted.push(state.clone());
+        Ok(())
+    }
+}
+
+fn unet() -> UNet {
+    UNetConfig::standard(3, 1, 8, 2).init(&Device::flex()).unwrap()
+}
+
+fn start(model: &UNet, host: &mut FormulaHost, config: &SearchConfig) -> SearchState {
+    let baseline = host.evaluate(model).unwrap();
+    let flops = host.flops(model).unwrap();
+    SearchState::start(&model.channel_groups(), baseline, flops, config)
+}
+
+#[test]
+fn drop_stays_within_tolerance_and_rollbacks_are_recorded() {
+    let model = unet();
+    let mut host = FormulaHost::new(&model);
+    let config = SearchConfig {
+        tolerance: Tolerance::Points(0.5),
+        initial_step: 0.5,
+        ..SearchConfig::default()
+    };
+    let state = start(&model, &mut host, &config);
+    let (pruned, state) = search(model.clone(), state, &mut host, &config).unwrap();
+
+    // 40·r² ≤ 0.5 ⇒ r ≤ 0.1118: the search must end inside that and reasonably close to it.
+    let removed = 1.0 - channels(&pruned) as f64 / host.total as f64;
+    assert!(removed <= 0.1118 + 1e-9, "removed {removed}");
+    assert!(removed > 0.08, "the search stopped too early: {removed}");
+    assert!(state.baseline - state.metric <= 0.5);
+    assert!(state.steps.iter().any(|s| !s.accepted), "a 50% step must roll back");
+    for s in &state.steps {
+        assert_eq!(s.accepted, s.drop <= 0.5, "{s:?}");
+    }
+    assert_eq!(state.stopped, Some(StopReason::StepTooSmall));
+    assert_eq!(state.evaluations, host.evaluations);
+    // The kept lists describe the returned network.
+    let rebuilt = prune(model, &state.plan()).unwrap();
+    let widths = |m: &UNet| m.channel_groups().iter().map(|g| g.size).collect::<Vec<_>>();
+    assert_eq!(widths(&rebuilt), widths(&pruned));
+}
+
+#[test]
+fn rate_target_stops_where_asked() {
+    let model = unet();
+    let mut host = FormulaHost::new(&model);
+    let config = SearchConfig {
+        tolerance: Tolerance::Points(100.0),
+        initial_step: 0.5,
+        targets: Targets {
+            rate: Some(0.3),
+            flops: None,
+        },
+        ..SearchConfig::default()
+    };
+    let state = start(&model, &mut host, &config);
+    let (pruned, state) = search(model, state, &mut host, &config).unwrap();
+    assert_eq!(state.stopped, Some(StopReason::RateReached));
+    let removed = host.total - channels(&pruned);
+    let goal = (0.3 * host.total as f64).ceil() as usize;
+    assert_eq!(removed, goal, "removed {removed} of {}", host.total);
+}
+
+#[test]
+fn flops_target_stops_where_asked() {
+    let model = unet();
+    let mut host = FormulaHost::new(&model);
+    let config = SearchConfig {
+        tolerance: Tolerance::Points(100.0),
+        initial_step: 0.5,
+        targets: Targets {
+            rate: None,
+            flops: Some(0.4),
+        },
+        ..SearchConfig::default()
+    };
+    let state = start(&model, &mut host, &config);
+    let before = host.flops(&model).unwrap() as f64;
+    let (pruned, state) = search(model, state, &mut host, &config).unwrap();
+    assert_eq!(state.stopped, Some(StopReason::FlopsReached));
+    let cut = 1.0 - host.flops(&pruned).unwrap() as f64 / before;
+    assert!((0.4..0.5).contains(&cut), "FLOPs cut {cut}");
+}
+
+#[test]
+fn budget_limits_validation_passes() {
+    let model = unet();
+    let mut host = FormulaHost::new(&model);
+    let config = SearchConfig {
+        max_evaluations: Some(4),
+        ..SearchConfig::default()
+    };
+    let state = start(&model, &mut host, &config);
+    let (_, state) = search(model, state, &mut host, &config).unwrap();
+    assert_eq!(state.stopped, Some(StopReason::Budget));
+    assert_eq!(state.evaluations, 4);
+    assert_eq!(host.evaluations, 4);
+}
+
+#[test]
+fn resuming_from_an_accepted_step_ends_like_an_uninterrupted_run() {
+    let model = unet();
+    let config = SearchConfig {
+        tolerance: Tolerance::Points(2.0),
+        initial_step: 0.25,
+        ..SearchConfig::default()
+    };
+    let mut host = FormulaHost::new(&model);
+    let state = start(&model, &mut host, &config);
+    let (whole, whole_state) = search(model.clone(), state.clone(), &mut host, &config).unwrap();
+    assert!(whole_state.accepted() >= 3);
+
+    let mut interrupted = FormulaHost::new(&model);
+    interrupted.fail_after = Some(2);
+    assert!(search(model.clone(), state, &mut interrupted, &config).is_err());
+    let saved = interrupted.accepted.last().unwrap().clone();
+    assert_eq!(saved.accepted(), 2);
+
+    let current = prune(model, &saved.plan()).unwrap();
+    let mut resumed_host = FormulaHost::new(&current);
+    resumed_host.total = interrupted.total;
+    let (resumed, resumed_state) = search(current, saved, &mut resumed_host, &config).unwrap();
+    assert_eq!(resumed_state, whole_state);
+    assert_eq!(channels(&resumed), channels(&whole));
+}
+
+#[test]
+fn invalid_settings_are_errors() {
+    let model = unet();
+    let cases = [
+        SearchConfig {
+            tolerance: Tolerance::Points(-0.1),
+            ..SearchConfig::default()
+        },
+        SearchConfig {
+            tolerance: Tolerance::Points(f64::NAN),
+            ..SearchConfig::default()
+        },
+        SearchConfig {
+            tolerance: Tolerance::Relative(f64::INFINITY),
+            ..SearchConfig::default()
+        },
+        SearchConfig {
+            initial_step: 0.0,
+            ..SearchConfig::default()
+        },
+        SearchConfig {
+            initial_step: 1.5,
+            ..SearchConfig::default()
+        },
+        SearchConfig {
+            max_evaluations: Some(1),
+            ..SearchConfig::default()
+        },
+    ];
+    for config in cases {
+        let mut host = FormulaHost::new(&model);
+        let state = SearchState::start(&model.channel_groups(), 100.0, 1, &SearchConfig::default());
+        let err = search(model.clone(), state, &mut host, &config).unwrap_err();
+        assert!(err.0.contains("invalid pruning configuration"), "{}", err.0);
+    }
+}
+
+#[test]
+fn criteria_score_every_channel() {
+    let model = unet();
+    let groups = model.channel_groups();
+    for criterion in [
+        Criterion::Gate,
+        Criterion::L1,
+        Criterion::L2,
+        Criterion::BatchNormGamma,
+        Criterion::Random { seed: 1 },
+    ] {
+        let scores = score(&model, criterion, 0).unwrap();
+        scores.check(&groups).unwrap();
+    }
+    // Gates start at 1 (GateInit::Ones): every gate score is 1.
+    let gates = score(&model, Criterion::Gate, 0).unwrap();
+    assert!(gates.iter().all(|(_, s)| s.iter().all(|&v| v == 1.0)));
+    // L2 by hand for the first group's producer.
+    let mut m = model.clone();
+    let first = &groups[0];
+    let w = match m.layer_mut(&first.producer).unwrap() {
+        prunus_surgery::LayerMut::Gated(l) => l.conv.weight.val(),
+        _ => unreachable!(),
+    };
+    let [o, i, k, _] = w.dims();
+    let w = w.into_data().try_to_vec::<f32>().unwrap();
+    let l2 = score(&model, Criterion::L2, 0).unwrap();
+    for c in 0..o {
+        let want: f32 = w[c * i * k * k..(c + 1) * i * k * k]
+            .iter()
+            .map(|v| v * v)
+            .sum::<f32>()
+            .sqrt();
+        let got = l2.get(&first.name).unwrap()[c];
+        assert!((got - want).abs() < 1e-5 * want.max(1.0), "{got} vs {want}");
+    }
+    // Random scores differ between steps and are reproducible.
+    let r = |step| score(&model, Criterion::Random { seed: 3 }, step).unwrap();
+    assert_eq!(r(1), r(1));
+    assert_ne!(r(1), r(2));
+    // Taylor needs gradients.
+    assert!(score(&model, Criterion::Taylor, 0).is_err());
+}

@@ -1,0 +1,310 @@
+//! Training metrics for Burn's Learner and a plain-line renderer for non-terminals.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use burn::tensor::{Tensor, TensorReadError};
+use burn::train::metric::{
+    Adaptor, LossInput, Metric, MetricAttributes, MetricDefinition, MetricMetadata, MetricName,
+    Numeric, NumericAttributes, NumericEntry, SerializedEntry,
+};
+use burn::train::renderer::{
+    EvaluationName, MetricState, MetricsRenderer, MetricsRendererEvaluation,
+    MetricsRendererTraining,
+};
+use burn::train::logger::{EvaluationProgressLogger, TrainingProgressLogger};
+use burn::train::ItemLazy;
+use prunus_data::Confusion;
+
+/// What one training or validation step produces.
+pub struct SegmentationOutput {
+    /// The loss of the batch, 1 element.
+    pub loss: Tensor<1>,
+    /// `[batch, 1, h, w]` logits.
+    pub logits: Tensor<4>,
+    /// `[batch, 1, h, w]` 0/1 masks.
+    pub masks: Tensor<4>,
+}
+
+impl ItemLazy for SegmentationOutput {
+    fn sync(self) -> Result<Self, burn::tensor::ExecutionError> {
+        self.loss.device().flush()?;
+        Ok(Self {
+            loss: self.loss.without_autodiff(),
+            logits: self.logits.without_autodiff(),
+            masks: self.masks.without_autodiff(),
+        })
+    }
+}
+
+impl Adaptor<LossInput> for SegmentationOutput {
+    fn adapt(&self) -> LossInput {
+        LossInput::new(self.loss.clone())
+    }
+}
+
+/// Confusion counts of a batch, still on the device.
+pub struct ConfusionInput {
+    /// `[4]`: true positives, false positives, false negatives, true negatives.
+    counts: Tensor<1>,
+}
+
+/// Confusion counts of thresholded logits (> 0) against masks, on the tensors' device.
+pub(crate) fn confusion_counts(logits: Tensor<4>, masks: Tensor<4>) -> Tensor<1> {
+    let predicted = logits.greater_elem(0.0).float();
+    let truth = masks.greater_elem(0.5).float();
+    let not_p = predicted.clone().neg().add_scalar(1.0);
+    let not_t = truth.clone().neg().add_scalar(1.0);
+    Tensor::cat(
+        vec![
+            (predicted.clone() * truth.clone()).sum(),
+            (predicted * not_t.clone()).sum(),
+            (not_p.clone() * truth).sum(),
+            (not_p * not_t).sum(),
+        ],
+        0,
+    )
+}
+
+/// Reads counts made by [`confusion_counts`].
+pub(crate) fn read_confusion(counts: Tensor<1>) -> Result<Confusion, TensorReadError> {
+    let v = counts.try_into_vec_as::<f32>()?;
+    Ok(Confusion {
+        tp: v[0].round() as u64,
+        fp: v[1].round() as u64,
+        fn_: v[2].round() as u64,
+        tn: v[3].round() as u64,
+    })
+}
+
+impl Adaptor<ConfusionInput> for SegmentationOutput {
+    fn adapt(&self) -> ConfusionInput {
+        ConfusionInput {
+            counts: confusion_counts(self.logits.clone(), self.masks.clone()),
+        }
+    }
+}
+
+/// A segmentation metric for Burn's Learner, accumulated over the epoch from confusion counts
+/// (not an average of per-batch ratios).
+#[derive(Clone)]
+pub struct SegmentationMetric {
+    metric: prunus_data::Metric,
+    name: MetricName,
+    epoch: Confusion,
+    batch: Confusion,
+}
+
+impl SegmentationMetric {
+    /// A learner metric for `metric`.
+    pub fn new(metric: prunus_data::Metric) -> Self {
+        let name = match metric {
+            prunus_data::Metric::PixelAccuracy => "Pixel accuracy",
+            prunus_data::Metric::Iou => "IoU",
+            prunus_data::Metric::Dice => "Dice",
+            prunus_data::Metric::Precision => "Precision",
+            prunus_data::Metric::Recall => "Recall",
+        };
+        Self {
+            metric,
+            name: Arc::new(name.to_string()),
+            epoch: Confusion::default(),
+            batch: Confusion::default(),
+        }
+    }
+
+    fn entry(&self, final_entry: bool) -> SerializedEntry {
+        let epoch = 100.0 * self.epoch.metric(self.metric);
+        let batch = 100.0 * self.batch.metric(self.metric);
+        let serialized = if final_entry {
+            NumericEntry::Final(epoch).serialize()
+        } else {
+            NumericEntry::Value(batch).serialize()
+        };
+        SerializedEntry::new(
+            format!("epoch {epoch:.2} % - batch {batch:.2} %"),
+            serialized,
+        )
+    }
+}
+
+impl Metric for SegmentationMetric {
+    type Input = ConfusionInput;
+
+    fn name(&self) -> MetricName {
+        self.name.clone()
+    }
+
+    fn attributes(&self) -> MetricAttributes {
+        NumericAttributes {
+            unit: Some("%".to_string()),
+            higher_is_better: true,
+        }
+        .into()
+    }
+
+    fn update(
+        &mut self,
+        item: &ConfusionInput,
+        _metadata: &MetricMetadata,
+    ) -> Result<SerializedEntry, TensorReadError> {
+        self.batch = read_confusion(item.counts.clone())?;
+        self.epoch.merge(&self.batch);
+        Ok(self.entry(false))
+    }
+
+    fn compute(&mut self) -> Result<SerializedEntry, TensorReadError> {
+        Ok(self.entry(true))
+    }
+
+    fn clear(&mut self) {
+        self.epoch = Confusion::default();
+        self.batch = Confusion::default();
+    }
+}
+
+impl Numeric for SegmentationMetric {
+    fn value(&self) -> Option<NumericEntry> {
+        Some(NumericEntry::Value(100.0 * self.batch.metric(self.metric)))
+    }
+
+    fn running_value(&self) -> Option<NumericEntry> {
+        Some(NumericEntry::Value(100.0 * self.epoch.metric(self.metric)))
+    }
+
+    fn final_value(&self) -> NumericEntry {
+        NumericEntry::Final(100.0 * self.epoch.metric(self.metric))
+    }
+}
+
+/// Prints one line per split and epoch with every metric's epoch value: the renderer for logs
+/// and pipes, where Burn's terminal dashboard cannot draw.
+#[derive(Default)]
+pub struct PlainRenderer {
+    names: HashMap<String, MetricName>,
+    order: Vec<String>,
+    latest: HashMap<String, String>,
+    epoch: usize,
+    epochs: usize,
+    split: String,
+    quiet: bool,
+}
+
+impl PlainRenderer {
+    /// A renderer that prints to stdout.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A renderer that prints nothing.
+    pub fn quiet() -> Self {
+        Self {
+            quiet: true,
+            ..Self::default()
+        }
+    }
+
+    fn record(&mut self, state: MetricState) {
+        let entry = match state {
+            MetricState::Generic(entry) | MetricState::Numeric(entry, _) => entry,
+        };
+        let id = format!("{:?}", entry.metric_id);
+        let value = entry
+            .serialized_entry
+            .formatted
+            .split(" - batch")
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("epoch ")
+            .to_string();
+        self.latest.insert(id, value);
+    }
+}
+
+impl MetricsRendererTraining for PlainRenderer {
+    fn update_train(&mut self, state: MetricState) {
+        self.record(state);
+    }
+
+    fn update_valid(&mut self, state: MetricState) {
+        self.record(state);
+    }
+}
+
+impl MetricsRendererEvaluation for PlainRenderer {
+    fn update_test(&mut self, _name: EvaluationName, state: MetricState) {
+        self.record(state);
+    }
+}
+
+impl MetricsRenderer for PlainRenderer {
+    fn manual_close(&mut self) {}
+
+    fn register_metric(&mut self, definition: MetricDefinition) {
+        let id = format!("{:?}", definition.metric_id);
+        if !self.order.contains(&id) {
+            self.order.push(id.clone());
+        }
+        self.names.insert(id, definition.name);
+    }
+}
+
+impl TrainingProgressLogger for PlainRenderer {
+    fn start(
+        &mut self,
+        total_epochs: usize,
+        starting_epoch: usize,
+        _total_items: Option<usize>,
+        _label: Option<&str>,
+    ) {
+        self.epochs = total_epochs;
+        self.epoch = starting_epoch;
+    }
+
+    fn update_epoch(&mut self, epoch: usize) {
+        self.epoch = epoch;
+    }
+
+    fn start_split(&mut self, split: &str, _total_items: usize) {
+        self.split = split.to_string();
+        self.latest.clear();
+    }
+
+    fn update_split(&mut self, _items_processed: usize) {}
+
+    fn end_split(&mut self) {
+        if self.quiet {
+            return;
+        }
+        let mut line = format!("epoch {}/{} {:<5}", self.epoch, self.epochs, self.split);
+        for id in &self.order {
+            if let (Some(name), Some(value)) = (self.names.get(id), self.latest.get(id)) {
+                line.push_str(&format!("  {name} {value}"));
+            }
+        }
+        println!("{line}");
+    }
+
+    fn end(&mut self) {}
+
+    fn log_event_training(&mut self, _event: String) {}
+}
+
+impl EvaluationProgressLogger for PlainRenderer {
+    fn start_global_progress(&mut self, _total_tests: usize) {}
+
+    fn start_test(&mut self, name: &str, _total_items: usize) {
+        self.split = name.to_string();
+        self.latest.clear();
+    }
+
+    fn update_test_progress(&mut self, _items_processed: usize) {}
+
+    fn end_test(&mut self) {
+        self.end_split();
+    }
+
+    fn end_global_progress(&mut self) {}
+
+    fn log_event_evaluation(&mut self, _event: String) {}
+}

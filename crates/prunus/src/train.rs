@@ -1,0 +1,399 @@
+//! Training a segmentation network with its gates, on Burn's `Learner`.
+
+use std::fmt;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::optim::AdamConfig;
+use burn::optim::lr_scheduler::constant::ConstantLr;
+use burn::optim::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig;
+use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Tensor};
+use burn::train::checkpoint::KeepLastNCheckpoints;
+use burn::train::metric::LossMetric;
+use burn::train::renderer::{MetricsRenderer, default_renderer};
+use burn::train::{
+    InferenceStep, Interrupter, Learner, SupervisedTraining, TrainOutput, TrainStep,
+};
+use prunus_data::{Confusion, Metric};
+use prunus_layers::{Trainable, set_trainable};
+use prunus_models::{TernausNet, UNet};
+use prunus_surgery::Network;
+use serde::{Deserialize, Serialize};
+
+use crate::datasets::{SegmentationBatch, SegmentationData};
+use crate::error::Error;
+use crate::loss::LossConfig;
+use crate::progress::{
+    PlainRenderer, SegmentationMetric, SegmentationOutput, confusion_counts, read_confusion,
+};
+
+/// A network that maps `[batch, 3, h, w]` images to `[batch, 1, h, w]` building logits.
+///
+/// Implemented for [`UNet`], [`TernausNet`] and [`Network`]; implement it for your own
+/// network to train and prune it with prunus.
+pub trait SegmentationModel: Module + burn::module::ModuleDisplay + 'static {
+    /// The logits for `images`.
+    fn forward(&self, images: Tensor<4>) -> Tensor<4>;
+}
+
+impl SegmentationModel for UNet {
+    fn forward(&self, images: Tensor<4>) -> Tensor<4> {
+        UNet::forward(self, images)
+    }
+}
+
+impl SegmentationModel for TernausNet {
+    fn forward(&self, images: Tensor<4>) -> Tensor<4> {
+        TernausNet::forward(self, images)
+    }
+}
+
+impl SegmentationModel for Network {
+    fn forward(&self, images: Tensor<4>) -> Tensor<4> {
+        Network::forward(self, images)
+    }
+}
+
+/// Which parameters train.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TrainMode {
+    /// Weights and gates together (the method's joint training).
+    Joint,
+    /// Only the gates; the network is frozen. Cheap importance estimation for a trained model.
+    GatesOnly,
+}
+
+/// The learning-rate schedule over all iterations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LrSchedule {
+    /// The same rate throughout.
+    Constant,
+    /// Cosine annealing from the rate down to 5% of it.
+    Cosine,
+}
+
+/// How training reports progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Display {
+    /// Burn's terminal dashboard when stdout is a terminal, plain lines otherwise.
+    Auto,
+    /// Always Burn's terminal dashboard.
+    Dashboard,
+    /// One plain line per split and epoch.
+    Plain,
+    /// Nothing.
+    Quiet,
+}
+
+/// Settings of [`train`].
+#[derive(Config, Debug)]
+pub struct TrainConfig {
+    /// Number of epochs (in total: a resumed run continues up to this).
+    #[config(default = 10)]
+    pub epochs: usize,
+    /// Images per batch.
+    #[config(default = 8)]
+    pub batch_size: usize,
+    /// Adam's learning rate.
+    #[config(default = 1e-3)]
+    pub learning_rate: f64,
+    /// Learning-rate schedule.
+    #[config(default = "LrSchedule::Cosine")]
+    pub schedule: LrSchedule,
+    /// Loss weights.
+    #[config(default = "LossConfig::new()")]
+    pub loss: LossConfig,
+    /// Which parameters train.
+    #[config(default = "TrainMode::Joint")]
+    pub mode: TrainMode,
+    /// Seed of the batch shuffling.
+    #[config(default = 0)]
+    pub seed: u64,
+    /// Data-loading threads (0: load on the training thread).
+    #[config(default = 1)]
+    pub workers: usize,
+    /// Continue from the last checkpoint in the run folder, if there is one.
+    #[config(default = true)]
+    pub resume: bool,
+    /// Progress display.
+    #[config(default = "Display::Auto")]
+    pub display: Display,
+}
+
+impl TrainConfig {
+    /// Checks every setting.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the bad setting.
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |m: String| Err(Error::Config(m));
+        if self.epochs == 0 {
+            return bad("epochs must be at least 1".into());
+        }
+        if self.batch_size == 0 {
+            return bad("batch_size must be at least 1".into());
+        }
+        if !(self.learning_rate > 0.0 && self.learning_rate <= 1.0) {
+            return bad(format!(
+                "learning_rate must be in (0, 1], got {}",
+                self.learning_rate
+            ));
+        }
+        self.loss.validate().map_err(Error::Config)
+    }
+}
+
+/// Stops training at the first loss that is not finite and remembers where.
+#[derive(Clone, Default)]
+struct NanGuard {
+    interrupter: Interrupter,
+    step: Arc<AtomicUsize>,
+    hit: Arc<Mutex<Option<(usize, f64)>>>,
+}
+
+impl fmt::Debug for NanGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NanGuard").field("hit", &self.hit).finish()
+    }
+}
+
+/// The network wrapped for Burn's `Learner`: forward, loss and the NaN guard.
+#[derive(Module, Debug)]
+pub struct TrainingModel<N> {
+    net: N,
+    #[module(skip)]
+    loss: LossConfig,
+    #[module(skip)]
+    guard: NanGuard,
+}
+
+impl<N: SegmentationModel> TrainStep for TrainingModel<N> {
+    type Input = SegmentationBatch;
+    type Output = SegmentationOutput;
+
+    fn step(&self, batch: SegmentationBatch) -> TrainOutput<SegmentationOutput> {
+        let step = self.guard.step.fetch_add(1, Ordering::Relaxed) + 1;
+        let logits = self.net.forward(batch.images);
+        let loss = self.loss.loss(&self.net, logits.clone(), batch.masks.clone());
+        let value = loss.clone().into_scalar::<f64>();
+        let output = SegmentationOutput {
+            loss: loss.clone(),
+            logits,
+            masks: batch.masks,
+        };
+        if !value.is_finite() {
+            // Keep the model as it is (no update) and stop before the epoch's checkpoint.
+            *self.guard.hit.lock().unwrap() = Some((step, value));
+            self.guard
+                .interrupter
+                .stop(Some(&format!("loss is {value} at step {step}")));
+            return TrainOutput {
+                grads: GradientsParams::new(),
+                item: output,
+            };
+        }
+        TrainOutput::new(&self.net, loss.backward(), output)
+    }
+}
+
+impl<N: SegmentationModel> InferenceStep for TrainingModel<N> {
+    type Input = SegmentationBatch;
+    type Output = SegmentationOutput;
+
+    fn step(&self, batch: SegmentationBatch) -> SegmentationOutput {
+        let logits = self.net.forward(batch.images);
+        let loss = self.loss.task_loss(logits.clone(), batch.masks.clone());
+        SegmentationOutput {
+            loss,
+            logits,
+            masks: batch.masks,
+        }
+    }
+}
+
+/// What [`train`] returns.
+#[derive(Debug)]
+pub struct Trained<N> {
+    /// The trained network, all parameters trainable again.
+    pub model: N,
+    /// The epoch training resumed after, if it resumed from a checkpoint.
+    pub resumed_from: Option<usize>,
+    /// The last epoch completed.
+    pub epochs: usize,
+}
+
+/// The checkpoint folder inside a run folder.
+pub fn checkpoint_dir(run_dir: &Path) -> PathBuf {
+    run_dir.join("checkpoint")
+}
+
+/// The last epoch with a complete checkpoint (model, optimiser and scheduler) in `run_dir`.
+pub fn last_checkpoint(run_dir: &Path) -> Option<usize> {
+    let dir = checkpoint_dir(run_dir);
+    let entries = std::fs::read_dir(&dir).ok()?;
+    let complete = |epoch: usize| {
+        ["model", "optim", "scheduler"]
+            .iter()
+            .all(|name| dir.join(format!("{name}-{epoch}.bpk")).is_file())
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            name.strip_prefix("model-")?
+                .strip_suffix(".bpk")?
+                .parse::<usize>()
+                .ok()
+        })
+        .filter(|&epoch| complete(epoch))
+        .max()
+}
+
+/// Trains `net` on `train`, validating on `valid` after each epoch, with Burn's `Learner`.
+///
+/// Loss: BCE-with-logits + `jaccard_weight`·(1 − soft Jaccard) + λ·Σ|g| ([`LossConfig`]);
+/// Adam; the configured schedule. Checkpoints of model, optimiser and scheduler go to
+/// `run_dir/checkpoint` after every epoch (the last two are kept) and Burn's metric logs to
+/// `run_dir`. With `resume`, a run folder that holds a checkpoint continues after it.
+///
+/// # Errors
+/// - [`Error::Config`] for bad settings, [`Error::EmptyData`] for an empty split;
+/// - [`Error::NonFiniteLoss`] when the loss becomes NaN or infinite: training stops at once,
+///   before that epoch's checkpoint, so the last checkpoint holds the last good state;
+/// - [`Error::Training`] when Burn's training loop fails (a sample that cannot be read, a
+///   checkpoint that cannot be written).
+pub fn train<N: SegmentationModel>(
+    net: N,
+    train: &SegmentationData,
+    valid: &SegmentationData,
+    run_dir: &Path,
+    config: &TrainConfig,
+    device: &Device,
+) -> Result<Trained<N>, Error> {
+    config.validate()?;
+    if train.is_empty() {
+        return Err(Error::EmptyData("training"));
+    }
+    if valid.is_empty() {
+        return Err(Error::EmptyData("validation"));
+    }
+    std::fs::create_dir_all(run_dir).map_err(|source| Error::Io {
+        path: run_dir.to_path_buf(),
+        source,
+    })?;
+
+    let trainable = match config.mode {
+        TrainMode::Joint => Trainable::All,
+        TrainMode::GatesOnly => Trainable::GatesOnly,
+    };
+    let guard = NanGuard::default();
+    let model = TrainingModel {
+        net: set_trainable(net, trainable),
+        loss: config.loss.clone(),
+        guard: guard.clone(),
+    };
+
+    let iterations = config.epochs * train.len().div_ceil(config.batch_size);
+    let scheduler: ModuleLrScheduler = match config.schedule {
+        LrSchedule::Constant => ConstantLr::new(config.learning_rate).into(),
+        LrSchedule::Cosine => {
+            CosineAnnealingLrSchedulerConfig::new(config.learning_rate, iterations.max(1))
+                .with_min_lr(config.learning_rate * 0.05)
+                .init()
+                .map_err(Error::Config)?
+        }
+    };
+    let learner = Learner::new(model, AdamConfig::new().init(), scheduler);
+
+    let loader_train = train.loader(config.batch_size, Some(config.seed), device);
+    let loader_valid = valid.loader(config.batch_size, None, device);
+    // With `resume`, continue after the last complete checkpoint; one at or past the last
+    // epoch is loaded and returned as it is (the epoch loop then runs zero times).
+    let resumed_from = if config.resume {
+        last_checkpoint(run_dir)
+    } else {
+        None
+    };
+    let epochs = config.epochs.max(resumed_from.unwrap_or(0));
+
+    let renderer: Box<dyn MetricsRenderer> = match config.display {
+        Display::Auto if std::io::stdout().is_terminal() => {
+            default_renderer(guard.interrupter.clone(), resumed_from)
+        }
+        Display::Dashboard => default_renderer(guard.interrupter.clone(), resumed_from),
+        Display::Auto | Display::Plain => Box::new(PlainRenderer::new()),
+        Display::Quiet => Box::new(PlainRenderer::quiet()),
+    };
+
+    let mut training = SupervisedTraining::new(run_dir, loader_train, loader_valid)
+        .num_epochs(epochs)
+        .with_interrupter(guard.interrupter.clone())
+        .with_default_checkpointers()
+        .with_checkpointing_strategy(KeepLastNCheckpoints::new(2))
+        .renderer(renderer)
+        .with_application_logger(None)
+        .metric_train_numeric(LossMetric::new())
+        .metric_valid_numeric(LossMetric::new())
+        .metric_train_numeric(SegmentationMetric::new(Metric::PixelAccuracy))
+        .metric_valid_numeric(SegmentationMetric::new(Metric::PixelAccuracy))
+        .metric_train_numeric(SegmentationMetric::new(Metric::Iou))
+        .metric_valid_numeric(SegmentationMetric::new(Metric::Iou));
+    if let Some(epoch) = resumed_from {
+        training = training.checkpoint(epoch);
+    }
+    let result = training.launch(learner);
+
+    if let Some((step, value)) = *guard.hit.lock().unwrap() {
+        return Err(Error::NonFiniteLoss {
+            step,
+            value,
+            last_checkpoint: last_checkpoint(run_dir)
+                .map(|e| checkpoint_dir(run_dir).join(format!("model-{e}.bpk"))),
+        });
+    }
+    if let Some(error) = result.error {
+        return Err(Error::Training(error.to_string()));
+    }
+    Ok(Trained {
+        model: set_trainable(result.model.net, Trainable::All),
+        resumed_from,
+        epochs,
+    })
+}
+
+/// Thresholds `net`'s logits at 0 over every sample of `data` and counts the confusion matrix.
+///
+/// Runs on `device` in batches of `batch_size`, without autodiff.
+///
+/// # Errors
+/// [`Error::Data`] when a sample cannot be read, [`Error::EmptyData`] for an empty dataset.
+pub fn evaluate<N: SegmentationModel>(
+    net: &N,
+    data: &SegmentationData,
+    batch_size: usize,
+    device: &Device,
+) -> Result<Confusion, Error> {
+    if data.is_empty() {
+        return Err(Error::EmptyData("evaluation"));
+    }
+    let net = net.valid();
+    let mut total = Confusion::default();
+    let batch_size = batch_size.max(1);
+    for start in (0..data.len()).step_by(batch_size) {
+        let samples = (start..(start + batch_size).min(data.len()))
+            .map(|i| data.sample(i))
+            .collect::<Result<Vec<_>, _>>()?;
+        let batch = crate::datasets::SegmentationBatcher::batch_samples(&samples, device);
+        let logits = net.forward(batch.images);
+        let counts = read_confusion(confusion_counts(logits, batch.masks))
+            .map_err(|e| Error::Training(format!("cannot read the confusion counts: {e}")))?;
+        total.merge(&counts);
+    }
+    Ok(total)
+}

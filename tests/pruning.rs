@@ -1,0 +1,253 @@
+//! `prune_to_tolerance()` on a tiny trained U-Net: the drop bound, roll-back, targets, resume,
+//! run files, criteria, fine-tuning and bad settings.
+
+use std::sync::OnceLock;
+
+use burn::tensor::Device;
+use prunus::data::{Metric, SyntheticConfig};
+use prunus::models::{UNet, UNetConfig};
+use prunus::plan::{Criterion, StopReason, Tolerance};
+use prunus::surgery::{ModelFile, Prunable};
+use prunus::{
+    Display, Error, PruneConfig, SegmentationData, TrainConfig, evaluate, prune_to_tolerance,
+    prune_to_tolerance_with, train,
+};
+
+fn data() -> (SegmentationData, SegmentationData) {
+    let scenes = SyntheticConfig::new().with_size(32);
+    (
+        SegmentationData::synthetic(scenes.clone(), 0, 48),
+        SegmentationData::synthetic(scenes.with_seed(1), 0, 12),
+    )
+}
+
+/// A small U-Net trained for a few epochs, shared by the tests.
+fn trained() -> UNet {
+    static MODEL: OnceLock<UNet> = OnceLock::new();
+    MODEL
+        .get_or_init(|| {
+            let device = Device::flex();
+            let (train_data, valid_data) = data();
+            let net = UNetConfig::standard(3, 1, 8, 2).init(&device).unwrap();
+            let run = tempfile::tempdir().unwrap();
+            let config = TrainConfig::new()
+                .with_epochs(3)
+                .with_batch_size(8)
+                .with_learning_rate(5e-3)
+                .with_display(Display::Quiet);
+            train(net, &train_data, &valid_data, run.path(), &config, &device)
+                .unwrap()
+                .model
+        })
+        .clone()
+}
+
+fn config() -> PruneConfig {
+    PruneConfig::new()
+        .with_progress(false)
+        .with_latency_runs(1)
+        .with_eval_batch_size(12)
+}
+
+fn channels(model: &UNet) -> usize {
+    model.channel_groups().iter().map(|g| g.size).sum()
+}
+
+#[test]
+fn the_drop_stays_within_the_tolerance_and_roll_backs_are_reported() {
+    let device = Device::flex();
+    let (train_data, valid_data) = data();
+    let config = config().with_tolerance(0.0).with_fold(false);
+    let outcome = prune_to_tolerance(trained(), &train_data, &valid_data, &config, &device).unwrap();
+    let report = &outcome.report;
+    assert!(report.drop <= 0.0, "{}", report.summary());
+    // The reported metric is the network's, on the search's data.
+    let measured = 100.0
+        * evaluate(&outcome.model, &valid_data, 12, &device)
+            .unwrap()
+            .metric(Metric::PixelAccuracy);
+    assert_eq!(measured, report.final_metric);
+    assert!(report.baseline - measured <= 0.0);
+
+    let mut fraction = 0.5;
+    for step in &report.steps {
+        assert_eq!(step.fraction, fraction);
+        assert_eq!(step.accepted, step.drop <= 0.0, "{step:?}");
+        if !step.accepted {
+            fraction /= 2.0;
+        }
+    }
+    assert!(
+        report.steps.iter().any(|s| !s.accepted),
+        "a zero tolerance must roll back at least one step:\n{}",
+        report.summary()
+    );
+    assert_eq!(report.evaluations, 1 + report.steps.len());
+    assert_eq!(report.stop, Some(StopReason::StepTooSmall));
+    // Widths and FLOPs match the network.
+    let after: usize = report.widths.iter().map(|w| w.after).sum();
+    assert_eq!(after, channels(&outcome.model));
+    assert!(report.flops_after <= report.flops_before);
+    assert!(report.latency_ms_before > 0.0 && report.latency_ms_after > 0.0);
+}
+
+#[test]
+fn rate_and_flops_targets_stop_where_asked() {
+    let device = Device::flex();
+    let (train_data, valid_data) = data();
+    let total = channels(&trained());
+
+    let rate = config().with_tolerance(100.0).with_target_rate(Some(0.25));
+    let outcome = prune_to_tolerance(trained(), &train_data, &valid_data, &rate, &device).unwrap();
+    assert_eq!(outcome.report.stop, Some(StopReason::RateReached));
+    assert_eq!(
+        total - channels(&outcome.model),
+        (0.25 * total as f64).ceil() as usize
+    );
+
+    let flops = config().with_tolerance(100.0).with_target_flops(Some(0.5));
+    let outcome = prune_to_tolerance(trained(), &train_data, &valid_data, &flops, &device).unwrap();
+    assert_eq!(outcome.report.stop, Some(StopReason::FlopsReached));
+    let cut = outcome.report.flops_cut();
+    assert!((0.5..0.6).contains(&cut), "FLOPs cut {cut}");
+}
+
+#[test]
+fn an_interrupted_run_resumes_to_the_same_result() {
+    let device = Device::flex();
+    let (train_data, valid_data) = data();
+    let whole_dir = tempfile::tempdir().unwrap();
+    let split_dir = tempfile::tempdir().unwrap();
+    let base = config().with_tolerance(3.0).with_initial_step(0.3);
+
+    let whole_config = base.clone().with_run_dir(Some(whole_dir.path().to_path_buf()));
+    let whole =
+        prune_to_tolerance(trained(), &train_data, &valid_data, &whole_config, &device).unwrap();
+    let accepted = whole.report.steps.iter().filter(|s| s.accepted).count();
+    assert!(accepted >= 2, "{}", whole.report.summary());
+
+    let split_config = base.with_run_dir(Some(split_dir.path().to_path_buf()));
+    let mut seen = 0;
+    let mut stop_after_first = |step: &prunus::plan::StepRecord, _: &prunus::plan::SearchState| {
+        seen += step.accepted as usize;
+        seen < 1
+    };
+    let err = prune_to_tolerance_with(
+        trained(),
+        &train_data,
+        &valid_data,
+        &split_config,
+        &device,
+        &mut stop_after_first,
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::Interrupted { .. }), "{err}");
+    assert!(err.to_string().contains("resume"), "{err}");
+
+    let resumed =
+        prune_to_tolerance(trained(), &train_data, &valid_data, &split_config, &device).unwrap();
+    assert_eq!(resumed.report.steps, whole.report.steps);
+    assert_eq!(resumed.report.widths, whole.report.widths);
+    assert_eq!(resumed.report.final_metric, whole.report.final_metric);
+    assert_eq!(resumed.report.evaluations, whole.report.evaluations);
+
+    // The run folder: a model file per accepted step, the report, the result.
+    let n = whole.report.steps.iter().position(|s| s.accepted).unwrap() + 1;
+    let first = ModelFile::load(whole_dir.path().join(format!("step-{n:03}.prunus")), &device);
+    assert!(first.is_ok(), "{:?}", first.err());
+    let report: prunus::Report = serde_json::from_slice(
+        &std::fs::read(whole_dir.path().join("report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report.steps, whole.report.steps);
+    let pruned = ModelFile::load(whole_dir.path().join("pruned.prunus"), &device).unwrap();
+    let kept = &pruned.header.provenance.kept;
+    for width in &whole.report.widths {
+        assert_eq!(kept.get(&width.group).map_or(width.before, Vec::len), width.after);
+    }
+
+    // Another model or other settings in the same folder are refused.
+    let other = config()
+        .with_tolerance(1.0)
+        .with_run_dir(Some(whole_dir.path().to_path_buf()));
+    let err = prune_to_tolerance(trained(), &train_data, &valid_data, &other, &device).unwrap_err();
+    assert!(err.to_string().contains("other pruning settings"), "{err}");
+}
+
+#[test]
+fn every_criterion_prunes() {
+    let device = Device::flex();
+    let (train_data, valid_data) = data();
+    for criterion in [
+        Criterion::Gate,
+        Criterion::L1,
+        Criterion::L2,
+        Criterion::BatchNormGamma,
+        Criterion::Taylor,
+        Criterion::Random { seed: 5 },
+    ] {
+        let settings = config()
+            .with_criterion(criterion)
+            .with_tolerance(50.0)
+            .with_max_evaluations(Some(3));
+        let outcome =
+            prune_to_tolerance(trained(), &train_data, &valid_data, &settings, &device).unwrap();
+        assert!(outcome.report.flops_cut() > 0.0, "{criterion:?}");
+        assert_eq!(outcome.report.evaluations, 3);
+    }
+}
+
+#[test]
+fn fine_tuning_runs_between_steps_and_at_the_end() {
+    let device = Device::flex();
+    let (train_data, valid_data) = data();
+    let tune = TrainConfig::new()
+        .with_epochs(1)
+        .with_batch_size(8)
+        .with_learning_rate(1e-3);
+    let config = config()
+        .with_tolerance(5.0)
+        .with_max_evaluations(Some(3))
+        .with_fine_tune(Some(tune.clone()))
+        .with_final_fine_tune(Some(tune));
+    let outcome = prune_to_tolerance(trained(), &train_data, &valid_data, &config, &device).unwrap();
+    let report = &outcome.report;
+    let (metric, kept) = report.final_fine_tune.unwrap();
+    assert_eq!(report.evaluations, 4);
+    assert_eq!(kept, report.baseline - metric <= 5.0);
+    assert!(report.drop <= 5.0);
+}
+
+#[test]
+fn relative_tolerance_is_a_share_of_the_baseline() {
+    let device = Device::flex();
+    let (train_data, valid_data) = data();
+    let config = config().with_tolerance(0.01).with_relative(true);
+    let outcome = prune_to_tolerance(trained(), &train_data, &valid_data, &config, &device).unwrap();
+    let r = &outcome.report;
+    assert_eq!(r.tolerance, Tolerance::Relative(0.01));
+    assert!((r.baseline - r.final_metric) / r.baseline <= 0.01);
+}
+
+#[test]
+fn invalid_settings_are_errors() {
+    let device = Device::flex();
+    let (train_data, valid_data) = data();
+    let bad = [
+        (config().with_tolerance(-0.5), "tolerance"),
+        (config().with_tolerance(f64::NAN), "tolerance"),
+        (config().with_initial_step(0.0), "step"),
+        (config().with_initial_step(1.01), "step"),
+        (config().with_target_rate(Some(1.5)), "rate"),
+    ];
+    for (settings, word) in bad {
+        let err = prune_to_tolerance(trained(), &train_data, &valid_data, &settings, &device)
+            .unwrap_err();
+        assert!(matches!(err, Error::Config(_)), "{err}");
+        assert!(err.to_string().contains(word), "{err}");
+    }
+    let err =
+        prune_to_tolerance(trained(), &train_data, &valid_data.take(0), &config(), &device)
+            .unwrap_err();
+    assert!(matches!(err, Error::EmptyData("validation")), "{err}");
+}

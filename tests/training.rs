@@ -1,0 +1,239 @@
+//! Training with Burn's Learner: checkpoints and resume, NaN loss, gates-only mode, bad
+//! settings, every backend.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+use prunus::data::{Metric, SyntheticConfig};
+use prunus::layers::gates;
+use prunus::models::{UNet, UNetConfig};
+use prunus::{
+    Display, Error, LossConfig, SegmentationData, SegmentationModel, TrainConfig, TrainMode,
+    evaluate, last_checkpoint, train,
+};
+
+fn data() -> (SegmentationData, SegmentationData) {
+    let scenes = SyntheticConfig::new().with_size(32);
+    (
+        SegmentationData::synthetic(scenes.clone(), 0, 16),
+        SegmentationData::synthetic(scenes.with_seed(1), 0, 8),
+    )
+}
+
+fn config(epochs: usize) -> TrainConfig {
+    TrainConfig::new()
+        .with_epochs(epochs)
+        .with_batch_size(4)
+        .with_learning_rate(3e-3)
+        .with_display(Display::Quiet)
+}
+
+fn unet(device: &Device) -> UNet {
+    UNetConfig::standard(3, 1, 4, 2).init(device).unwrap()
+}
+
+fn values<M: Module>(m: &M) -> Vec<f32> {
+    let mut out = Vec::new();
+    for (_, g) in gates(m) {
+        out.extend(g.into_data().try_to_vec::<f32>().unwrap());
+    }
+    out
+}
+
+fn checkpoint(run: &Path, epoch: usize) -> std::path::PathBuf {
+    run.join("checkpoint").join(format!("model-{epoch}.bpk"))
+}
+
+#[test]
+fn trains_checkpoints_and_resumes() {
+    let device = Device::flex();
+    let (train_data, valid_data) = data();
+    let run = tempfile::tempdir().unwrap();
+    let untrained = unet(&device);
+    let before = values(&untrained);
+
+    let first = train(untrained, &train_data, &valid_data, run.path(), &config(2), &device).unwrap();
+    assert_eq!(first.resumed_from, None);
+    assert_eq!(first.epochs, 2);
+    assert!(checkpoint(run.path(), 1).is_file() && checkpoint(run.path(), 2).is_file());
+    assert_eq!(last_checkpoint(run.path()), Some(2));
+    assert_ne!(values(&first.model), before, "the gates must train in joint mode");
+    // Burn's metric logs are in the run folder.
+    assert!(run.path().join("train").join("epoch-1").is_dir());
+
+    // Asking for more epochs continues after the last checkpoint.
+    let more = train(unet(&device), &train_data, &valid_data, run.path(), &config(3), &device)
+        .unwrap();
+    assert_eq!(more.resumed_from, Some(2));
+    assert_eq!(more.epochs, 3);
+    assert!(checkpoint(run.path(), 3).is_file());
+
+    // A run that is already complete loads its last checkpoint and trains no further.
+    let done = train(unet(&device), &train_data, &valid_data, run.path(), &config(3), &device)
+        .unwrap();
+    assert_eq!(done.resumed_from, Some(3));
+    assert_eq!(values(&done.model), values(&more.model));
+}
+
+/// A U-Net whose logits turn NaN from a given forward pass on.
+#[derive(Module, Debug)]
+struct Poisoned {
+    net: UNet,
+    #[module(skip)]
+    calls: Arc<AtomicUsize>,
+    #[module(skip)]
+    nan_from: usize,
+}
+
+impl SegmentationModel for Poisoned {
+    fn forward(&self, images: Tensor<4>) -> Tensor<4> {
+        let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        let logits = self.net.forward(images);
+        if call >= self.nan_from {
+            logits.add_scalar(f32::NAN)
+        } else {
+            logits
+        }
+    }
+}
+
+#[test]
+fn nan_loss_stops_training_with_the_last_checkpoint_intact() {
+    let device = Device::flex();
+    let (train_data, valid_data) = data();
+    let run = tempfile::tempdir().unwrap();
+    // Epoch 1: 4 training + 2 validation passes. The 7th pass, epoch 2's first, is NaN.
+    let model = Poisoned {
+        net: unet(&device),
+        calls: Arc::new(AtomicUsize::new(0)),
+        nan_from: 7,
+    };
+    let err = train(model, &train_data, &valid_data, run.path(), &config(3), &device).unwrap_err();
+    match &err {
+        Error::NonFiniteLoss {
+            step,
+            value,
+            last_checkpoint,
+        } => {
+            assert_eq!(*step, 5);
+            assert!(value.is_nan());
+            assert_eq!(last_checkpoint.as_deref(), Some(checkpoint(run.path(), 1).as_path()));
+        }
+        other => panic!("expected NonFiniteLoss, got {other:?}"),
+    }
+    let message = err.to_string();
+    assert!(message.contains("NaN") && message.contains("model-1.bpk"), "{message}");
+    assert!(!checkpoint(run.path(), 2).exists(), "the NaN epoch must not be saved");
+
+    // The checkpoint is good: a healthy network resumes from it.
+    let resumed = train(unet(&device), &train_data, &valid_data, run.path(), &config(2), &device)
+        .unwrap();
+    assert_eq!(resumed.resumed_from, Some(1));
+    assert!(values(&resumed.model).iter().all(|v| v.is_finite()));
+}
+
+#[test]
+fn gates_only_training_leaves_the_weights_alone() {
+    let device = Device::flex();
+    let (train_data, valid_data) = data();
+    let run = tempfile::tempdir().unwrap();
+    let net = unet(&device);
+    let weights = |m: &UNet| {
+        m.encoder[0]
+            .conv1
+            .conv
+            .weight
+            .val()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
+    };
+    let (w0, g0) = (weights(&net), values(&net));
+    let config = config(1).with_mode(TrainMode::GatesOnly);
+    let trained = train(net, &train_data, &valid_data, run.path(), &config, &device).unwrap();
+    assert_eq!(weights(&trained.model), w0);
+    assert_ne!(values(&trained.model), g0);
+}
+
+#[test]
+fn a_few_epochs_learn_the_task() {
+    let device = Device::flex();
+    let scenes = SyntheticConfig::new().with_size(32);
+    let train_data = SegmentationData::synthetic(scenes.clone(), 0, 96);
+    let valid_data = SegmentationData::synthetic(scenes.with_seed(1), 0, 24);
+    let net = UNetConfig::standard(3, 1, 8, 2).init(&device).unwrap();
+    let before = evaluate(&net, &valid_data, 8, &device).unwrap();
+    let run = tempfile::tempdir().unwrap();
+    let config = config(4).with_batch_size(8).with_learning_rate(5e-3);
+    let trained = train(net, &train_data, &valid_data, run.path(), &config, &device).unwrap();
+    let after = evaluate(&trained.model, &valid_data, 8, &device).unwrap();
+    let all_background = after.tn + after.fp;
+    let majority = all_background as f64 / after.total() as f64;
+    eprintln!(
+        "pixel accuracy {:.3} → {:.3} (all-background {majority:.3}), IoU {:.3} → {:.3}",
+        before.metric(Metric::PixelAccuracy),
+        after.metric(Metric::PixelAccuracy),
+        before.metric(Metric::Iou),
+        after.metric(Metric::Iou),
+    );
+    assert!(after.metric(Metric::PixelAccuracy) > majority);
+    assert!(after.metric(Metric::Iou) > before.metric(Metric::Iou));
+}
+
+#[test]
+fn bad_settings_and_empty_data_are_errors() {
+    let device = Device::flex();
+    let (train_data, valid_data) = data();
+    let run = tempfile::tempdir().unwrap();
+    let bad = [
+        config(0),
+        config(1).with_batch_size(0),
+        config(1).with_learning_rate(f64::NAN),
+        config(1).with_learning_rate(-1e-3),
+        config(1).with_loss(LossConfig::new().with_gate_l1(-1.0)),
+    ];
+    for config in bad {
+        let err = train(unet(&device), &train_data, &valid_data, run.path(), &config, &device)
+            .unwrap_err();
+        assert!(matches!(err, Error::Config(_)), "{err}");
+    }
+    let empty = train_data.take(0);
+    let err = train(unet(&device), &empty, &valid_data, run.path(), &config(1), &device)
+        .unwrap_err();
+    assert!(err.to_string().contains("training data is empty"), "{err}");
+    let err = evaluate(&unet(&device), &empty, 4, &device).unwrap_err();
+    assert!(err.to_string().contains("empty"), "{err}");
+}
+
+fn one_epoch_on(device: &Device) {
+    let (train_data, valid_data) = data();
+    let run = tempfile::tempdir().unwrap();
+    let trained = train(
+        unet(device),
+        &train_data.take(8),
+        &valid_data.take(4),
+        run.path(),
+        &config(1),
+        device,
+    )
+    .unwrap();
+    let confusion = evaluate(&trained.model, &valid_data.take(4), 4, device).unwrap();
+    assert_eq!(confusion.total(), 4 * 32 * 32);
+}
+
+#[test]
+fn trains_on_ndarray() {
+    one_epoch_on(&prunus::device("ndarray").unwrap());
+}
+
+#[test]
+fn trains_on_wgpu() {
+    if let Some(device) = common::wgpu_device() {
+        one_epoch_on(&device);
+    }
+}
