@@ -14,9 +14,10 @@ use prunus::{
 };
 
 fn data() -> (SegmentationData, SegmentationData) {
-    let scenes = SyntheticConfig::new().with_size(32);
+    // 128 px: smaller synthetic tiles hold few buildings.
+    let scenes = SyntheticConfig::new().with_size(128);
     (
-        SegmentationData::synthetic(scenes.clone(), 0, 48),
+        SegmentationData::synthetic(scenes.clone(), 0, 64),
         SegmentationData::synthetic(scenes.with_seed(1), 0, 12),
     )
 }
@@ -31,7 +32,7 @@ fn trained() -> UNet {
             let net = UNetConfig::standard(3, 1, 8, 2).init(&device).unwrap();
             let run = tempfile::tempdir().unwrap();
             let config = TrainConfig::new()
-                .with_epochs(3)
+                .with_epochs(4)
                 .with_batch_size(8)
                 .with_learning_rate(5e-3)
                 .with_display(Display::Quiet);
@@ -58,7 +59,8 @@ fn the_drop_stays_within_the_tolerance_and_roll_backs_are_reported() {
     let device = Device::flex();
     let (train_data, valid_data) = data();
     let config = config().with_tolerance(0.0).with_fold(false);
-    let outcome = prune_to_tolerance(trained(), &train_data, &valid_data, &config, &device).unwrap();
+    let outcome =
+        prune_to_tolerance(trained(), &train_data, &valid_data, &config, &device).unwrap();
     let report = &outcome.report;
     assert!(report.drop <= 0.0, "{}", report.summary());
     // The reported metric is the network's, on the search's data.
@@ -120,7 +122,9 @@ fn an_interrupted_run_resumes_to_the_same_result() {
     let split_dir = tempfile::tempdir().unwrap();
     let base = config().with_tolerance(3.0).with_initial_step(0.3);
 
-    let whole_config = base.clone().with_run_dir(Some(whole_dir.path().to_path_buf()));
+    let whole_config = base
+        .clone()
+        .with_run_dir(Some(whole_dir.path().to_path_buf()));
     let whole =
         prune_to_tolerance(trained(), &train_data, &valid_data, &whole_config, &device).unwrap();
     let accepted = whole.report.steps.iter().filter(|s| s.accepted).count();
@@ -153,17 +157,22 @@ fn an_interrupted_run_resumes_to_the_same_result() {
 
     // The run folder: a model file per accepted step, the report, the result.
     let n = whole.report.steps.iter().position(|s| s.accepted).unwrap() + 1;
-    let first = ModelFile::load(whole_dir.path().join(format!("step-{n:03}.prunus")), &device);
+    let first = ModelFile::load(
+        whole_dir.path().join(format!("step-{n:03}.prunus")),
+        &device,
+    );
     assert!(first.is_ok(), "{:?}", first.err());
-    let report: prunus::Report = serde_json::from_slice(
-        &std::fs::read(whole_dir.path().join("report.json")).unwrap(),
-    )
-    .unwrap();
+    let report: prunus::Report =
+        serde_json::from_slice(&std::fs::read(whole_dir.path().join("report.json")).unwrap())
+            .unwrap();
     assert_eq!(report.steps, whole.report.steps);
     let pruned = ModelFile::load(whole_dir.path().join("pruned.prunus"), &device).unwrap();
     let kept = &pruned.header.provenance.kept;
     for width in &whole.report.widths {
-        assert_eq!(kept.get(&width.group).map_or(width.before, Vec::len), width.after);
+        assert_eq!(
+            kept.get(&width.group).map_or(width.before, Vec::len),
+            width.after
+        );
     }
 
     // Another model or other settings in the same folder are refused.
@@ -188,7 +197,7 @@ fn every_criterion_prunes() {
     ] {
         let settings = config()
             .with_criterion(criterion)
-            .with_tolerance(50.0)
+            .with_tolerance(100.0)
             .with_max_evaluations(Some(3));
         let outcome =
             prune_to_tolerance(trained(), &train_data, &valid_data, &settings, &device).unwrap();
@@ -210,7 +219,8 @@ fn fine_tuning_runs_between_steps_and_at_the_end() {
         .with_max_evaluations(Some(3))
         .with_fine_tune(Some(tune.clone()))
         .with_final_fine_tune(Some(tune));
-    let outcome = prune_to_tolerance(trained(), &train_data, &valid_data, &config, &device).unwrap();
+    let outcome =
+        prune_to_tolerance(trained(), &train_data, &valid_data, &config, &device).unwrap();
     let report = &outcome.report;
     let (metric, kept) = report.final_fine_tune.unwrap();
     assert_eq!(report.evaluations, 4);
@@ -223,7 +233,8 @@ fn relative_tolerance_is_a_share_of_the_baseline() {
     let device = Device::flex();
     let (train_data, valid_data) = data();
     let config = config().with_tolerance(0.01).with_relative(true);
-    let outcome = prune_to_tolerance(trained(), &train_data, &valid_data, &config, &device).unwrap();
+    let outcome =
+        prune_to_tolerance(trained(), &train_data, &valid_data, &config, &device).unwrap();
     let r = &outcome.report;
     assert_eq!(r.tolerance, Tolerance::Relative(0.01));
     assert!((r.baseline - r.final_metric) / r.baseline <= 0.01);
@@ -246,8 +257,13 @@ fn invalid_settings_are_errors() {
         assert!(matches!(err, Error::Config(_)), "{err}");
         assert!(err.to_string().contains(word), "{err}");
     }
-    let err =
-        prune_to_tolerance(trained(), &train_data, &valid_data.take(0), &config(), &device)
-            .unwrap_err();
+    let err = prune_to_tolerance(
+        trained(),
+        &train_data,
+        &valid_data.take(0),
+        &config(),
+        &device,
+    )
+    .unwrap_err();
     assert!(matches!(err, Error::EmptyData("validation")), "{err}");
 }

@@ -18,7 +18,7 @@ use prunus::{
 };
 
 fn data() -> (SegmentationData, SegmentationData) {
-    let scenes = SyntheticConfig::new().with_size(32);
+    let scenes = SyntheticConfig::new().with_size(64);
     (
         SegmentationData::synthetic(scenes.clone(), 0, 16),
         SegmentationData::synthetic(scenes.with_seed(1), 0, 8),
@@ -57,25 +57,51 @@ fn trains_checkpoints_and_resumes() {
     let untrained = unet(&device);
     let before = values(&untrained);
 
-    let first = train(untrained, &train_data, &valid_data, run.path(), &config(2), &device).unwrap();
+    let first = train(
+        untrained,
+        &train_data,
+        &valid_data,
+        run.path(),
+        &config(2),
+        &device,
+    )
+    .unwrap();
     assert_eq!(first.resumed_from, None);
     assert_eq!(first.epochs, 2);
     assert!(checkpoint(run.path(), 1).is_file() && checkpoint(run.path(), 2).is_file());
     assert_eq!(last_checkpoint(run.path()), Some(2));
-    assert_ne!(values(&first.model), before, "the gates must train in joint mode");
+    assert_ne!(
+        values(&first.model),
+        before,
+        "the gates must train in joint mode"
+    );
     // Burn's metric logs are in the run folder.
     assert!(run.path().join("train").join("epoch-1").is_dir());
 
     // Asking for more epochs continues after the last checkpoint.
-    let more = train(unet(&device), &train_data, &valid_data, run.path(), &config(3), &device)
-        .unwrap();
+    let more = train(
+        unet(&device),
+        &train_data,
+        &valid_data,
+        run.path(),
+        &config(3),
+        &device,
+    )
+    .unwrap();
     assert_eq!(more.resumed_from, Some(2));
     assert_eq!(more.epochs, 3);
     assert!(checkpoint(run.path(), 3).is_file());
 
     // A run that is already complete loads its last checkpoint and trains no further.
-    let done = train(unet(&device), &train_data, &valid_data, run.path(), &config(3), &device)
-        .unwrap();
+    let done = train(
+        unet(&device),
+        &train_data,
+        &valid_data,
+        run.path(),
+        &config(3),
+        &device,
+    )
+    .unwrap();
     assert_eq!(done.resumed_from, Some(3));
     assert_eq!(values(&done.model), values(&more.model));
 }
@@ -113,7 +139,15 @@ fn nan_loss_stops_training_with_the_last_checkpoint_intact() {
         calls: Arc::new(AtomicUsize::new(0)),
         nan_from: 7,
     };
-    let err = train(model, &train_data, &valid_data, run.path(), &config(3), &device).unwrap_err();
+    let err = train(
+        model,
+        &train_data,
+        &valid_data,
+        run.path(),
+        &config(3),
+        &device,
+    )
+    .unwrap_err();
     match &err {
         Error::NonFiniteLoss {
             step,
@@ -122,19 +156,52 @@ fn nan_loss_stops_training_with_the_last_checkpoint_intact() {
         } => {
             assert_eq!(*step, 5);
             assert!(value.is_nan());
-            assert_eq!(last_checkpoint.as_deref(), Some(checkpoint(run.path(), 1).as_path()));
+            assert_eq!(
+                last_checkpoint.as_deref(),
+                Some(checkpoint(run.path(), 1).as_path())
+            );
         }
         other => panic!("expected NonFiniteLoss, got {other:?}"),
     }
     let message = err.to_string();
-    assert!(message.contains("NaN") && message.contains("model-1.bpk"), "{message}");
-    assert!(!checkpoint(run.path(), 2).exists(), "the NaN epoch must not be saved");
+    assert!(
+        message.contains("NaN") && message.contains("model-1.bpk"),
+        "{message}"
+    );
+    assert!(
+        !checkpoint(run.path(), 2).exists(),
+        "the NaN epoch must not be saved"
+    );
 
-    // The checkpoint is good: a healthy network resumes from it.
-    let resumed = train(unet(&device), &train_data, &valid_data, run.path(), &config(2), &device)
-        .unwrap();
+    // The checkpoint is good: the same network, healthy now, resumes from it.
+    let healthy = Poisoned {
+        net: unet(&device),
+        calls: Arc::new(AtomicUsize::new(0)),
+        nan_from: usize::MAX,
+    };
+    let resumed = train(
+        healthy,
+        &train_data,
+        &valid_data,
+        run.path(),
+        &config(2),
+        &device,
+    )
+    .unwrap();
     assert_eq!(resumed.resumed_from, Some(1));
     assert!(values(&resumed.model).iter().all(|v| v.is_finite()));
+
+    // Another architecture cannot resume from it: an error, not a panic.
+    let err = train(
+        unet(&device),
+        &train_data,
+        &valid_data,
+        run.path(),
+        &config(3),
+        &device,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("cannot resume from"), "{err}");
 }
 
 #[test]
@@ -163,13 +230,14 @@ fn gates_only_training_leaves_the_weights_alone() {
 #[test]
 fn a_few_epochs_learn_the_task() {
     let device = Device::flex();
-    let scenes = SyntheticConfig::new().with_size(32);
-    let train_data = SegmentationData::synthetic(scenes.clone(), 0, 96);
-    let valid_data = SegmentationData::synthetic(scenes.with_seed(1), 0, 24);
+    // 128 px: smaller synthetic tiles hold few buildings.
+    let scenes = SyntheticConfig::new().with_size(128);
+    let train_data = SegmentationData::synthetic(scenes.clone(), 0, 64);
+    let valid_data = SegmentationData::synthetic(scenes.with_seed(1), 0, 16);
     let net = UNetConfig::standard(3, 1, 8, 2).init(&device).unwrap();
     let before = evaluate(&net, &valid_data, 8, &device).unwrap();
     let run = tempfile::tempdir().unwrap();
-    let config = config(4).with_batch_size(8).with_learning_rate(5e-3);
+    let config = config(6).with_batch_size(4).with_learning_rate(5e-3);
     let trained = train(net, &train_data, &valid_data, run.path(), &config, &device).unwrap();
     let after = evaluate(&trained.model, &valid_data, 8, &device).unwrap();
     let all_background = after.tn + after.fp;
@@ -198,13 +266,27 @@ fn bad_settings_and_empty_data_are_errors() {
         config(1).with_loss(LossConfig::new().with_gate_l1(-1.0)),
     ];
     for config in bad {
-        let err = train(unet(&device), &train_data, &valid_data, run.path(), &config, &device)
-            .unwrap_err();
+        let err = train(
+            unet(&device),
+            &train_data,
+            &valid_data,
+            run.path(),
+            &config,
+            &device,
+        )
+        .unwrap_err();
         assert!(matches!(err, Error::Config(_)), "{err}");
     }
     let empty = train_data.take(0);
-    let err = train(unet(&device), &empty, &valid_data, run.path(), &config(1), &device)
-        .unwrap_err();
+    let err = train(
+        unet(&device),
+        &empty,
+        &valid_data,
+        run.path(),
+        &config(1),
+        &device,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("training data is empty"), "{err}");
     let err = evaluate(&unet(&device), &empty, 4, &device).unwrap_err();
     assert!(err.to_string().contains("empty"), "{err}");
@@ -223,7 +305,7 @@ fn one_epoch_on(device: &Device) {
     )
     .unwrap();
     let confusion = evaluate(&trained.model, &valid_data.take(4), 4, device).unwrap();
-    assert_eq!(confusion.total(), 4 * 32 * 32);
+    assert_eq!(confusion.total(), 4 * 64 * 64);
 }
 
 #[test]

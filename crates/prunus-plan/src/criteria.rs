@@ -2,7 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use burn::tensor::{Gradients, Tensor};
+use burn::optim::GradientsParams;
+use burn::tensor::Tensor;
 use prunus_layers::filter_l1_norms;
 use prunus_surgery::{ChannelGroup, LayerMut, Prunable};
 use serde::{Deserialize, Serialize};
@@ -18,7 +19,8 @@ pub enum Criterion {
     L1,
     /// L2 norm of the producer's filter.
     L2,
-    /// |γ| of the producer's BatchNorm (network slimming).
+    /// |γ| of the producer's BatchNorm (network slimming); the filter L1 norm for producers
+    /// without one.
     BatchNormGamma,
     /// First-order Taylor on the gate: |g · ∂L/∂g| averaged over training batches.
     Taylor,
@@ -156,11 +158,20 @@ fn producer_scores(
         Criterion::L2 => {
             let squared = weight.powi_scalar(2).swap_dims(0, axis);
             let n = squared.dims()[0];
-            Ok(read(squared.reshape([n as i32, -1]).sum_dim(1).sqrt().reshape([n])))
+            Ok(read(
+                squared
+                    .reshape([n as i32, -1])
+                    .sum_dim(1)
+                    .sqrt()
+                    .reshape([n]),
+            ))
         }
-        Criterion::BatchNormGamma => gamma
-            .map(|g| read(g.abs()))
-            .ok_or_else(|| missing("the BatchNorm-γ criterion needs a BatchNorm on the producer")),
+        // Producers without a BatchNorm (U-Net's transposed convolutions, TernausNet) fall back
+        // to their filters' L1 norm; scores are compared within a layer after normalisation.
+        Criterion::BatchNormGamma => Ok(match gamma {
+            Some(g) => read(g.abs()),
+            None => read(filter_l1_norms(weight, axis)),
+        }),
         Criterion::Taylor => Err(missing(
             "Taylor scores come from gradients: use TaylorScores",
         )),
@@ -173,13 +184,9 @@ fn producer_scores(
 ///
 /// # Errors
 /// [`PlanError::Criterion`] when a producer lacks what the criterion reads (a gate for
-/// [`Criterion::Gate`], a BatchNorm for [`Criterion::BatchNormGamma`]), and for
+/// [`Criterion::Gate`]), and for
 /// [`Criterion::Taylor`], which needs gradients ([`TaylorScores`]).
-pub fn score<M: Prunable>(
-    model: &M,
-    criterion: Criterion,
-    step: u64,
-) -> Result<Scores, PlanError> {
+pub fn score<M: Prunable>(model: &M, criterion: Criterion, step: u64) -> Result<Scores, PlanError> {
     let groups = model.channel_groups();
     let mut scores = Scores::new();
     if let Criterion::Random { seed } = criterion {
@@ -232,11 +239,16 @@ impl TaylorScores {
         Self::default()
     }
 
-    /// Adds |g · ∂L/∂g| of every group's gate for one batch's gradients.
+    /// Adds |g · ∂L/∂g| of every group's gate for one batch's gradients
+    /// (`GradientsParams::from_grads(loss.backward(), model)`).
     ///
     /// # Errors
     /// [`PlanError::Criterion`] for a producer without a gate or a gate without a gradient.
-    pub fn add<M: Prunable>(&mut self, model: &M, grads: &Gradients) -> Result<(), PlanError> {
+    pub fn add<M: Prunable>(
+        &mut self,
+        model: &M,
+        grads: &GradientsParams,
+    ) -> Result<(), PlanError> {
         let mut model = model.clone();
         for group in model.channel_groups() {
             let missing = |reason: &str| PlanError::Criterion {
@@ -244,13 +256,14 @@ impl TaylorScores {
                 reason: reason.to_string(),
             };
             let gate = match model.layer_mut(&group.producer) {
-                Some(LayerMut::Gated(l)) => l.gate.as_ref().map(|g| g.val()),
-                Some(LayerMut::GatedTranspose(l)) => l.gate.as_ref().map(|g| g.val()),
+                Some(LayerMut::Gated(l)) => l.gate.as_ref().map(|g| (g.id, g.val())),
+                Some(LayerMut::GatedTranspose(l)) => l.gate.as_ref().map(|g| (g.id, g.val())),
                 _ => None,
-            }
-            .ok_or_else(|| missing("the Taylor criterion needs a gated producer"))?;
-            let grad = gate
-                .grad(grads)
+            };
+            let (id, gate) =
+                gate.ok_or_else(|| missing("the Taylor criterion needs a gated producer"))?;
+            let grad: Tensor<1> = grads
+                .get(id)
                 .ok_or_else(|| missing("the gate has no gradient (is it trainable?)"))?;
             let values = read((gate.inner() * grad).abs());
             let sums = self

@@ -173,7 +173,12 @@ pub struct SearchState {
 
 impl SearchState {
     /// The state before any step, from the unpruned network's groups.
-    pub fn start(groups: &[ChannelGroup], baseline: f64, baseline_flops: u64, config: &SearchConfig) -> Self {
+    pub fn start(
+        groups: &[ChannelGroup],
+        baseline: f64,
+        baseline_flops: u64,
+        config: &SearchConfig,
+    ) -> Self {
         Self {
             baseline,
             baseline_flops,
@@ -239,13 +244,22 @@ pub trait SearchHost<M> {
     }
 }
 
-fn stop_for_targets(state: &SearchState, channels: usize, flops: u64, config: &SearchConfig) -> Option<StopReason> {
+fn stop_for_targets(
+    state: &SearchState,
+    channels: usize,
+    flops: u64,
+    config: &SearchConfig,
+) -> Option<StopReason> {
     let rate_done = 1.0 - channels as f64 / state.baseline_channels.max(1) as f64;
     let flops_done = 1.0 - flops as f64 / state.baseline_flops.max(1) as f64;
     if config.targets.rate.is_some_and(|r| rate_done >= r - 1e-12) {
         return Some(StopReason::RateReached);
     }
-    if config.targets.flops.is_some_and(|f| flops_done >= f - 1e-12) {
+    if config
+        .targets
+        .flops
+        .is_some_and(|f| flops_done >= f - 1e-12)
+    {
         return Some(StopReason::FlopsReached);
     }
     None
@@ -280,7 +294,10 @@ where
             state.stopped = Some(reason);
             break;
         }
-        if config.max_evaluations.is_some_and(|n| state.evaluations >= n) {
+        if config
+            .max_evaluations
+            .is_some_and(|n| state.evaluations >= n)
+        {
             state.stopped = Some(StopReason::Budget);
             break;
         }

@@ -4,8 +4,8 @@
 use burn::tensor::Device;
 use prunus_models::{Costed, UNet, UNetConfig};
 use prunus_plan::{
-    Criterion, PlanError, Scores, SearchConfig, SearchHost, SearchState, StopReason,
-    Targets, Tolerance, score, search,
+    Criterion, PlanError, Scores, SearchConfig, SearchHost, SearchState, StopReason, Targets,
+    Tolerance, score, search,
 };
 use prunus_surgery::{Prunable, prune};
 
@@ -69,7 +69,9 @@ impl SearchHost<UNet> for FormulaHost {
 }
 
 fn unet() -> UNet {
-    UNetConfig::standard(3, 1, 8, 2).init(&Device::flex()).unwrap()
+    UNetConfig::standard(3, 1, 8, 2)
+        .init(&Device::flex())
+        .unwrap()
 }
 
 fn start(model: &UNet, host: &mut FormulaHost, config: &SearchConfig) -> SearchState {
@@ -95,7 +97,10 @@ fn drop_stays_within_tolerance_and_rollbacks_are_recorded() {
     assert!(removed <= 0.1118 + 1e-9, "removed {removed}");
     assert!(removed > 0.08, "the search stopped too early: {removed}");
     assert!(state.baseline - state.metric <= 0.5);
-    assert!(state.steps.iter().any(|s| !s.accepted), "a 50% step must roll back");
+    assert!(
+        state.steps.iter().any(|s| !s.accepted),
+        "a 50% step must roll back"
+    );
     for s in &state.steps {
         assert_eq!(s.accepted, s.drop <= 0.5, "{s:?}");
     }
@@ -103,7 +108,12 @@ fn drop_stays_within_tolerance_and_rollbacks_are_recorded() {
     assert_eq!(state.evaluations, host.evaluations);
     // The kept lists describe the returned network.
     let rebuilt = prune(model, &state.plan()).unwrap();
-    let widths = |m: &UNet| m.channel_groups().iter().map(|g| g.size).collect::<Vec<_>>();
+    let widths = |m: &UNet| {
+        m.channel_groups()
+            .iter()
+            .map(|g| g.size)
+            .collect::<Vec<_>>()
+    };
     assert_eq!(widths(&rebuilt), widths(&pruned));
 }
 

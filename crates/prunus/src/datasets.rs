@@ -190,8 +190,7 @@ impl SegmentationData {
 
 impl Dataset<Sample> for SegmentationData {
     fn get(&self, index: usize) -> Result<Sample, DatasetError> {
-        self.sample(index)
-            .map_err(DatasetError::new)
+        self.sample(index).map_err(DatasetError::new)
     }
 
     fn len(&self) -> usize {

@@ -53,20 +53,20 @@ pub use datasets::{SegmentationBatch, SegmentationBatcher, SegmentationData};
 pub use device::{DEVICE_ENV, DeviceError, device, device_from_env};
 pub use error::Error;
 pub use loss::LossConfig;
-pub use prune::{
-    GroupWidth, Outcome, PrunableModel, PruneConfig, Report, measure_latency,
-    prune_to_tolerance, prune_to_tolerance_with,
-};
 pub use progress::{PlainRenderer, SegmentationMetric, SegmentationOutput};
+pub use prune::{
+    GroupWidth, Outcome, PrunableModel, PruneConfig, Report, measure_latency, prune_to_tolerance,
+    prune_to_tolerance_with,
+};
+pub use prunus_data as data;
+pub use prunus_layers as layers;
+pub use prunus_models as models;
+pub use prunus_plan as plan;
+pub use prunus_surgery as surgery;
 pub use train::{
     Display, LrSchedule, SegmentationModel, TrainConfig, TrainMode, Trained, TrainingModel,
     checkpoint_dir, evaluate, last_checkpoint, train,
 };
-pub use prunus_data as data;
-pub use prunus_plan as plan;
-pub use prunus_layers as layers;
-pub use prunus_models as models;
-pub use prunus_surgery as surgery;
 
 /// The README's code, compiled and run as a doc test.
 #[cfg(doctest)]

@@ -49,8 +49,9 @@ impl LossConfig {
     /// the soft Jaccard index of `sigmoid(logits)` over the whole batch.
     pub fn task_loss(&self, logits: Tensor<4>, masks: Tensor<4>) -> Tensor<1> {
         // BCE with logits, stable form: (1 − y)·x − log σ(x).
-        let bce = (masks.clone().neg().add_scalar(1.0) * logits.clone() - log_sigmoid(logits.clone()))
-            .mean();
+        let bce = (masks.clone().neg().add_scalar(1.0) * logits.clone()
+            - log_sigmoid(logits.clone()))
+        .mean();
         if self.jaccard_weight == 0.0 {
             return bce;
         }
@@ -59,7 +60,10 @@ impl LossConfig {
         let union = p.sum() + masks.sum() - intersection.clone();
         let eps = 1.0;
         let jaccard = intersection.add_scalar(eps) / union.add_scalar(eps);
-        bce + jaccard.neg().add_scalar(1.0).mul_scalar(self.jaccard_weight)
+        bce + jaccard
+            .neg()
+            .add_scalar(1.0)
+            .mul_scalar(self.jaccard_weight)
     }
 
     /// The whole loss: [`task_loss`](Self::task_loss) plus `gate_l1 · Σ|g|` over `model`'s gates.
@@ -117,10 +121,7 @@ mod tests {
         let device = Device::flex();
         let config = LossConfig::new().with_jaccard_weight(0.0);
         let loss = config
-            .task_loss(
-                t4(vec![80.0, -80.0], &device),
-                t4(vec![0.0, 1.0], &device),
-            )
+            .task_loss(t4(vec![80.0, -80.0], &device), t4(vec![0.0, 1.0], &device))
             .into_scalar::<f64>();
         assert!((loss - 80.0).abs() < 1e-3, "{loss}");
     }
@@ -133,6 +134,11 @@ mod tests {
             .validate()
             .unwrap_err();
         assert!(err.contains("gate_l1"), "{err}");
-        assert!(LossConfig::new().with_jaccard_weight(-1.0).validate().is_err());
+        assert!(
+            LossConfig::new()
+                .with_jaccard_weight(-1.0)
+                .validate()
+                .is_err()
+        );
     }
 }

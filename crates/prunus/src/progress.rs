@@ -4,6 +4,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use burn::tensor::{Tensor, TensorReadError};
+use burn::train::ItemLazy;
+use burn::train::logger::{EvaluationProgressLogger, TrainingProgressLogger};
 use burn::train::metric::{
     Adaptor, LossInput, Metric, MetricAttributes, MetricDefinition, MetricMetadata, MetricName,
     Numeric, NumericAttributes, NumericEntry, SerializedEntry,
@@ -12,8 +14,6 @@ use burn::train::renderer::{
     EvaluationName, MetricState, MetricsRenderer, MetricsRendererEvaluation,
     MetricsRendererTraining,
 };
-use burn::train::logger::{EvaluationProgressLogger, TrainingProgressLogger};
-use burn::train::ItemLazy;
 use prunus_data::Confusion;
 
 /// What one training or validation step produces.
@@ -262,7 +262,8 @@ impl TrainingProgressLogger for PlainRenderer {
     }
 
     fn update_epoch(&mut self, epoch: usize) {
-        self.epoch = epoch;
+        // Called with the epoch just completed.
+        self.epoch = epoch + 1;
     }
 
     fn start_split(&mut self, split: &str, _total_items: usize) {

@@ -11,11 +11,11 @@ use burn::tensor::{Bytes, Device, Distribution, Tensor};
 use prunus_data::Metric;
 use prunus_models::{Costed, TernausNet, UNet};
 use prunus_plan::{
-    Criterion, PlanError, PlannerConfig, Scores, SearchConfig, SearchHost, SearchState,
-    StepRecord, StopReason, TaylorScores, Targets, Tolerance, score, search,
+    Criterion, PlanError, PlannerConfig, Scores, SearchConfig, SearchHost, SearchState, StepRecord,
+    StopReason, Targets, TaylorScores, Tolerance, score, search,
 };
 use prunus_surgery::{
-    ModelFile, Network, Prunable, Provenance, fold_for_inference, fold_gates, prune, write_atomic,
+    ModelFile, Network, Provenance, Prunable, fold_for_inference, fold_gates, prune, write_atomic,
 };
 use serde::{Deserialize, Serialize};
 
@@ -334,7 +334,9 @@ impl ProgressBar {
             .iter()
             .rev()
             .find(|s| s.accepted)
-            .map_or(0.0, |s| 1.0 - s.flops as f64 / state.baseline_flops.max(1) as f64);
+            .map_or(0.0, |s| {
+                1.0 - s.flops as f64 / state.baseline_flops.max(1) as f64
+            });
         let filled = (current_cut * 30.0).round() as usize;
         let bar: String = "#".repeat(filled) + &"-".repeat(30 - filled.min(30));
         let line = format!(
@@ -346,7 +348,11 @@ impl ProgressBar {
             record.metric,
             record.drop,
             tolerance,
-            if record.accepted { "accepted" } else { "rolled back" },
+            if record.accepted {
+                "accepted"
+            } else {
+                "rolled back"
+            },
             state.evaluations,
         );
         let mut err = std::io::stderr();
@@ -419,7 +425,10 @@ impl<M: PrunableModel> Host<'_, M> {
 
     fn taylor(&self, model: &M) -> Result<Scores, Error> {
         let autodiff = self.device.clone().autodiff();
-        let model = model.clone().fork(&autodiff);
+        let model = prunus_layers::set_trainable(
+            model.clone().train().fork(&autodiff),
+            prunus_layers::Trainable::All,
+        );
         let mut taylor = TaylorScores::new();
         let bs = self.config.eval_batch_size;
         for b in 0..self.config.taylor_batches {
@@ -430,7 +439,7 @@ impl<M: PrunableModel> Host<'_, M> {
             let batch = SegmentationBatcher::batch_samples(&samples, &autodiff);
             let logits = model.forward(batch.images);
             let loss = crate::LossConfig::new().task_loss(logits, batch.masks);
-            let grads = loss.backward();
+            let grads = burn::optim::GradientsParams::from_grads(loss.backward(), &model);
             taylor.add(&model, &grads).map_err(plan_error)?;
         }
         Ok(taylor.scores())
@@ -666,8 +675,8 @@ pub fn prune_to_tolerance_with<M: PrunableModel>(
         let tuned = host.tune(model.clone(), tune, "final-fine-tune", u64::MAX / 2)?;
         let metric = host.evaluate(&tuned)?;
         state.evaluations += 1;
-        let keep = search_config.tolerance.drop(state.baseline, metric)
-            <= search_config.tolerance.value();
+        let keep =
+            search_config.tolerance.drop(state.baseline, metric) <= search_config.tolerance.value();
         final_tune = Some((metric, keep));
         if keep {
             model = tuned;

@@ -9,10 +9,10 @@ use std::sync::{Arc, Mutex};
 use burn::config::Config;
 use burn::module::Module;
 use burn::optim::AdamConfig;
+use burn::optim::GradientsParams;
 use burn::optim::lr_scheduler::constant::ConstantLr;
 use burn::optim::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig;
 use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
-use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
 use burn::train::checkpoint::KeepLastNCheckpoints;
 use burn::train::metric::LossMetric;
@@ -180,7 +180,9 @@ impl<N: SegmentationModel> TrainStep for TrainingModel<N> {
     fn step(&self, batch: SegmentationBatch) -> TrainOutput<SegmentationOutput> {
         let step = self.guard.step.fetch_add(1, Ordering::Relaxed) + 1;
         let logits = self.net.forward(batch.images);
-        let loss = self.loss.loss(&self.net, logits.clone(), batch.masks.clone());
+        let loss = self
+            .loss
+            .loss(&self.net, logits.clone(), batch.masks.clone());
         let value = loss.clone().into_scalar::<f64>();
         let output = SegmentationOutput {
             loss: loss.clone(),
@@ -293,8 +295,14 @@ pub fn train<N: SegmentationModel>(
         TrainMode::GatesOnly => Trainable::GatesOnly,
     };
     let guard = NanGuard::default();
+    // Parameters must be tracked on an autodiff device (`train` restores their gradient state).
+    let autodiff = if device.is_autodiff() {
+        device.clone()
+    } else {
+        device.clone().autodiff()
+    };
     let model = TrainingModel {
-        net: set_trainable(net, trainable),
+        net: set_trainable(net.train().fork(&autodiff), trainable),
         loss: config.loss.clone(),
         guard: guard.clone(),
     };
@@ -309,10 +317,6 @@ pub fn train<N: SegmentationModel>(
                 .map_err(Error::Config)?
         }
     };
-    let learner = Learner::new(model, AdamConfig::new().init(), scheduler);
-
-    let loader_train = train.loader(config.batch_size, Some(config.seed), device);
-    let loader_valid = valid.loader(config.batch_size, None, device);
     // With `resume`, continue after the last complete checkpoint; one at or past the last
     // epoch is loaded and returned as it is (the epoch loop then runs zero times).
     let resumed_from = if config.resume {
@@ -320,6 +324,13 @@ pub fn train<N: SegmentationModel>(
     } else {
         None
     };
+    if let Some(epoch) = resumed_from {
+        check_checkpoint(&model, run_dir, epoch)?;
+    }
+    let learner = Learner::new(model, AdamConfig::new().init(), scheduler);
+
+    let loader_train = train.loader(config.batch_size, Some(config.seed), device);
+    let loader_valid = valid.loader(config.batch_size, None, device);
     let epochs = config.epochs.max(resumed_from.unwrap_or(0));
 
     let renderer: Box<dyn MetricsRenderer> = match config.display {
@@ -365,6 +376,30 @@ pub fn train<N: SegmentationModel>(
         resumed_from,
         epochs,
     })
+}
+
+/// Checks that the model checkpoint of `epoch` loads into `model` (Burn's resume would panic).
+fn check_checkpoint<N: SegmentationModel>(
+    model: &TrainingModel<N>,
+    run_dir: &Path,
+    epoch: usize,
+) -> Result<(), Error> {
+    use burn::train::checkpoint::{Checkpointer, FileCheckpointer};
+    let path = checkpoint_dir(run_dir).join(format!("model-{epoch}.bpk"));
+    let bad = |reason: String| {
+        Error::Training(format!(
+            "cannot resume from {}: {reason}; use another run folder or turn resume off",
+            path.display()
+        ))
+    };
+    let record = FileCheckpointer::new(checkpoint_dir(run_dir), "model")
+        .restore(epoch)
+        .map_err(|e| bad(e.to_string()))?;
+    model
+        .clone()
+        .try_load_record(record)
+        .map_err(|e| bad(format!("{e:?}")))?;
+    Ok(())
 }
 
 /// Thresholds `net`'s logits at 0 over every sample of `data` and counts the confusion matrix.
