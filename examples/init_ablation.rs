@@ -18,7 +18,7 @@ use prunus::layers::GateInit;
 use prunus::models::UNetConfig;
 use prunus::plan::Criterion;
 use prunus::{
-    Display, LossConfig, PruneConfig, SegmentationData, TrainConfig, prune_to_tolerance, train,
+    LossConfig, PruneConfig, SegmentationData, TrainConfig, TrainDisplay, prune_to_tolerance, train,
 };
 
 fn main() {
@@ -78,7 +78,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         .with_epochs(epochs)
         .with_batch_size(16)
         .with_learning_rate(2e-3)
-        .with_display(Display::Plain);
+        .with_display(TrainDisplay::Plain);
     let tune = TrainConfig::new()
         .with_epochs(1)
         .with_batch_size(16)

@@ -9,7 +9,7 @@ use prunus::models::{UNet, UNetConfig};
 use prunus::plan::{Criterion, StopReason, Tolerance};
 use prunus::surgery::{ModelFile, Prunable};
 use prunus::{
-    Display, Error, PruneConfig, SegmentationData, TrainConfig, evaluate, prune_to_tolerance,
+    Error, PruneConfig, SegmentationData, TrainConfig, TrainDisplay, evaluate, prune_to_tolerance,
     prune_to_tolerance_with, train,
 };
 
@@ -35,7 +35,7 @@ fn trained() -> UNet {
                 .with_epochs(4)
                 .with_batch_size(8)
                 .with_learning_rate(5e-3)
-                .with_display(Display::Quiet);
+                .with_display(TrainDisplay::Quiet);
             train(net, &train_data, &valid_data, run.path(), &config, &device)
                 .unwrap()
                 .model

@@ -64,7 +64,7 @@ pub use prunus_models as models;
 pub use prunus_plan as plan;
 pub use prunus_surgery as surgery;
 pub use train::{
-    Display, LrSchedule, SegmentationModel, TrainConfig, TrainMode, Trained, TrainingModel,
+    LrSchedule, SegmentationModel, TrainConfig, TrainDisplay, TrainMode, Trained, TrainingModel,
     checkpoint_dir, evaluate, last_checkpoint, train,
 };
 

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::datasets::{SegmentationBatcher, SegmentationData};
 use crate::error::Error;
-use crate::train::{Display, SegmentationModel, TrainConfig, evaluate, train};
+use crate::train::{SegmentationModel, TrainConfig, TrainDisplay, evaluate, train};
 
 /// A network `prune_to_tolerance` can work on: prunable, segmenting, and with a cost model.
 pub trait PrunableModel: Prunable + SegmentationModel + Costed {
@@ -292,6 +292,31 @@ fn weights_bytes<M: Module>(model: &M) -> Result<Vec<u8>, Error> {
     Ok(bytes.to_vec())
 }
 
+/// serde_json's parser may be off by one bit on floats; a resumed search must see exactly the
+/// metrics it saved. Floats travel as strings (`"f64:…"`, Rust's exact shortest form).
+fn exact_floats(value: serde_json::Value, encode: bool) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if encode && n.is_f64() => {
+            Value::String(format!("f64:{:?}", n.as_f64().unwrap_or(f64::NAN)))
+        }
+        Value::String(s) if !encode && s.starts_with("f64:") => s[4..]
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map_or(Value::String(s), Value::Number),
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(|v| exact_floats(v, encode)).collect())
+        }
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, exact_floats(v, encode)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
         (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
@@ -390,7 +415,8 @@ impl<M: PrunableModel> Host<'_, M> {
             original: self.original,
             state: state.clone(),
         };
-        let json = serde_json::to_vec_pretty(&run).expect("the run state serialises");
+        let value = serde_json::to_value(&run).expect("the run state serialises");
+        let json = serde_json::to_vec_pretty(&exact_floats(value, true)).expect("JSON");
         write_atomic(&dir.join(RUN_STATE), &json)?;
         Ok(())
     }
@@ -411,7 +437,7 @@ impl<M: PrunableModel> Host<'_, M> {
         let _ = std::fs::remove_dir_all(&dir);
         let mut config = config.clone();
         config.resume = false;
-        config.display = Display::Quiet;
+        config.display = TrainDisplay::Quiet;
         config.seed = config.seed.wrapping_add(seed);
         let small_valid = self.valid.take(self.config.eval_batch_size);
         let result = train(model, self.train, &small_valid, &dir, &config, self.device);
@@ -617,9 +643,11 @@ pub fn prune_to_tolerance_with<M: PrunableModel>(
         Some(dir) if dir.join(RUN_STATE).is_file() => {
             let path = dir.join(RUN_STATE);
             let text = std::fs::read(&path).map_err(io_error(&path))?;
-            let run: RunState = serde_json::from_slice(&text).map_err(|e| {
-                Error::Config(format!("{}: not a prunus run state: {e}", path.display()))
-            })?;
+            let run: RunState = serde_json::from_slice(&text)
+                .and_then(|v| serde_json::from_value(exact_floats(v, false)))
+                .map_err(|e| {
+                    Error::Config(format!("{}: not a prunus run state: {e}", path.display()))
+                })?;
             if run.fingerprint != host.fingerprint {
                 return Err(Error::Config(format!(
                     "{} was made with other pruning settings; use another run folder",

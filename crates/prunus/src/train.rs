@@ -80,7 +80,7 @@ pub enum LrSchedule {
 
 /// How training reports progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Display {
+pub enum TrainDisplay {
     /// Burn's terminal dashboard when stdout is a terminal, plain lines otherwise.
     Auto,
     /// Always Burn's terminal dashboard.
@@ -122,8 +122,8 @@ pub struct TrainConfig {
     #[config(default = true)]
     pub resume: bool,
     /// Progress display.
-    #[config(default = "Display::Auto")]
-    pub display: Display,
+    #[config(default = "TrainDisplay::Auto")]
+    pub display: TrainDisplay,
 }
 
 impl TrainConfig {
@@ -334,12 +334,12 @@ pub fn train<N: SegmentationModel>(
     let epochs = config.epochs.max(resumed_from.unwrap_or(0));
 
     let renderer: Box<dyn MetricsRenderer> = match config.display {
-        Display::Auto if std::io::stdout().is_terminal() => {
+        TrainDisplay::Auto if std::io::stdout().is_terminal() => {
             default_renderer(guard.interrupter.clone(), resumed_from)
         }
-        Display::Dashboard => default_renderer(guard.interrupter.clone(), resumed_from),
-        Display::Auto | Display::Plain => Box::new(PlainRenderer::new()),
-        Display::Quiet => Box::new(PlainRenderer::quiet()),
+        TrainDisplay::Dashboard => default_renderer(guard.interrupter.clone(), resumed_from),
+        TrainDisplay::Auto | TrainDisplay::Plain => Box::new(PlainRenderer::new()),
+        TrainDisplay::Quiet => Box::new(PlainRenderer::quiet()),
     };
 
     let mut training = SupervisedTraining::new(run_dir, loader_train, loader_valid)
