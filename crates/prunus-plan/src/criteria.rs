@@ -13,7 +13,8 @@ use crate::error::PlanError;
 /// How a channel's importance is measured.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum Criterion {
-    /// |g|, the magnitude of the channel's learned gate (the method's criterion).
+    /// |g|, the magnitude of the channel's learned gate (the method's criterion), read as it
+    /// folds into a BatchNorm: |g·γ| for producers with one.
     Gate,
     /// L1 norm of the producer's filter.
     L1,
@@ -151,9 +152,17 @@ fn producer_scores(
         LayerMut::ConvTranspose(l) => (l.weight.val(), 1, None, None),
     };
     match criterion {
-        Criterion::Gate => gate
-            .map(|g| read(g.abs()))
-            .ok_or_else(|| missing("the gate criterion needs a gated producer (gates not folded)")),
+        // The gate's effective scale: after BatchNorm, γ can absorb any scale the gate loses, so
+        // the gate is read as it folds into the norm, |g·γ|; without a norm, |g|.
+        Criterion::Gate => {
+            let g = gate.ok_or_else(|| {
+                missing("the gate criterion needs a gated producer (gates not folded)")
+            })?;
+            Ok(read(match gamma {
+                Some(gamma) => (g * gamma).abs(),
+                None => g.abs(),
+            }))
+        }
         Criterion::L1 => Ok(read(filter_l1_norms(weight, axis))),
         Criterion::L2 => {
             let squared = weight.powi_scalar(2).swap_dims(0, axis);

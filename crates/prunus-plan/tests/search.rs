@@ -252,7 +252,7 @@ fn criteria_score_every_channel() {
         let scores = score(&model, criterion, 0).unwrap();
         scores.check(&groups).unwrap();
     }
-    // Gates start at 1 (GateInit::Ones): every gate score is 1.
+    // Gates start at 1 (GateInit::Ones) and γ at 1: every gate score is 1.
     let gates = score(&model, Criterion::Gate, 0).unwrap();
     assert!(gates.iter().all(|(_, s)| s.iter().all(|&v| v == 1.0)));
     // L2 by hand for the first group's producer.
