@@ -165,7 +165,15 @@ fn an_interrupted_run_resumes_to_the_same_result() {
     let report: prunus::Report =
         serde_json::from_slice(&std::fs::read(whole_dir.path().join("report.json")).unwrap())
             .unwrap();
-    assert_eq!(report.steps, whole.report.steps);
+    // JSON keeps every float to within an ulp.
+    assert_eq!(report.steps.len(), whole.report.steps.len());
+    for (read, kept) in report.steps.iter().zip(&whole.report.steps) {
+        assert_eq!(
+            (read.removed, read.accepted, read.flops),
+            (kept.removed, kept.accepted, kept.flops)
+        );
+        assert!((read.metric - kept.metric).abs() < 1e-9);
+    }
     let pruned = ModelFile::load(whole_dir.path().join("pruned.prunus"), &device).unwrap();
     let kept = &pruned.header.provenance.kept;
     for width in &whole.report.widths {
