@@ -21,26 +21,17 @@ use prunus::{
     LossConfig, PruneConfig, SegmentationData, TrainConfig, TrainDisplay, prune_to_tolerance, train,
 };
 
+#[path = "common/args.rs"]
+mod args;
+
 fn main() {
-    if let Err(e) = run() {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    args::main_with(run);
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let get = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1).cloned())
-    };
-    let num = |name: &str, default: f64| -> Result<f64, String> {
-        get(name).map_or(Ok(default), |v| {
-            v.parse::<f64>()
-                .map_err(|_| format!("{name} needs a number, got {v}"))
-        })
-    };
+    let args = args::Args::from_env();
+    let get = |name: &str| args.get(name);
+    let num = |name: &str, default: f64| args.num(name, default);
     let epochs = num("--epochs", 3.0)? as usize;
     let n_train = num("--train", 512.0)? as usize;
     let n_valid = num("--valid", 96.0)? as usize;

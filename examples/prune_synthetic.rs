@@ -20,26 +20,17 @@ use prunus::{
     LossConfig, PruneConfig, SegmentationData, TrainConfig, evaluate, prune_to_tolerance,
 };
 
+#[path = "common/args.rs"]
+mod args;
+
 fn main() {
-    if let Err(e) = run() {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    args::main_with(run);
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let get = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1).cloned())
-    };
-    let num = |name: &str, default: f64| -> Result<f64, String> {
-        get(name).map_or(Ok(default), |v| {
-            v.parse::<f64>()
-                .map_err(|_| format!("{name} needs a number, got {v}"))
-        })
-    };
+    let args = args::Args::from_env();
+    let get = |name: &str| args.get(name);
+    let num = |name: &str, default: f64| args.num(name, default);
     let model_path = get("--model").ok_or("--model FILE is required (see train_synthetic)")?;
     let device = prunus::device(&get("--device").unwrap_or_else(|| "default".into()))?;
     let tolerance = num("--tolerance", 0.5)?;

@@ -18,26 +18,17 @@ use prunus::models::UNetConfig;
 use prunus::surgery::{ModelFile, Network, Provenance};
 use prunus::{LossConfig, SegmentationData, TrainConfig, TrainMode, evaluate, train};
 
+#[path = "common/args.rs"]
+mod args;
+
 fn main() {
-    if let Err(e) = run() {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    args::main_with(run);
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let get = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1).cloned())
-    };
-    let num = |name: &str, default: f64| -> Result<f64, String> {
-        get(name).map_or(Ok(default), |v| {
-            v.parse::<f64>()
-                .map_err(|_| format!("{name} needs a number, got {v}"))
-        })
-    };
+    let args = args::Args::from_env();
+    let get = |name: &str| args.get(name);
+    let num = |name: &str, default: f64| args.num(name, default);
     let epochs = num("--epochs", 8.0)? as usize;
     let n_train = num("--train", 2000.0)? as usize;
     let n_valid = num("--valid", 200.0)? as usize;
@@ -49,7 +40,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let gate_l1 = num("--gate-l1", 1e-4)?;
     let device = prunus::device(&get("--device").unwrap_or_else(|| "default".into()))?;
     let run_dir = PathBuf::from(get("--run").unwrap_or_else(|| "runs/train_synthetic".into()));
-    let gates_only = args.iter().any(|a| a == "--gates-only");
+    let gates_only = args.flag("--gates-only");
 
     let scenes = SyntheticConfig::new().with_size(size);
     let train_data = SegmentationData::synthetic(scenes.clone(), 0, n_train);
