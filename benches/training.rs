@@ -10,7 +10,7 @@ use burn::tensor::Device;
 use criterion::{Criterion, Throughput};
 use prunus::data::SyntheticConfig;
 use prunus::models::UNetConfig;
-use prunus::{LossConfig, SegmentationBatcher, SegmentationData};
+use prunus::{LossConfig, SegmentationData};
 
 fn main() {
     let mut criterion = Criterion::default().sample_size(10).configure_from_args();
@@ -18,8 +18,7 @@ fn main() {
     let device = Device::flex().autodiff();
     let batch_size = 8;
     let data = SegmentationData::synthetic(SyntheticConfig::new().with_size(128), 0, batch_size);
-    let samples: Vec<_> = (0..batch_size).map(|i| data.sample(i).unwrap()).collect();
-    let batch = SegmentationBatcher::batch_samples(&samples, &device);
+    let batch = data.batch(0..batch_size, &device).unwrap();
     let loss = LossConfig::new();
     let mut model = UNetConfig::standard(3, 1, 16, 4).init(&device).unwrap();
     let mut optim = AdamConfig::new().init();

@@ -147,7 +147,9 @@ pub struct ModelFile {
     pub header: ModelHeader,
 }
 
-fn fnv1a(parts: &[&[u8]]) -> u64 {
+/// FNV-1a 64 of `parts` taken one after another: the model file's checksum, also used to
+/// recognise a network's weights.
+pub fn fnv1a(parts: &[&[u8]]) -> u64 {
     let mut hash = 0xcbf2_9ce4_8422_2325u64;
     for part in parts {
         for &byte in *part {

@@ -48,7 +48,7 @@ mod prunable;
 mod slice;
 
 pub use error::SurgeryError;
-pub use file::{CostSummary, ModelFile, ModelHeader, Provenance, write_atomic};
+pub use file::{CostSummary, ModelFile, ModelHeader, Provenance, fnv1a, write_atomic};
 pub use group::{ChannelGroup, Consumer, consumer};
 pub use network::{Architecture, Network};
 pub use plan::PruningPlan;

@@ -160,6 +160,21 @@ impl SegmentationData {
         }
     }
 
+    /// Samples `range` (clipped to the dataset) read and batched on `device`.
+    ///
+    /// # Errors
+    /// When a sample cannot be read.
+    pub fn batch(
+        &self,
+        range: std::ops::Range<usize>,
+        device: &Device,
+    ) -> Result<SegmentationBatch, DataError> {
+        let samples = (range.start..range.end.min(self.len()))
+            .map(|i| self.sample(i))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(SegmentationBatcher::batch_samples(&samples, device))
+    }
+
     /// Side of the samples in pixels.
     pub fn sample_size(&self) -> usize {
         match self {

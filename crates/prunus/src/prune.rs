@@ -15,11 +15,12 @@ use prunus_plan::{
     StopReason, Targets, TaylorScores, Tolerance, score, search,
 };
 use prunus_surgery::{
-    ModelFile, Network, Provenance, Prunable, fold_for_inference, fold_gates, prune, write_atomic,
+    ModelFile, Network, Provenance, Prunable, fnv1a, fold_for_inference, fold_gates, prune,
+    write_atomic,
 };
 use serde::{Deserialize, Serialize};
 
-use crate::datasets::{SegmentationBatcher, SegmentationData};
+use crate::datasets::SegmentationData;
 use crate::error::Error;
 use crate::train::{SegmentationModel, TrainConfig, TrainDisplay, evaluate, train};
 
@@ -271,6 +272,9 @@ struct RunState {
 }
 
 const RUN_STATE: &str = "search.json";
+/// Numbers the temporary fine-tuning folders of runs without a run folder, so that concurrent
+/// runs in one process never share one.
+static TUNE_DIRS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 const RUN_WEIGHTS: &str = "accepted.bpk";
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
@@ -315,12 +319,6 @@ fn exact_floats(value: serde_json::Value, encode: bool) -> serde_json::Value {
         ),
         other => other,
     }
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 /// Median latency of one `[1, 3, h, w]` forward pass in ms, after two warm-up passes.
@@ -428,7 +426,7 @@ impl<M: PrunableModel> Host<'_, M> {
                 std::env::temp_dir().join(format!(
                     "prunus-{name}-{}-{}",
                     std::process::id(),
-                    Instant::now().elapsed().as_nanos() ^ seed as u128
+                    TUNE_DIRS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
                 )),
                 true,
             ),
@@ -459,30 +457,23 @@ impl<M: PrunableModel> Host<'_, M> {
         let bs = self.config.eval_batch_size;
         for b in 0..self.config.taylor_batches {
             let start = b * bs % self.train.len();
-            let samples = (start..(start + bs).min(self.train.len()))
-                .map(|i| self.train.sample(i))
-                .collect::<Result<Vec<_>, _>>()?;
-            let batch = SegmentationBatcher::batch_samples(&samples, &autodiff);
+            let batch = self.train.batch(start..start + bs, &autodiff)?;
             let logits = model.forward(batch.images);
             let loss = crate::LossConfig::new().task_loss(logits, batch.masks);
             let grads = burn::optim::GradientsParams::from_grads(loss.backward(), &model);
-            taylor.add(&model, &grads).map_err(plan_error)?;
+            taylor.add(&model, &grads)?;
         }
         Ok(taylor.scores())
     }
 }
 
-fn plan_error(e: PlanError) -> Error {
-    match e {
-        PlanError::Surgery(s) => Error::Surgery(s),
-        PlanError::Config(m) => Error::Config(m),
-        other => Error::Config(other.to_string()),
-    }
-}
-
 impl From<PlanError> for Error {
     fn from(e: PlanError) -> Self {
-        plan_error(e)
+        match e {
+            PlanError::Surgery(s) => Error::Surgery(s),
+            PlanError::Config(m) => Error::Config(m),
+            other => Error::Config(other.to_string()),
+        }
     }
 }
 
@@ -502,7 +493,7 @@ impl<M: PrunableModel> SearchHost<M> for Host<'_, M> {
         }
         match self.config.criterion {
             Criterion::Taylor => self.taylor(model),
-            criterion => score(model, criterion, step as u64).map_err(plan_error),
+            criterion => Ok(score(model, criterion, step as u64)?),
         }
     }
 
@@ -617,7 +608,11 @@ pub fn prune_to_tolerance_with<M: PrunableModel>(
     let original = model;
     let original_groups = original.channel_groups();
     let original_cost = original.cost(input_size)?;
-    let original_hash = fnv1a(&weights_bytes(&original)?);
+    // Recognises the model a run folder was started from (only needed with a run folder).
+    let original_hash = match &config.run_dir {
+        Some(_) => fnv1a(&[&weights_bytes(&original)?]),
+        None => 0,
+    };
 
     let run_dir = config.run_dir.clone();
     if let Some(dir) = &run_dir {

@@ -421,10 +421,7 @@ pub fn evaluate<N: SegmentationModel>(
     let mut total = Confusion::default();
     let batch_size = batch_size.max(1);
     for start in (0..data.len()).step_by(batch_size) {
-        let samples = (start..(start + batch_size).min(data.len()))
-            .map(|i| data.sample(i))
-            .collect::<Result<Vec<_>, _>>()?;
-        let batch = crate::datasets::SegmentationBatcher::batch_samples(&samples, device);
+        let batch = data.batch(start..start + batch_size, device)?;
         let logits = net.forward(batch.images);
         let counts = read_confusion(confusion_counts(logits, batch.masks))
             .map_err(|e| Error::Training(format!("cannot read the confusion counts: {e}")))?;
