@@ -1,9 +1,10 @@
 //! Gate-initialisation ablation: train the same U-Net with each `GateInit`, prune each to the same
 //! tolerance with the gate criterion, and print a table (FLOPs cut, metric drop, validation
-//! passes). A random-criterion row on the `Ones` network is the baseline.
+//! passes). A random-criterion row on the `Ones` network, given the same number of validation
+//! passes as the gate row, is the baseline.
 //!
 //! ```sh
-//! cargo run --example init_ablation -- --epochs 3 --train 512 --valid 96
+//! cargo run --example init_ablation -- --epochs 4 --train 768 --size 64
 //! ```
 //!
 //! Options: `--epochs N`, `--train N`, `--valid N`, `--size PX`, `--base WIDTH`, `--depth N`,
@@ -32,14 +33,14 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = args::Args::from_env();
     let get = |name: &str| args.get(name);
     let num = |name: &str, default: f64| args.num(name, default);
-    let epochs = num("--epochs", 3.0)? as usize;
-    let n_train = num("--train", 512.0)? as usize;
-    let n_valid = num("--valid", 96.0)? as usize;
-    let size = num("--size", 128.0)? as usize;
+    let epochs = num("--epochs", 4.0)? as usize;
+    let n_train = num("--train", 768.0)? as usize;
+    let n_valid = num("--valid", 200.0)? as usize;
+    let size = num("--size", 64.0)? as usize;
     let base = num("--base", 16.0)? as usize;
     let depth = num("--depth", 4.0)? as usize;
     let tolerance = num("--tolerance", 0.5)?;
-    let tune_scenes = num("--tune-scenes", 128.0)? as usize;
+    let tune_scenes = num("--tune-scenes", 256.0)? as usize;
     let device = prunus::device(&get("--device").unwrap_or_else(|| "default".into()))?;
     let root = PathBuf::from(get("--run").unwrap_or_else(|| "runs/init_ablation".into()));
 
@@ -67,14 +68,17 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     ];
     let train_config = TrainConfig::new()
         .with_epochs(epochs)
-        .with_batch_size(16)
+        .with_batch_size(8)
         .with_learning_rate(2e-3)
         .with_display(TrainDisplay::Plain);
-    let tune = TrainConfig::new()
-        .with_epochs(1)
-        .with_batch_size(16)
-        .with_learning_rate(1e-3)
-        .with_loss(LossConfig::new().with_gate_l1(0.0));
+    // The same fine-tunes as `prune_synthetic`: one epoch after each step, two at the end.
+    let tune = |epochs: usize| {
+        TrainConfig::new()
+            .with_epochs(epochs)
+            .with_batch_size(16)
+            .with_learning_rate(1e-3)
+            .with_loss(LossConfig::new().with_gate_l1(0.0))
+    };
     let tune_data = train_data.take(tune_scenes.max(1));
 
     let mut rows = Vec::new();
@@ -96,11 +100,16 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         if i == 0 {
             criteria.push(("random", Criterion::Random { seed: 0 }));
         }
+        // The random row gets the gate row's number of validation passes: a comparison at equal
+        // search cost (unbounded, random creeps on one channel at a time for hundreds of passes).
+        let mut gate_passes = None;
         for (label, criterion) in criteria {
             let config = PruneConfig::new()
+                .with_max_evaluations(gate_passes)
                 .with_tolerance(tolerance)
                 .with_criterion(criterion)
-                .with_fine_tune((tune_scenes > 0).then(|| tune.clone()))
+                .with_fine_tune((tune_scenes > 0).then(|| tune(1)))
+                .with_final_fine_tune((tune_scenes > 0).then(|| tune(2)))
                 .with_run_dir(Some(dir.join(format!("prune-{label}"))));
             let start = Instant::now();
             let outcome = prune_to_tolerance(
@@ -111,6 +120,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 &device,
             )?;
             let r = outcome.report;
+            gate_passes.get_or_insert(r.evaluations);
             rows.push(format!(
                 "| {name} | {label} | {:.2} | {:.2} | {:.3} | {:.1}% | {:.2}× | {} | {:.0} s |",
                 r.baseline,

@@ -5,7 +5,7 @@
 //! ```
 //!
 //! Options (all optional): `--epochs N`, `--train N` (scenes), `--valid N` (held-out scenes),
-//! `--size PX`, `--base WIDTH`, `--depth N`, `--batch N`, `--lr RATE`, `--gate-l1 λ`,
+//! `--size PX`, `--base WIDTH`, `--depth N`, `--batch N`, `--lr RATE`, `--gate-l1 λ`, `--gate-lr-scale K`,
 //! `--device flex|ndarray|wgpu`, `--run DIR` (checkpoints; an existing run resumes),
 //! `--gates-only` (train only the gates of a frozen network).
 //! The trained network is saved as `DIR/trained.prunus`.
@@ -35,9 +35,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let size = num("--size", 128.0)? as usize;
     let base = num("--base", 16.0)? as usize;
     let depth = num("--depth", 4.0)? as usize;
-    let batch = num("--batch", 16.0)? as usize;
+    let batch = num("--batch", 8.0)? as usize;
     let lr = num("--lr", 2e-3)?;
     let gate_l1 = num("--gate-l1", 1e-4)?;
+    let gate_lr_scale = num("--gate-lr-scale", 10.0)?;
     let device = prunus::device(&get("--device").unwrap_or_else(|| "default".into()))?;
     let run_dir = PathBuf::from(get("--run").unwrap_or_else(|| "runs/train_synthetic".into()));
     let gates_only = args.flag("--gates-only");
@@ -52,6 +53,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         .with_epochs(epochs)
         .with_batch_size(batch)
         .with_learning_rate(lr)
+        .with_gate_lr_scale(gate_lr_scale)
         .with_loss(LossConfig::new().with_gate_l1(gate_l1))
         .with_mode(if gates_only {
             TrainMode::GatesOnly
@@ -82,6 +84,25 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         (epochs.saturating_sub(trained.resumed_from.unwrap_or(0)) * (n_train + n_valid)) as f64
             / seconds
     );
+
+    // How far the L1 penalty pushed the gates apart: the pruning criterion ranks by them.
+    let mut gates: Vec<f32> = prunus::layers::gates(&trained.model)
+        .into_iter()
+        .flat_map(|(_, g)| g.abs().into_data().to_vec::<f32>().unwrap_or_default())
+        .collect();
+    gates.sort_by(f32::total_cmp);
+    if !gates.is_empty() {
+        let q = |p: f64| gates[((gates.len() - 1) as f64 * p).round() as usize];
+        println!(
+            "gates |g|: {} in all, {} below 0.05; quartiles {:.3} {:.3} {:.3}, max {:.3}",
+            gates.len(),
+            gates.iter().filter(|g| **g < 0.05).count(),
+            q(0.25),
+            q(0.5),
+            q(0.75),
+            q(1.0)
+        );
+    }
 
     let network = Network::UNet(trained.model);
     let provenance = Provenance::original(&network, [size, size])?;

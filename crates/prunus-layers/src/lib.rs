@@ -40,4 +40,4 @@ pub use conv_transpose2d::{GatedConvTranspose2d, GatedConvTranspose2dConfig};
 pub use conv2d::{GatedConv2d, GatedConv2dConfig};
 pub use gate::GateInit;
 pub use gated::filter_l1_norms;
-pub use params::{Trainable, gate_l1, gates, set_trainable};
+pub use params::{Trainable, gate_l1, gate_param_paths, gates, set_trainable};

@@ -72,6 +72,48 @@ pub fn gates<M: Module>(module: &M) -> Vec<(String, Tensor<1>)> {
     collector.gates
 }
 
+struct GatePathCollector {
+    tracker: PathTracker,
+    paths: Vec<String>,
+}
+
+impl ModuleVisitor for GatePathCollector {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.tracker.enter(name, container_type);
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.tracker.exit();
+    }
+
+    fn visit_float<const D: usize>(&mut self, _param: &Param<Tensor<D>>) {
+        if self.tracker.is_gate() {
+            self.paths.push(self.tracker.path.join("."));
+        }
+    }
+}
+
+/// The full dotted path of every gate parameter of `module` (`"encoder.conv1.gate"`), as
+/// Burn's optimizers and learning-rate schedulers name parameters: use it in a
+/// [`ParamGroup`](burn::module::ParamGroup) to give the gates their own learning rate.
+///
+/// # Example
+/// ```
+/// use burn::tensor::Device;
+/// use prunus_layers::{GatedConv2dConfig, gate_param_paths};
+///
+/// let layer = GatedConv2dConfig::new([3, 4]).init(&Device::flex());
+/// assert_eq!(gate_param_paths(&layer), vec!["gate".to_string()]);
+/// ```
+pub fn gate_param_paths<M: Module>(module: &M) -> Vec<String> {
+    let mut collector = GatePathCollector {
+        tracker: PathTracker::default(),
+        paths: Vec::new(),
+    };
+    module.visit(&mut collector);
+    collector.paths
+}
+
 /// `Σ|g|` over every gate of `module`, as a one-element tensor that back-propagates into the
 /// gates. `None` when the module has no gated layer.
 ///

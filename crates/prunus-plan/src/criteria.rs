@@ -44,18 +44,43 @@ impl Criterion {
             Self::Random { .. } => "random",
         }
     }
+
+    /// Whether this criterion's scores are comparable across layers as they are: gates (all
+    /// start at 1 under one penalty, and a gate at 0 is a dead filter in any layer) and Taylor
+    /// scores (an estimated change of the loss). Filter norms and |γ| are not: layers differ in
+    /// fan-in and weight scale, so [`Ranking::Global`](crate::Ranking::Global) normalises them
+    /// per layer.
+    pub fn shared_scale(&self) -> bool {
+        matches!(self, Self::Gate | Self::Taylor)
+    }
 }
 
 /// Scores of every channel of every group, by group name.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Scores {
     groups: BTreeMap<String, Vec<f32>>,
+    /// Whether the scores of different layers are on one scale (see [`Scores::shared_scale`]).
+    #[serde(default)]
+    shared: bool,
 }
 
 impl Scores {
     /// No scores yet.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Marks the scores as comparable across layers as they are (gates all start at 1 under
+    /// the same penalty; a Taylor score estimates a change of the loss), so
+    /// [`Ranking::Global`](crate::Ranking::Global) ranks them without per-layer normalisation.
+    pub fn with_shared_scale(mut self, shared: bool) -> Self {
+        self.shared = shared;
+        self
+    }
+
+    /// Whether the scores of different layers are on one scale.
+    pub fn shared_scale(&self) -> bool {
+        self.shared
     }
 
     /// Sets the scores of `group`, one per channel.
@@ -114,7 +139,10 @@ impl Scores {
                 (name.clone(), s)
             })
             .collect();
-        Self { groups }
+        Self {
+            groups,
+            shared: false,
+        }
     }
 }
 
@@ -221,7 +249,7 @@ pub fn score<M: Prunable>(model: &M, criterion: Criterion, step: u64) -> Result<
             producer_scores(layer, criterion, &group.name)?,
         );
     }
-    Ok(scores)
+    Ok(scores.with_shared_scale(criterion.shared_scale()))
 }
 
 fn splitmix(state: &mut u64) -> u64 {
@@ -299,6 +327,6 @@ impl TaylorScores {
         for (name, sums) in &self.sums {
             scores.insert(name.clone(), sums.iter().map(|s| (s / n) as f32).collect());
         }
-        scores
+        scores.with_shared_scale(true)
     }
 }

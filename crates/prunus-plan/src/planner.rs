@@ -11,9 +11,14 @@ use crate::error::PlanError;
 /// How channels are compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Ranking {
+    /// One ranking over all groups: on the raw scores when they share one scale across layers
+    /// ([`Scores::shared_scale`]: gates, Taylor), on scores normalised per layer otherwise.
+    Global,
     /// Scores normalised per layer (divided by the layer's mean), then one ranking over all
     /// groups: layers lose different shares.
-    Global,
+    Normalized,
+    /// One ranking over all groups on the raw scores.
+    Absolute,
     /// Each group ranked on its own and cut by the same share.
     PerLayer,
 }
@@ -119,8 +124,17 @@ pub fn plan_removal(
     scores.check(groups)?;
     let mut remove: Vec<Vec<usize>> = vec![Vec::new(); groups.len()];
     match config.ranking {
-        Ranking::Global => {
-            let normalized = scores.normalized_per_layer();
+        Ranking::Global | Ranking::Normalized | Ranking::Absolute => {
+            let normalize = match config.ranking {
+                Ranking::Normalized => true,
+                Ranking::Absolute => false,
+                _ => !scores.shared_scale(),
+            };
+            let normalized = if normalize {
+                scores.normalized_per_layer()
+            } else {
+                scores.clone()
+            };
             // Every group's channels, least important first; then a k-way merge.
             let orders: Vec<(Vec<usize>, &[f32])> = groups
                 .iter()
@@ -218,6 +232,30 @@ mod tests {
         assert_eq!(plan.kept("a"), Some(&[1, 2, 3][..]));
         assert_eq!(plan.kept("b"), Some(&[2, 3, 4, 5][..]));
         assert_eq!(removed_count(&groups(), &plan), 3);
+    }
+
+    #[test]
+    fn shared_scale_scores_rank_on_raw_values() {
+        // Raw: a = [1, 2, 3, 4], b = [1, 5, …]: the lowest three are a0, b0 (ties go to the
+        // lower group name, a) and a1 — where normalised ranking takes b0, a0, b1.
+        let shared = scores().with_shared_scale(true);
+        for ranking in [Ranking::Global, Ranking::Absolute] {
+            let config = PlannerConfig {
+                ranking,
+                ..PlannerConfig::default()
+            };
+            let plan = plan_removal(&groups(), &shared, 3, &config).unwrap();
+            assert_eq!(plan.kept("a"), Some(&[2, 3][..]), "{ranking:?}");
+            assert_eq!(plan.kept("b"), Some(&[1, 2, 3, 4, 5][..]), "{ranking:?}");
+        }
+        // Normalized forces per-layer normalisation even for shared-scale scores.
+        let config = PlannerConfig {
+            ranking: Ranking::Normalized,
+            ..PlannerConfig::default()
+        };
+        let plan = plan_removal(&groups(), &shared, 3, &config).unwrap();
+        assert_eq!(plan.kept("a"), Some(&[1, 2, 3][..]));
+        assert_eq!(plan.kept("b"), Some(&[2, 3, 4, 5][..]));
     }
 
     #[test]

@@ -8,11 +8,12 @@ use std::sync::{Arc, Mutex};
 
 use burn::config::Config;
 use burn::module::Module;
+use burn::module::ParamGroup;
 use burn::optim::AdamConfig;
 use burn::optim::GradientsParams;
-use burn::optim::lr_scheduler::constant::ConstantLr;
+use burn::optim::lr_scheduler::LrSchedulerConfig;
 use burn::optim::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig;
-use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
+use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLrSchedulerConfig;
 use burn::tensor::{Device, Tensor};
 use burn::train::checkpoint::KeepLastNCheckpoints;
 use burn::train::metric::LossMetric;
@@ -21,7 +22,7 @@ use burn::train::{
     InferenceStep, Interrupter, Learner, SupervisedTraining, TrainOutput, TrainStep,
 };
 use prunus_data::{Confusion, Metric};
-use prunus_layers::{Trainable, set_trainable};
+use prunus_layers::{Trainable, gate_param_paths, set_trainable};
 use prunus_models::{TernausNet, UNet};
 use prunus_surgery::Network;
 use serde::{Deserialize, Serialize};
@@ -103,6 +104,12 @@ pub struct TrainConfig {
     /// Adam's learning rate.
     #[config(default = 1e-3)]
     pub learning_rate: f64,
+    /// The gates' learning rate as a multiple of `learning_rate`. Adam moves every parameter
+    /// by about its learning rate per step whatever the gradient's size, so gates starting at 1
+    /// could not reach 0 in a short run at the weights' rate; a larger rate lets the L1 penalty
+    /// drive the gates of unneeded filters to 0 (see docs/method.md).
+    #[config(default = 10.0)]
+    pub gate_lr_scale: f64,
     /// Learning-rate schedule.
     #[config(default = "LrSchedule::Cosine")]
     pub schedule: LrSchedule,
@@ -143,6 +150,12 @@ impl TrainConfig {
             return bad(format!(
                 "learning_rate must be in (0, 1], got {}",
                 self.learning_rate
+            ));
+        }
+        if !(self.gate_lr_scale > 0.0 && self.learning_rate * self.gate_lr_scale <= 10.0) {
+            return bad(format!(
+                "gate_lr_scale must be > 0 with learning_rate × gate_lr_scale ≤ 10, got {}",
+                self.gate_lr_scale
             ));
         }
         self.loss.validate().map_err(Error::Config)
@@ -308,15 +321,24 @@ pub fn train<N: SegmentationModel>(
     };
 
     let iterations = config.epochs * train.len().div_ceil(config.batch_size);
-    let scheduler: ModuleLrScheduler = match config.schedule {
-        LrSchedule::Constant => ConstantLr::new(config.learning_rate).into(),
-        LrSchedule::Cosine => {
-            CosineAnnealingLrSchedulerConfig::new(config.learning_rate, iterations.max(1))
-                .with_min_lr(config.learning_rate * 0.05)
-                .init()
-                .map_err(Error::Config)?
+    // One schedule for the weights, the same shape scaled for the gates.
+    let schedule = |lr: f64| -> LrSchedulerConfig {
+        match config.schedule {
+            LrSchedule::Constant => LrSchedulerConfig::Constant(lr),
+            LrSchedule::Cosine => CosineAnnealingLrSchedulerConfig::new(lr, iterations.max(1))
+                .with_min_lr(lr * 0.05)
+                .into(),
         }
     };
+    let gate_paths = gate_param_paths(&model);
+    let mut scheduler = ModuleLrSchedulerConfig::new(schedule(config.learning_rate));
+    if !gate_paths.is_empty() {
+        scheduler = scheduler.with_group(
+            ParamGroup::from_paths(gate_paths),
+            schedule(config.learning_rate * config.gate_lr_scale),
+        );
+    }
+    let scheduler = scheduler.init().map_err(Error::Config)?;
     // With `resume`, continue after the last complete checkpoint; one at or past the last
     // epoch is loaded and returned as it is (the epoch loop then runs zero times).
     let resumed_from = if config.resume {
