@@ -21,6 +21,14 @@ pub enum DataError {
         /// What is wrong.
         reason: String,
     },
+    /// An image file of a format prunus does not read or write, or that cannot be decoded.
+    #[error("{path}: {reason}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// A window that does not lie inside its image.
     #[error(
         "{path}: a {width}×{height} window at ({x}, {y}) does not fit in the {image_width}×{image_height} image"

@@ -23,13 +23,17 @@
 
 mod aerial;
 mod error;
+mod image;
 mod metrics;
 mod raster;
 mod rng;
 mod synthetic;
+mod tiling;
 
 pub use aerial::{AerialCrops, CropAt, Layout, Split, TilePair, airs_pairs, inria_pairs};
 pub use error::DataError;
+pub use image::{RgbImage, write_mask, write_png};
 pub use metrics::{Confusion, Metric};
 pub use raster::Raster;
 pub use synthetic::{Scene, SyntheticConfig, generate};
+pub use tiling::{Tile, Tiling};

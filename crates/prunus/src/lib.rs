@@ -44,7 +44,9 @@
 mod datasets;
 mod device;
 mod error;
+mod infer;
 mod loss;
+pub mod plots;
 mod progress;
 mod prune;
 mod train;
@@ -52,6 +54,7 @@ mod train;
 pub use datasets::{SegmentationBatch, SegmentationBatcher, SegmentationData};
 pub use device::{DEVICE_ENV, DeviceError, device, device_from_env};
 pub use error::Error;
+pub use infer::predict_image;
 pub use loss::LossConfig;
 pub use progress::{PlainRenderer, SegmentationMetric, SegmentationOutput};
 pub use prune::{

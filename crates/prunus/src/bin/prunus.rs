@@ -1,0 +1,551 @@
+//! `prunus`: train, prune, evaluate, run, benchmark and inspect segmentation networks from the
+//! command line. `prunus --help` and `prunus <command> --help` list every option.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::tensor::Device;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use prunus::data::{
+    AerialCrops, Layout, Metric, RgbImage, Split, SyntheticConfig, Tiling, airs_pairs, inria_pairs,
+    write_mask,
+};
+use prunus::models::{Costed, TernausNetConfig, UNetConfig};
+use prunus::plan::Criterion;
+use prunus::surgery::{Architecture, ModelFile, Provenance, Prunable, write_atomic};
+use prunus::{
+    LossConfig, PruneConfig, SegmentationData, TrainConfig, TrainDisplay, evaluate,
+    measure_latency, predict_image, prune_to_tolerance, train,
+};
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+/// Importance-weight filter pruning to an error tolerance.
+#[derive(Parser)]
+#[command(name = "prunus", version, about, long_about = None)]
+struct Cli {
+    /// Backend: flex, ndarray, wgpu or default (BURN_DEVICE if set, else flex).
+    #[arg(long, global = true, default_value = "default")]
+    device: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a gated network and save it as a model file.
+    Train(TrainArgs),
+    /// Prune a model file to a tolerance (or a rate or FLOPs target) and save the result.
+    Prune(PruneArgs),
+    /// Measure a model file on validation data.
+    Eval(EvalArgs),
+    /// Segment an image (PNG or TIFF/GeoTIFF, any size) into a mask file.
+    Infer(InferArgs),
+    /// Latency and cost of a model file on a device.
+    Bench(BenchArgs),
+    /// Architecture, widths, cost and provenance of a model file.
+    Inspect(InspectArgs),
+}
+
+/// Where the data comes from.
+#[derive(Args)]
+struct DataArgs {
+    /// `synthetic`, `inria:DIR` (Inria Aerial Image Labeling) or `airs:DIR`.
+    #[arg(long, default_value = "synthetic")]
+    data: String,
+    /// Side of a scene or crop in pixels (a model file's own size by default where there is one).
+    #[arg(long)]
+    size: Option<usize>,
+    /// Training scenes or random crops per epoch.
+    #[arg(long, default_value_t = 800)]
+    train_samples: usize,
+    /// Validation scenes or grid crops (at most).
+    #[arg(long, default_value_t = 200)]
+    valid_samples: usize,
+}
+
+impl DataArgs {
+    fn load(&self, default_size: usize) -> Result<(SegmentationData, SegmentationData)> {
+        let size = self.size.unwrap_or(default_size);
+        if size == 0 {
+            return Err("--size must be at least 1".into());
+        }
+        let (kind, dir) = self
+            .data
+            .split_once(':')
+            .map_or((self.data.as_str(), None), |(k, d)| (k, Some(d)));
+        let aerial = |layout: Layout| -> Result<(SegmentationData, SegmentationData)> {
+            let dir = dir.ok_or_else(|| format!("--data {kind}:DIR needs a folder"))?;
+            let pairs = |split| match layout {
+                Layout::Inria => inria_pairs(dir, split),
+                Layout::Airs => airs_pairs(dir, split),
+            };
+            let train = AerialCrops::new(layout, pairs(Split::Train)?, size);
+            let valid = AerialCrops::new(layout, pairs(Split::Valid)?, size);
+            Ok((
+                SegmentationData::random_crops(train, 0, self.train_samples),
+                SegmentationData::grid(valid)?.take(self.valid_samples),
+            ))
+        };
+        match kind {
+            "synthetic" => {
+                let scenes = SyntheticConfig::new().with_size(size);
+                Ok((
+                    SegmentationData::synthetic(scenes.clone(), 0, self.train_samples),
+                    SegmentationData::synthetic(scenes.with_seed(1), 0, self.valid_samples),
+                ))
+            }
+            "inria" => aerial(Layout::Inria),
+            "airs" => aerial(Layout::Airs),
+            other => Err(format!(
+                "unknown data source {other:?}: use synthetic, inria:DIR or airs:DIR"
+            )
+            .into()),
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Arch {
+    Unet,
+    Ternausnet,
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// The model file to write (must not exist yet unless --force).
+    #[arg(long, short)]
+    out: PathBuf,
+    /// Network family.
+    #[arg(long, value_enum, default_value = "unet")]
+    arch: Arch,
+    /// U-Net: filters of the first level; TernausNet: decoder filters (32 in the paper).
+    #[arg(long)]
+    base: Option<usize>,
+    /// U-Net levels.
+    #[arg(long, default_value_t = 4)]
+    depth: usize,
+    /// TernausNet: torchvision VGG11 weights (.pth) for the encoder.
+    #[arg(long)]
+    vgg11: Option<PathBuf>,
+    #[arg(long, default_value_t = 5)]
+    /// Epochs.
+    epochs: usize,
+    /// Batch size.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Learning rate (Adam, cosine decay).
+    #[arg(long, default_value_t = 2e-3)]
+    lr: f64,
+    /// Weight λ of the gates' L1 penalty.
+    #[arg(long, default_value_t = 1e-4)]
+    gate_l1: f64,
+    /// Checkpoint folder (an interrupted run resumes); next to --out by default.
+    #[arg(long)]
+    run: Option<PathBuf>,
+    /// Replace --out if it exists.
+    #[arg(long)]
+    force: bool,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum MetricArg {
+    Accuracy,
+    Iou,
+    Dice,
+}
+
+impl From<MetricArg> for Metric {
+    fn from(m: MetricArg) -> Self {
+        match m {
+            MetricArg::Accuracy => Metric::PixelAccuracy,
+            MetricArg::Iou => Metric::Iou,
+            MetricArg::Dice => Metric::Dice,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CriterionArg {
+    Gate,
+    L1,
+    L2,
+    BnGamma,
+    Taylor,
+    Random,
+}
+
+#[derive(Args)]
+struct PruneArgs {
+    /// The model file to prune (never modified).
+    #[arg(long, short)]
+    model: PathBuf,
+    /// The pruned model file to write.
+    #[arg(long, short)]
+    out: PathBuf,
+    /// Largest allowed drop of the metric, in points (or a share with --relative).
+    #[arg(long, default_value_t = 0.5)]
+    tolerance: f64,
+    /// Read --tolerance as a share of the baseline metric.
+    #[arg(long)]
+    relative: bool,
+    /// Also stop once this share of the prunable channels is removed.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Also stop once this share of the FLOPs is removed.
+    #[arg(long)]
+    flops: Option<f64>,
+    /// The metric the tolerance applies to.
+    #[arg(long, value_enum, default_value = "accuracy")]
+    metric: MetricArg,
+    /// How filters are ranked.
+    #[arg(long, value_enum, default_value = "gate")]
+    criterion: CriterionArg,
+    /// Share of the remaining channels the first step removes.
+    #[arg(long, default_value_t = 0.5)]
+    step: f64,
+    /// Most validation passes.
+    #[arg(long)]
+    budget: Option<usize>,
+    /// Training samples per fine-tuning epoch after each step; 0 turns fine-tuning off.
+    #[arg(long, default_value_t = 256)]
+    tune_samples: usize,
+    /// Fine-tuning epochs at the end.
+    #[arg(long, default_value_t = 2)]
+    final_epochs: usize,
+    /// Fold the gates into the weights of the result.
+    #[arg(long)]
+    fold: bool,
+    /// Run folder (report.json, a model file per accepted step; an interrupted run resumes);
+    /// `<out>.run` by default.
+    #[arg(long)]
+    run: Option<PathBuf>,
+    /// Replace --out if it exists.
+    #[arg(long)]
+    force: bool,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// The model file.
+    #[arg(long, short)]
+    model: PathBuf,
+    /// Batch size.
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+#[derive(Args)]
+struct InferArgs {
+    /// The model file.
+    #[arg(long, short)]
+    model: PathBuf,
+    /// The image: .png, .tif or .tiff, any size.
+    #[arg(long, short)]
+    input: PathBuf,
+    /// The mask to write (.png, .tif or .tiff): 255 building, 0 not.
+    #[arg(long, short)]
+    output: PathBuf,
+    /// Side of a tile in pixels.
+    #[arg(long, default_value_t = 512)]
+    tile: usize,
+    /// Least overlap between neighbouring tiles in pixels.
+    #[arg(long, default_value_t = 64)]
+    overlap: usize,
+    /// Probability above which a pixel is a building.
+    #[arg(long, default_value_t = 0.5)]
+    threshold: f32,
+    /// Tiles per forward pass.
+    #[arg(long, default_value_t = 4)]
+    batch: usize,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// The model file.
+    #[arg(long, short)]
+    model: PathBuf,
+    /// Input side in pixels (the model file's own size by default).
+    #[arg(long)]
+    size: Option<usize>,
+    /// Timed forward passes (the median is reported).
+    #[arg(long, default_value_t = 20)]
+    runs: usize,
+}
+
+#[derive(Args)]
+struct InspectArgs {
+    /// The model file.
+    #[arg(long, short)]
+    model: PathBuf,
+    /// Print the header as JSON instead.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Inspect(a) => inspect(&a),
+        command => {
+            let device = prunus::device(&cli.device)?;
+            match command {
+                Command::Train(a) => train_cmd(&a, &device),
+                Command::Prune(a) => prune_cmd(&a, &device),
+                Command::Eval(a) => eval_cmd(&a, &device),
+                Command::Infer(a) => infer_cmd(&a, &device),
+                Command::Bench(a) => bench_cmd(&a, &device),
+                Command::Inspect(_) => unreachable!("handled above"),
+            }
+        }
+    }
+}
+
+fn refuse_existing(out: &Path, force: bool) -> Result<()> {
+    if out.exists() && !force {
+        return Err(format!("{} exists; pass --force to replace it", out.display()).into());
+    }
+    Ok(())
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+fn run_dir_for(out: &Path, run: Option<&PathBuf>) -> PathBuf {
+    run.cloned().unwrap_or_else(|| {
+        let mut name = out.as_os_str().to_owned();
+        name.push(".run");
+        PathBuf::from(name)
+    })
+}
+
+fn train_cmd(a: &TrainArgs, device: &Device) -> Result<()> {
+    refuse_existing(&a.out, a.force)?;
+    let size = a.data.size.unwrap_or(64);
+    let (train_data, valid_data) = a.data.load(size)?;
+    let network = match a.arch {
+        Arch::Unet => prunus::surgery::Network::UNet(
+            UNetConfig::standard(3, 1, a.base.unwrap_or(16), a.depth).init(device)?,
+        ),
+        Arch::Ternausnet => {
+            let net = TernausNetConfig::standard(1, a.base.unwrap_or(32)).init(device)?;
+            let net = match &a.vgg11 {
+                Some(path) => net.load_vgg11_encoder(path)?,
+                None => net,
+            };
+            prunus::surgery::Network::TernausNet(net)
+        }
+    };
+    let config = TrainConfig::new()
+        .with_epochs(a.epochs)
+        .with_batch_size(a.batch)
+        .with_learning_rate(a.lr)
+        .with_loss(LossConfig::new().with_gate_l1(a.gate_l1))
+        .with_display(TrainDisplay::Plain);
+    let run_dir = run_dir_for(&a.out, a.run.as_ref());
+    let start = Instant::now();
+    let trained = train(network, &train_data, &valid_data, &run_dir, &config, device)?;
+    let confusion = evaluate(&trained.model, &valid_data, a.batch, device)?;
+    let provenance = Provenance::original(&trained.model, [size, size])?;
+    ModelFile::new(trained.model, provenance).save_replacing(&a.out)?;
+    println!(
+        "trained in {:.1} s; validation pixel accuracy {:.2}%, IoU {:.2}%",
+        start.elapsed().as_secs_f64(),
+        100.0 * confusion.metric(Metric::PixelAccuracy),
+        100.0 * confusion.metric(Metric::Iou)
+    );
+    println!("saved {}", a.out.display());
+    Ok(())
+}
+
+fn prune_cmd(a: &PruneArgs, device: &Device) -> Result<()> {
+    if same_file(&a.model, &a.out) {
+        return Err(format!(
+            "--out {} is the input model; prunus never overwrites it",
+            a.out.display()
+        )
+        .into());
+    }
+    refuse_existing(&a.out, a.force)?;
+    let file = ModelFile::load(&a.model, device)?;
+    let size = file.header.provenance.input_size[0];
+    let (train_data, valid_data) = a.data.load(size)?;
+    let tune = |epochs: usize| {
+        TrainConfig::new()
+            .with_epochs(epochs)
+            .with_batch_size(16)
+            .with_learning_rate(1e-3)
+            .with_loss(LossConfig::new().with_gate_l1(0.0))
+            .with_display(TrainDisplay::Quiet)
+    };
+    let tuning = a.tune_samples > 0;
+    let run_dir = run_dir_for(&a.out, a.run.as_ref());
+    let config = PruneConfig::new()
+        .with_metric(a.metric.into())
+        .with_tolerance(a.tolerance)
+        .with_relative(a.relative)
+        .with_target_rate(a.rate)
+        .with_target_flops(a.flops)
+        .with_initial_step(a.step)
+        .with_max_evaluations(a.budget)
+        .with_criterion(match a.criterion {
+            CriterionArg::Gate => Criterion::Gate,
+            CriterionArg::L1 => Criterion::L1,
+            CriterionArg::L2 => Criterion::L2,
+            CriterionArg::BnGamma => Criterion::BatchNormGamma,
+            CriterionArg::Taylor => Criterion::Taylor,
+            CriterionArg::Random => Criterion::Random { seed: 0 },
+        })
+        .with_fine_tune(tuning.then(|| tune(1)))
+        .with_final_fine_tune((tuning && a.final_epochs > 0).then(|| tune(a.final_epochs)))
+        .with_fold(a.fold)
+        .with_run_dir(Some(run_dir.clone()));
+    let tune_data = train_data.take(a.tune_samples.max(1));
+    let outcome = prune_to_tolerance(file.network, &tune_data, &valid_data, &config, device)?;
+    println!("{}", outcome.report.summary());
+    let pruned = run_dir.join("pruned.prunus");
+    let bytes = std::fs::read(&pruned).map_err(|e| format!("{}: {e}", pruned.display()))?;
+    write_atomic(&a.out, &bytes)?;
+    println!(
+        "saved {} (report: {})",
+        a.out.display(),
+        run_dir.join("report.json").display()
+    );
+    Ok(())
+}
+
+fn eval_cmd(a: &EvalArgs, device: &Device) -> Result<()> {
+    let file = ModelFile::load(&a.model, device)?;
+    let (_, valid_data) = a.data.load(file.header.provenance.input_size[0])?;
+    let c = evaluate(&file.network, &valid_data, a.batch, device)?;
+    println!("samples         {}", valid_data.len());
+    for (name, metric) in [
+        ("pixel accuracy", Metric::PixelAccuracy),
+        ("IoU", Metric::Iou),
+        ("Dice", Metric::Dice),
+        ("precision", Metric::Precision),
+        ("recall", Metric::Recall),
+    ] {
+        println!("{name:<15} {:.2}%", 100.0 * c.metric(metric));
+    }
+    Ok(())
+}
+
+/// The network's total down-sampling: inputs are padded to a multiple of it.
+fn alignment(architecture: &Architecture) -> usize {
+    match architecture {
+        Architecture::UNet(c) => 1 << c.depth(),
+        Architecture::TernausNet(_) => 32,
+    }
+}
+
+fn infer_cmd(a: &InferArgs, device: &Device) -> Result<()> {
+    if same_file(&a.input, &a.output) {
+        return Err("--output is the input image; prunus never overwrites it".into());
+    }
+    let file = ModelFile::load(&a.model, device)?;
+    let start = Instant::now();
+    let image = RgbImage::open(&a.input)?;
+    let tiling = Tiling::new(a.tile, a.overlap);
+    let probs = predict_image(
+        &file.network,
+        &image,
+        tiling,
+        alignment(&file.header.architecture),
+        a.batch,
+        device,
+    )?;
+    let mask: Vec<bool> = probs.iter().map(|&p| p > a.threshold).collect();
+    write_mask(&a.output, image.width, image.height, &mask)?;
+    let share = mask.iter().filter(|&&m| m).count() as f64 / mask.len() as f64;
+    println!(
+        "{}: {}×{} pixels in {} tiles, {:.2}% building, {:.1} s → {}",
+        a.input.display(),
+        image.width,
+        image.height,
+        tiling.tiles(image.width, image.height).len(),
+        100.0 * share,
+        start.elapsed().as_secs_f64(),
+        a.output.display()
+    );
+    Ok(())
+}
+
+fn bench_cmd(a: &BenchArgs, device: &Device) -> Result<()> {
+    let file = ModelFile::load(&a.model, device)?;
+    let size = a.size.unwrap_or(file.header.provenance.input_size[0]);
+    let cost = file.header.architecture.cost([size, size])?;
+    let ms = measure_latency(&file.network, [size, size], a.runs, device);
+    println!("device      {device:?}");
+    println!("input       1×3×{size}×{size}");
+    println!("latency     {ms:.3} ms (median of {} runs)", a.runs.max(1));
+    println!("throughput  {:.1} images/s", 1e3 / ms);
+    println!("FLOPs       {:.4} G", cost.flops() as f64 / 1e9);
+    println!("parameters  {}", cost.params());
+    println!("GFLOP/s     {:.2}", cost.flops() as f64 / 1e9 / (ms / 1e3));
+    Ok(())
+}
+
+fn inspect(a: &InspectArgs) -> Result<()> {
+    // Widths and cost need only the header, but loading checks the whole file.
+    let file = ModelFile::load(&a.model, &prunus::device("flex")?)?;
+    let h = &file.header;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(h)?);
+        return Ok(());
+    }
+    let size = h.provenance.input_size;
+    let cost = h.architecture.cost(size)?;
+    let orig = &h.provenance.original_cost;
+    println!("file          {}", a.model.display());
+    println!("architecture  {}", h.architecture.family());
+    println!("written by    {}", h.writer);
+    println!(
+        "folded        gates {}, BatchNorm {}",
+        h.folded, h.norms_folded
+    );
+    println!("input size    {}×{}", size[0], size[1]);
+    println!(
+        "FLOPs         {:.4} G (original {:.4} G, {:.1}% removed)",
+        cost.flops() as f64 / 1e9,
+        2.0 * orig.macs as f64 / 1e9,
+        100.0 * (1.0 - cost.flops() as f64 / (2.0 * orig.macs as f64).max(1.0))
+    );
+    println!(
+        "parameters    {} (original {}, {:.1}× smaller)",
+        cost.params(),
+        orig.params,
+        orig.params as f64 / cost.params().max(1) as f64
+    );
+    println!("gates         {}", cost.gates());
+    println!("widths (channel group: kept / original)");
+    let original_groups = {
+        let net = h.provenance.original.init(&prunus::device("flex")?)?;
+        net.channel_groups()
+    };
+    for g in file.channel_groups() {
+        let before = original_groups
+            .iter()
+            .find(|o| o.name == g.name)
+            .map_or(g.size, |o| o.size);
+        println!("  {:<28} {:>5} / {:<5}", g.name, g.size, before);
+    }
+    Ok(())
+}

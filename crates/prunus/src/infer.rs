@@ -1,0 +1,84 @@
+//! Segmenting an image of any size by overlapping tiles.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use prunus_data::{RgbImage, Tiling};
+
+use crate::{Error, SegmentationModel};
+
+/// Building probabilities for every pixel of `image` (`height × width`, row-major).
+///
+/// The image is cut into overlapping windows ([`Tiling`]); each window is padded by edge
+/// replication up to a multiple of `align` (the network's total down-sampling: 2^depth for a
+/// U-Net, 32 for a TernausNet; 32 is always safe), run through the network `batch` windows at a
+/// time, and only its kept region is written out, so the result has no seams.
+///
+/// # Errors
+/// When `image` is empty or its data does not match its size, or when `align` or `batch` is 0.
+///
+/// # Example
+/// ```
+/// use prunus::data::{RgbImage, Tiling};
+/// use prunus::models::UNetConfig;
+///
+/// let device = prunus::device("flex").unwrap();
+/// let unet = UNetConfig::standard(3, 1, 4, 2).init(&device).unwrap();
+/// let (width, height) = (70, 45);
+/// let data = (0..3 * width * height).map(|i| (i % 17) as f32 / 17.0).collect();
+/// let image = RgbImage { width, height, data };
+/// let probs = prunus::predict_image(&unet, &image, Tiling::new(32, 8), 4, 4, &device).unwrap();
+/// assert_eq!(probs.len(), width * height);
+/// ```
+pub fn predict_image<M: SegmentationModel>(
+    model: &M,
+    image: &RgbImage,
+    tiling: Tiling,
+    align: usize,
+    batch: usize,
+    device: &Device,
+) -> Result<Vec<f32>, Error> {
+    let (w, h) = (image.width, image.height);
+    if w == 0 || h == 0 || image.data.len() != 3 * w * h {
+        return Err(Error::Config(format!(
+            "an image of {w}×{h} pixels needs {} values, it has {}",
+            3 * w * h,
+            image.data.len()
+        )));
+    }
+    if align == 0 || batch == 0 {
+        return Err(Error::Config("align and batch must be at least 1".into()));
+    }
+    let model = model.valid();
+    let tiles = tiling.tiles(w, h);
+    // All windows have the same padded size: the tile clamped to the image, rounded up.
+    let side = |len: usize| tiling.tile.min(len).div_ceil(align) * align;
+    let (pw, ph) = (side(w), side(h));
+    let mut out = vec![0.0f32; w * h];
+    let plane = w * h;
+    for chunk in tiles.chunks(batch) {
+        let mut data = Vec::with_capacity(chunk.len() * 3 * pw * ph);
+        for t in chunk {
+            for k in 0..3 {
+                for y in 0..ph {
+                    // Edge replication: rows and columns past the window repeat its last ones.
+                    let iy = t.y + y.min(t.height - 1);
+                    let row = &image.data[k * plane + iy * w..];
+                    data.extend((0..pw).map(|x| row[t.x + x.min(t.width - 1)]));
+                }
+            }
+        }
+        let x = Tensor::<4>::from_data(TensorData::new(data, [chunk.len(), 3, ph, pw]), device);
+        let probs = burn::tensor::activation::sigmoid(model.forward(x).narrow(1, 0, 1));
+        let probs = probs
+            .into_data()
+            .try_into_vec_as::<f32>()
+            .map_err(|e| Error::Training(format!("cannot read predictions: {e:?}")))?;
+        for (i, t) in chunk.iter().enumerate() {
+            let [x0, x1, y0, y1] = t.keep;
+            for y in y0..y1 {
+                let src = i * pw * ph + (y - t.y) * pw + (x0 - t.x);
+                out[y * w + x0..y * w + x1].copy_from_slice(&probs[src..src + (x1 - x0)]);
+            }
+        }
+    }
+    Ok(out)
+}

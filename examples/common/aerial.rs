@@ -1,0 +1,101 @@
+//! Shared by `inria_ternausnet` and `airs_unet`: train a gated network on real aerial tiles,
+//! prune it to a tolerance, report and plot.
+
+use std::path::PathBuf;
+
+use prunus::data::{AerialCrops, Layout, Metric, Split, airs_pairs, inria_pairs};
+use prunus::surgery::{ModelFile, Network, Provenance};
+use prunus::{
+    LossConfig, PruneConfig, SegmentationData, TrainConfig, evaluate, plots, prune_to_tolerance,
+    train,
+};
+
+use super::args::Args;
+
+/// Trains `network` on `layout`'s folder (`--data DIR`), prunes it and writes the run folder.
+pub fn train_and_prune(
+    args: &Args,
+    layout: Layout,
+    network: impl FnOnce(&burn::tensor::Device) -> Result<Network, Box<dyn std::error::Error>>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let num = |name: &str, default: f64| args.num(name, default);
+    let root = args
+        .get("--data")
+        .ok_or("--data DIR (the dataset's folder) is required")?;
+    let device = prunus::device(&args.get("--device").unwrap_or_else(|| "default".into()))?;
+    let size = num("--size", 256.0)? as usize;
+    let n_train = num("--train", 2000.0)? as usize;
+    let n_valid = num("--valid", 500.0)? as usize;
+    let epochs = num("--epochs", 10.0)? as usize;
+    let batch = num("--batch", 8.0)? as usize;
+    let tolerance = num("--tolerance", 0.5)?;
+    let name = match layout {
+        Layout::Inria => "inria",
+        Layout::Airs => "airs",
+    };
+    let run_dir = PathBuf::from(args.get("--run").unwrap_or_else(|| format!("runs/{name}")));
+
+    let pairs = |split| match layout {
+        Layout::Inria => inria_pairs(&root, split),
+        Layout::Airs => airs_pairs(&root, split),
+    };
+    let train_crops = AerialCrops::new(layout, pairs(Split::Train)?, size);
+    let valid_crops = AerialCrops::new(layout, pairs(Split::Valid)?, size);
+    println!(
+        "{root}: {} training and {} validation tiles, {size}×{size} crops",
+        train_crops.pairs().len(),
+        valid_crops.pairs().len()
+    );
+    let train_data = SegmentationData::random_crops(train_crops, 0, n_train);
+    let valid_data = SegmentationData::grid(valid_crops)?.take(n_valid);
+
+    let net = network(&device)?;
+    let config = TrainConfig::new()
+        .with_epochs(epochs)
+        .with_batch_size(batch)
+        .with_learning_rate(1e-3)
+        .with_loss(LossConfig::new().with_gate_l1(1e-4));
+    let trained = train(
+        net,
+        &train_data,
+        &valid_data,
+        &run_dir.join("train"),
+        &config,
+        &device,
+    )?;
+    let provenance = Provenance::original(&trained.model, [size, size])?;
+    ModelFile::new(trained.model.clone(), provenance)
+        .save_replacing(run_dir.join("trained.prunus"))?;
+    let before = evaluate(&trained.model, &valid_data, batch, &device)?;
+    println!(
+        "trained: pixel accuracy {:.2}%, IoU {:.2}%",
+        100.0 * before.metric(Metric::PixelAccuracy),
+        100.0 * before.metric(Metric::Iou)
+    );
+
+    let tune = |epochs: usize| {
+        TrainConfig::new()
+            .with_epochs(epochs)
+            .with_batch_size(batch)
+            .with_learning_rate(5e-4)
+            .with_loss(LossConfig::new().with_gate_l1(0.0))
+    };
+    let config = PruneConfig::new()
+        .with_tolerance(tolerance)
+        .with_fine_tune(Some(tune(1)))
+        .with_final_fine_tune(Some(tune(2)))
+        .with_run_dir(Some(run_dir.join("prune")));
+    let tune_data = train_data.take(n_train / 4);
+    let outcome = prune_to_tolerance(trained.model, &tune_data, &valid_data, &config, &device)?;
+    println!("{}", outcome.report.summary());
+    std::fs::write(
+        run_dir.join("metric_vs_flops.svg"),
+        plots::metric_vs_flops(&outcome.report),
+    )?;
+    std::fs::write(run_dir.join("widths.svg"), plots::widths(&outcome.report))?;
+    println!(
+        "run folder {}: trained.prunus, prune/pruned.prunus, prune/report.json, metric_vs_flops.svg, widths.svg",
+        run_dir.display()
+    );
+    Ok(())
+}

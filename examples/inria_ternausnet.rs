@@ -1,0 +1,40 @@
+//! TernausNet on the Inria Aerial Image Labeling dataset, as in the paper: train with gates,
+//! prune to a 0.5-point pixel-accuracy tolerance, report and plot.
+//!
+//! ```sh
+//! cargo run --release --example inria_ternausnet -- --data /data/AerialImageDataset --vgg11 vgg11.pth
+//! ```
+//!
+//! `--data` is the `AerialImageDataset` folder (or the folder holding it); tiles 1–5 of every
+//! city are the validation split. `--vgg11` loads torchvision's ImageNet VGG11 weights
+//! (`vgg11-8a719046.pth`) into the encoder; without it the encoder starts random. Other options:
+//! `--filters N` (decoder width, 32), `--size PX` (crop, 256), `--train N` (crops per epoch),
+//! `--valid N` (grid crops), `--epochs N`, `--batch N`, `--tolerance POINTS`, `--device NAME`,
+//! `--run DIR` (runs/inria; interrupted training and pruning resume).
+
+use prunus::data::Layout;
+use prunus::models::TernausNetConfig;
+use prunus::surgery::Network;
+
+#[path = "common/aerial.rs"]
+mod aerial;
+#[path = "common/args.rs"]
+mod args;
+
+fn main() {
+    args::main_with(run);
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let args = args::Args::from_env();
+    let filters = args.num("--filters", 32.0)? as usize;
+    let vgg11 = args.get("--vgg11");
+    aerial::train_and_prune(&args, Layout::Inria, |device| {
+        let net = TernausNetConfig::standard(1, filters).init(device)?;
+        let net = match &vgg11 {
+            Some(path) => net.load_vgg11_encoder(path)?,
+            None => net,
+        };
+        Ok(Network::TernausNet(net))
+    })
+}
