@@ -88,7 +88,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     // How far the L1 penalty pushed the gates apart: the pruning criterion ranks by them.
     let mut gates: Vec<f32> = prunus::layers::gates(&trained.model)
         .into_iter()
-        .flat_map(|(_, g)| g.abs().into_data().to_vec::<f32>().unwrap_or_default())
+        .flat_map(|(_, g)| g.abs().into_data().try_to_vec::<f32>().unwrap_or_default())
         .collect();
     gates.sort_by(f32::total_cmp);
     if !gates.is_empty() {
