@@ -18,9 +18,7 @@ use prunus::data::SyntheticConfig;
 use prunus::layers::GateInit;
 use prunus::models::UNetConfig;
 use prunus::plan::Criterion;
-use prunus::{
-    LossConfig, PruneConfig, SegmentationData, TrainConfig, TrainDisplay, prune_to_tolerance, train,
-};
+use prunus::{PruneConfig, SegmentationData, TrainConfig, TrainDisplay, prune_to_tolerance, train};
 
 #[path = "common/args.rs"]
 mod args;
@@ -72,13 +70,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         .with_learning_rate(2e-3)
         .with_display(TrainDisplay::Plain);
     // The same fine-tunes as `prune_synthetic`: one epoch after each step, two at the end.
-    let tune = |epochs: usize| {
-        TrainConfig::new()
-            .with_epochs(epochs)
-            .with_batch_size(16)
-            .with_learning_rate(1e-3)
-            .with_loss(LossConfig::new().with_gate_l1(0.0))
-    };
+    let tune = |epochs: usize| TrainConfig::fine_tuning(epochs);
     let tune_data = train_data.take(tune_scenes.max(1));
 
     let mut rows = Vec::new();

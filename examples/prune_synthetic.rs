@@ -16,9 +16,7 @@ use std::path::PathBuf;
 use prunus::data::{Metric, SyntheticConfig};
 use prunus::plan::Criterion;
 use prunus::surgery::ModelFile;
-use prunus::{
-    LossConfig, PruneConfig, SegmentationData, TrainConfig, evaluate, prune_to_tolerance,
-};
+use prunus::{PruneConfig, SegmentationData, TrainConfig, evaluate, prune_to_tolerance};
 
 #[path = "common/args.rs"]
 mod args;
@@ -64,13 +62,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     // Short fine-tunes: one epoch over `tune_scenes` after each step, more at the end, no gate
     // penalty (the gates have done their job).
-    let tune = |epochs: usize| {
-        TrainConfig::new()
-            .with_epochs(epochs)
-            .with_batch_size(16)
-            .with_learning_rate(1e-3)
-            .with_loss(LossConfig::new().with_gate_l1(0.0))
-    };
+    let tune = |epochs: usize| TrainConfig::fine_tuning(epochs);
     let config = PruneConfig::new()
         .with_metric(metric)
         .with_tolerance(tolerance)

@@ -86,13 +86,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     // 3. Prune to the tolerance, with a short fine-tune after each step and at the end.
     println!("[2/3] pruning to a {tolerance}-point pixel-accuracy tolerance");
-    let tune = |epochs: usize| {
-        TrainConfig::new()
-            .with_epochs(epochs)
-            .with_batch_size(16)
-            .with_learning_rate(1e-3)
-            .with_loss(LossConfig::new().with_gate_l1(0.0))
-    };
+    let tune = |epochs: usize| TrainConfig::fine_tuning(epochs);
     let prune_dir = run_dir.join("prune");
     let config = PruneConfig::new()
         .with_metric(Metric::PixelAccuracy)

@@ -74,11 +74,9 @@ pub fn train_and_prune(
     );
 
     let tune = |epochs: usize| {
-        TrainConfig::new()
-            .with_epochs(epochs)
+        TrainConfig::fine_tuning(epochs)
             .with_batch_size(batch)
             .with_learning_rate(5e-4)
-            .with_loss(LossConfig::new().with_gate_l1(0.0))
     };
     let config = PruneConfig::new()
         .with_tolerance(tolerance)

@@ -134,6 +134,17 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
+    /// The short fine-tune the examples and the CLI run between pruning steps and at the end:
+    /// `epochs` epochs, batch 16, learning rate 1e-3, no gate penalty (the gates have done their
+    /// job).
+    pub fn fine_tuning(epochs: usize) -> Self {
+        Self::new()
+            .with_epochs(epochs)
+            .with_batch_size(16)
+            .with_learning_rate(1e-3)
+            .with_loss(LossConfig::new().with_gate_l1(0.0))
+    }
+
     /// Checks every setting.
     ///
     /// # Errors

@@ -387,14 +387,7 @@ fn prune_cmd(a: &PruneArgs, device: &Device) -> Result<()> {
     let file = ModelFile::load(&a.model, device)?;
     let size = file.header.provenance.input_size[0];
     let (train_data, valid_data) = a.data.load(size)?;
-    let tune = |epochs: usize| {
-        TrainConfig::new()
-            .with_epochs(epochs)
-            .with_batch_size(16)
-            .with_learning_rate(1e-3)
-            .with_loss(LossConfig::new().with_gate_l1(0.0))
-            .with_display(TrainDisplay::Quiet)
-    };
+    let tune = |epochs: usize| TrainConfig::fine_tuning(epochs).with_display(TrainDisplay::Quiet);
     let tuning = a.tune_samples > 0;
     let run_dir = run_dir_for(&a.out, a.run.as_ref());
     let config = PruneConfig::new()
