@@ -58,7 +58,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     // 2. Train a U-Net with a gate on every filter; λ·Σ|g| pushes unneeded gates to zero.
     println!(
-        "[1/3] training a gated U-Net on {n_train} synthetic {size}×{size} scenes ({epochs} epochs, {device:?})"
+        "[1/3] training a gated U-Net on {n_train} synthetic {size}×{size} scenes ({epochs} epochs, {})",
+        prunus::device_label(&device)
     );
     let unet = UNetConfig::standard(3, 1, 16, 4).init(&device)?;
     let config = TrainConfig::new()

@@ -61,7 +61,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             TrainMode::Joint
         });
     println!(
-        "training U-Net base {base} depth {depth} on {n_train} synthetic {size}×{size} scenes, {epochs} epochs, device {device:?}"
+        "training U-Net base {base} depth {depth} on {n_train} synthetic {size}×{size} scenes, {epochs} epochs, device {}",
+        prunus::device_label(&device)
     );
     let start = Instant::now();
     let trained = train(unet, &train_data, &valid_data, &run_dir, &config, &device)?;

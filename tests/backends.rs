@@ -70,6 +70,14 @@ fn ternausnet_agrees_on_flex_and_ndarray() {
 }
 
 #[test]
+fn wgpu_device_is_labelled_with_its_adapter() {
+    let Some(gpu) = wgpu_device() else { return };
+    let label = prunus::device_label(&gpu);
+    eprintln!("wgpu label: {label}");
+    assert!(label.starts_with("wgpu ("), "{label}");
+}
+
+#[test]
 fn unet_agrees_on_flex_and_wgpu() {
     let Some(gpu) = wgpu_device() else { return };
     let (net, x) = unet();

@@ -125,9 +125,28 @@ pub enum Metric {
     Recall,
 }
 
+impl std::fmt::Display for Metric {
+    /// The metric as a report names it: `pixel accuracy`, `IoU`, `Dice`, `precision`, `recall`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::PixelAccuracy => "pixel accuracy",
+            Self::Iou => "IoU",
+            Self::Dice => "Dice",
+            Self::Precision => "precision",
+            Self::Recall => "recall",
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metrics_display_as_reports_name_them() {
+        assert_eq!(Metric::PixelAccuracy.to_string(), "pixel accuracy");
+        assert_eq!(Metric::Iou.to_string(), "IoU");
+    }
 
     fn confusion(pred: &[u8], truth: &[u8]) -> Confusion {
         let mut c = Confusion::default();

@@ -58,6 +58,48 @@ pub fn device_from_env() -> Result<Device, DeviceError> {
     device("default")
 }
 
+/// A short readable name for a device, for reports and logs: `flex (CPU)`, `ndarray (CPU)`, or
+/// `wgpu (ADAPTER)` with the adapter's own name (`NVIDIA H200`, `llvmpipe (LLVM 15.0.7, 256 bits)`).
+/// An autodiff device is named as the device it runs on. Naming a wgpu device opens it.
+///
+/// # Example
+/// ```
+/// use prunus::{device, device_label};
+///
+/// let cpu = device("flex").unwrap();
+/// assert_eq!(device_label(&cpu), "flex (CPU)");
+/// assert_eq!(device_label(&cpu.autodiff()), "flex (CPU)");
+/// ```
+pub fn device_label(device: &Device) -> String {
+    let device = device.clone().without_autodiff();
+    let debug = format!("{device:?}");
+    let variant = debug
+        .strip_prefix("Device<")
+        .unwrap_or(&debug)
+        .split(['(', '>', ' '])
+        .next()
+        .unwrap_or_default();
+    match variant {
+        "Flex" => "flex (CPU)".into(),
+        "NdArray" => "ndarray (CPU)".into(),
+        "Cube" => cube_label(&device),
+        _ => debug,
+    }
+}
+
+#[cfg(feature = "wgpu")]
+fn cube_label(device: &Device) -> String {
+    match device.identity() {
+        Some(id) => format!("wgpu ({})", id.name),
+        None => "wgpu".into(),
+    }
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn cube_label(device: &Device) -> String {
+    format!("{device:?}")
+}
+
 fn default_cpu() -> Result<Device, DeviceError> {
     flex().or_else(|_| ndarray()).or_else(|_| wgpu())
 }
@@ -98,6 +140,13 @@ mod tests {
         let err = device("cuda0").unwrap_err();
         assert_eq!(err, DeviceError::Unknown("cuda0".into()));
         assert!(err.to_string().contains("cuda0"));
+    }
+
+    #[test]
+    #[allow(deprecated)]
+    fn labels_name_the_backend() {
+        assert_eq!(device_label(&Device::ndarray()), "ndarray (CPU)");
+        assert_eq!(device_label(&Device::flex().autodiff()), "flex (CPU)");
     }
 
     #[test]

@@ -4,10 +4,13 @@ use burn::tensor::{Device, Tensor, TensorData};
 use prunus_data::{RgbImage, Tiling};
 
 use crate::{Error, SegmentationModel};
+use prunus_models::imagenet_normalize;
 
 /// Building probabilities for every pixel of `image` (`height × width`, row-major).
 ///
-/// The image is cut into overlapping windows ([`Tiling`]); each window is padded by edge
+/// `image` holds RGB values in `[0, 1]`, as [`RgbImage::open`] reads them; they are normalised
+/// exactly as training normalises its batches ([`crate::SegmentationBatcher`]), so a model
+/// trained by prunus sees what it saw in training. The image is cut into overlapping windows ([`Tiling`]); each window is padded by edge
 /// replication up to a multiple of `align` (the network's total down-sampling: 2^depth for a
 /// U-Net, 32 for a TernausNet; 32 is always safe), run through the network `batch` windows at a
 /// time, and only its kept region is written out, so the result has no seams.
@@ -67,6 +70,7 @@ pub fn predict_image<M: SegmentationModel>(
             }
         }
         let x = Tensor::<4>::from_data(TensorData::new(data, [chunk.len(), 3, ph, pw]), device);
+        let x = imagenet_normalize(x);
         let probs = burn::tensor::activation::sigmoid(model.forward(x).narrow(1, 0, 1));
         let probs = probs
             .into_data()
@@ -81,4 +85,37 @@ pub fn predict_image<M: SegmentationModel>(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SegmentationBatcher;
+    use prunus_models::UNetConfig;
+
+    /// One window covering the whole image gives what the network gives on a training batch of
+    /// that image: the same normalisation, no shift, no flip.
+    #[test]
+    fn whole_image_prediction_matches_a_training_batch() {
+        let device = Device::flex();
+        let unet = UNetConfig::standard(3, 1, 4, 2).init(&device).unwrap();
+        let scene = prunus_data::generate(&prunus_data::SyntheticConfig::new().with_size(32), 7);
+        let batch = SegmentationBatcher::batch_samples(std::slice::from_ref(&scene), &device);
+        let expected = burn::tensor::activation::sigmoid(unet.forward(batch.images))
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let image = RgbImage {
+            width: 32,
+            height: 32,
+            data: scene.image,
+        };
+        let got = predict_image(&unet, &image, Tiling::new(32, 0), 4, 1, &device).unwrap();
+        let diff = expected
+            .iter()
+            .zip(&got)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(diff < 1e-5, "max abs difference {diff}");
+    }
 }

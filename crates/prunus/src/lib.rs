@@ -52,7 +52,7 @@ mod prune;
 mod train;
 
 pub use datasets::{SegmentationBatch, SegmentationBatcher, SegmentationData};
-pub use device::{DEVICE_ENV, DeviceError, device, device_from_env};
+pub use device::{DEVICE_ENV, DeviceError, device, device_from_env, device_label};
 pub use error::Error;
 pub use infer::predict_image;
 pub use loss::LossConfig;

@@ -85,7 +85,7 @@ pub fn metric_vs_flops(report: &Report) -> String {
     header(
         &mut out,
         &format!(
-            "{:?} vs FLOPs while pruning ({} criterion)",
+            "{} vs FLOPs while pruning ({} criterion)",
             report.metric,
             report.criterion.name()
         ),
@@ -97,7 +97,7 @@ pub fn metric_vs_flops(report: &Report) -> String {
         &px,
         &py,
         "GFLOPs (one image)",
-        &format!("{:?}, %", report.metric),
+        &format!("{}, %", report.metric),
     );
     let _ = writeln!(
         out,

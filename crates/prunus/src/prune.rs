@@ -192,7 +192,7 @@ pub struct Report {
     pub latency_ms_before: f64,
     /// Median latency of one image after, in ms, gates and norms folded.
     pub latency_ms_after: f64,
-    /// The device the latencies were measured on.
+    /// The device the latencies were measured on, as [`crate::device_label`] names it.
     pub device: String,
     /// Validation passes used, baseline and final fine-tune included.
     pub evaluations: usize,
@@ -226,7 +226,7 @@ impl Report {
             Tolerance::Relative(_) => "of the baseline",
         };
         format!(
-            "{metric:?}: {b:.2} → {f:.2} (drop {d:.3} {unit}, tolerance {t})\n\
+            "{metric}: {b:.2} → {f:.2} (drop {d:.3} {unit}, tolerance {t})\n\
              FLOPs: {fb:.3} G → {fa:.3} G ({cut:.1}% removed)\n\
              parameters: {pb:.3} M → {pa:.3} M ({pr:.1}× smaller)\n\
              latency on {dev}: {lb:.2} ms → {la:.2} ms ({s:.2}× faster)\n\
@@ -746,7 +746,7 @@ pub fn prune_to_tolerance_with<M: PrunableModel>(
         params_after: final_cost.params(),
         latency_ms_before,
         latency_ms_after,
-        device: format!("{device:?}"),
+        device: crate::device_label(device),
         evaluations: state.evaluations,
         steps: state.steps.clone(),
         stop: state.stopped,

@@ -486,7 +486,7 @@ fn bench_cmd(a: &BenchArgs, device: &Device) -> Result<()> {
     let size = a.size.unwrap_or(file.header.provenance.input_size[0]);
     let cost = file.header.architecture.cost([size, size])?;
     let ms = measure_latency(&file.network, [size, size], a.runs, device);
-    println!("device      {device:?}");
+    println!("device      {}", prunus::device_label(device));
     println!("input       1×3×{size}×{size}");
     println!("latency     {ms:.3} ms (median of {} runs)", a.runs.max(1));
     println!("throughput  {:.1} images/s", 1e3 / ms);
