@@ -11,9 +11,12 @@ fn random(shape: [usize; 4], device: &Device) -> Tensor<4> {
 }
 
 fn fixture(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+    // `cargo test` sets the variable when it runs the test too; reading it then (not at compile
+    // time) keeps a test binary shared between checkouts through one target folder pointing at
+    // the checkout that runs it.
+    let dir =
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into());
+    std::path::Path::new(&dir).join("tests/fixtures").join(name)
 }
 
 // ---- exact counts (numbers from an independent count, see ../shared/METHOD.md) ----
