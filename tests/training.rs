@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
-use prunus::data::{Metric, SyntheticConfig};
+use prunus::data::SyntheticConfig;
 use prunus::layers::gates;
 use prunus::models::{UNet, UNetConfig};
 use prunus::{
@@ -275,35 +275,6 @@ fn bad_gate_learning_rate_scale_is_an_error() {
         .unwrap_err();
         assert!(err.to_string().contains("gate_lr_scale"), "{err}");
     }
-}
-
-#[test]
-fn a_few_epochs_learn_the_task() {
-    let device = Device::flex();
-    // 128 px: smaller synthetic tiles hold few buildings.
-    let scenes = SyntheticConfig::new().with_size(128);
-    let train_data = SegmentationData::synthetic(scenes.clone(), 0, 64);
-    let valid_data = SegmentationData::synthetic(scenes.with_seed(1), 0, 16);
-    let net = UNetConfig::standard(3, 1, 8, 2).init(&device).unwrap();
-    let before = evaluate(&net, &valid_data, 8, &device).unwrap();
-    let run = tempfile::tempdir().unwrap();
-    let config = config(6).with_batch_size(4).with_learning_rate(5e-3);
-    let trained = train(net, &train_data, &valid_data, run.path(), &config, &device).unwrap();
-    let after = evaluate(&trained.model, &valid_data, 8, &device).unwrap();
-    let all_background = after.tn + after.fp;
-    let majority = all_background as f64 / after.total() as f64;
-    eprintln!(
-        "pixel accuracy {:.3} → {:.3} (all-background {majority:.3}), IoU {:.3} → {:.3}",
-        before.metric(Metric::PixelAccuracy),
-        after.metric(Metric::PixelAccuracy),
-        before.metric(Metric::Iou),
-        after.metric(Metric::Iou),
-    );
-    let _ = majority;
-    assert!(
-        after.metric(Metric::Iou) > before.metric(Metric::Iou) + 0.1,
-        "the IoU must rise by more than 0.1"
-    );
 }
 
 #[test]
