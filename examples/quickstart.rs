@@ -30,6 +30,19 @@ fn main() {
     args::main_with(run);
 }
 
+/// `1942577` → `1,942,577`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn file_size(path: &Path) -> Result<u64, Box<dyn std::error::Error>> {
     Ok(std::fs::metadata(path)
         .map_err(|e| format!("{}: {e}", path.display()))?
@@ -148,8 +161,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!(
         "| parameters | {} | {} | {:.1}× smaller |",
-        report.params_before,
-        report.params_after,
+        thousands(report.params_before),
+        thousands(report.params_after),
         report.params_before as f64 / report.params_after.max(1) as f64
     );
     println!(
@@ -186,4 +199,15 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         run_dir.display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn thousands_groups_digits_by_three() {
+        assert_eq!(super::thousands(0), "0");
+        assert_eq!(super::thousands(999), "999");
+        assert_eq!(super::thousands(1_000), "1,000");
+        assert_eq!(super::thousands(1_942_577), "1,942,577");
+    }
 }
