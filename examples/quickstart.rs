@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use prunus::data::{Metric, RgbImage, SyntheticConfig, Tiling};
 use prunus::models::UNetConfig;
-use prunus::surgery::{ModelFile, Network, Provenance};
+use prunus::surgery::{ModelFile, Network};
 use prunus::{
     LossConfig, PruneConfig, SegmentationData, TrainConfig, evaluate, plots, predict_image,
     prune_to_tolerance, train,
@@ -91,11 +91,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let train_seconds = start.elapsed().as_secs_f64();
     let network = Network::UNet(trained.model);
     let trained_path = run_dir.join("trained.prunus");
-    ModelFile::new(
-        network.clone(),
-        Provenance::original(&network, [size, size])?,
-    )
-    .save_replacing(&trained_path)?;
+    ModelFile::original(network.clone(), [size, size])?.save_replacing(&trained_path)?;
     let before = evaluate(&network, &valid_data, 16, &device)?;
 
     // 3. Prune to the tolerance, with a short fine-tune after each step and at the end.

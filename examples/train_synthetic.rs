@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use prunus::data::{Metric, SyntheticConfig};
 use prunus::models::UNetConfig;
-use prunus::surgery::{ModelFile, Network, Provenance};
+use prunus::surgery::{ModelFile, Network};
 use prunus::{LossConfig, SegmentationData, TrainConfig, TrainMode, evaluate, train};
 
 #[path = "common/args.rs"]
@@ -106,9 +106,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let network = Network::UNet(trained.model);
-    let provenance = Provenance::original(&network, [size, size])?;
     let path = run_dir.join("trained.prunus");
-    ModelFile::new(network, provenance).save_replacing(&path)?;
+    ModelFile::original(network, [size, size])?.save_replacing(&path)?;
     println!("saved {}", path.display());
     Ok(())
 }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use prunus::data::{AerialCrops, Layout, Metric, Split, airs_pairs, inria_pairs};
-use prunus::surgery::{ModelFile, Network, Provenance};
+use prunus::surgery::{ModelFile, Network};
 use prunus::{
     LossConfig, PruneConfig, SegmentationData, TrainConfig, evaluate, plots, prune_to_tolerance,
     train,
@@ -63,8 +63,7 @@ pub fn train_and_prune(
         &config,
         &device,
     )?;
-    let provenance = Provenance::original(&trained.model, [size, size])?;
-    ModelFile::new(trained.model.clone(), provenance)
+    ModelFile::original(trained.model.clone(), [size, size])?
         .save_replacing(run_dir.join("trained.prunus"))?;
     let before = evaluate(&trained.model, &valid_data, batch, &device)?;
     println!(

@@ -185,6 +185,16 @@ impl ModelFile {
         Self { network, header }
     }
 
+    /// A model file for an unpruned `network`: [`ModelFile::new`] with
+    /// [`Provenance::original`] at `input_size`, the size its cost is reported for.
+    ///
+    /// # Errors
+    /// When the network cannot take `input_size`.
+    pub fn original(network: Network, input_size: [usize; 2]) -> Result<Self, SurgeryError> {
+        let provenance = Provenance::original(&network, input_size)?;
+        Ok(Self::new(network, provenance))
+    }
+
     /// The file's bytes.
     ///
     /// # Errors

@@ -64,9 +64,12 @@ fn ternausnet_round_trips_bit_identically_with_its_outputs() {
         3,
     );
     let net: Network = randomize(config.init(&device).unwrap()).into();
-    let provenance = Provenance::original(&net, [32, 32]).unwrap();
     let path = dir.join("tern.prunus");
-    let file = ModelFile::new(net, provenance);
+    let file = ModelFile::original(net.clone(), [32, 32]).unwrap();
+    assert_eq!(
+        file.header,
+        ModelFile::new(net, Provenance::original(&file.network, [32, 32]).unwrap()).header
+    );
     file.save(&path).unwrap();
     let loaded = ModelFile::load(&path, &device).unwrap();
     assert_eq!(loaded.header.architecture, Architecture::TernausNet(config));

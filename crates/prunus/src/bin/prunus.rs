@@ -12,7 +12,7 @@ use prunus::data::{
 };
 use prunus::models::{Costed, TernausNetConfig, UNetConfig};
 use prunus::plan::Criterion;
-use prunus::surgery::{Architecture, ModelFile, Provenance, Prunable, write_atomic};
+use prunus::surgery::{Architecture, ModelFile, Prunable, write_atomic};
 use prunus::{
     LossConfig, PruneConfig, SegmentationData, TrainConfig, TrainDisplay, evaluate,
     measure_latency, predict_image, prune_to_tolerance, train,
@@ -363,8 +363,7 @@ fn train_cmd(a: &TrainArgs, device: &Device) -> Result<()> {
     let start = Instant::now();
     let trained = train(network, &train_data, &valid_data, &run_dir, &config, device)?;
     let confusion = evaluate(&trained.model, &valid_data, a.batch, device)?;
-    let provenance = Provenance::original(&trained.model, [size, size])?;
-    ModelFile::new(trained.model, provenance).save_replacing(&a.out)?;
+    ModelFile::original(trained.model, [size, size])?.save_replacing(&a.out)?;
     println!(
         "trained in {:.1} s; validation pixel accuracy {:.2}%, IoU {:.2}%",
         start.elapsed().as_secs_f64(),
