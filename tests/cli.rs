@@ -267,3 +267,506 @@ fn bad_inputs_are_one_line_errors() {
     let err = fails(&["bench", "--model", s(&corrupt), "--device", "tpu"]);
     assert!(err.contains("tpu"), "{err}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Regression tests for the bugs of issue 19, each named after its bug.
+
+/// Runs a command clap must refuse (exit 2) and returns its stderr, which names `flag`.
+fn usage_error(args: &[&str], flag: &str) -> String {
+    let out = prunus(args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "prunus {args:?}: {stderr}");
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains(flag),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+/// A U-Net (base 8, depth 2) on 64×64 scenes: pruning it takes a few seconds, long enough to
+/// be interrupted.
+fn slower_model(dir: &Path) -> PathBuf {
+    let path = dir.join("slower.prunus");
+    ok(&[
+        "train",
+        "--device",
+        "flex",
+        "--out",
+        s(&path),
+        "--base",
+        "8",
+        "--depth",
+        "2",
+        "--size",
+        "64",
+        "--epochs",
+        "1",
+        "--train-samples",
+        "16",
+        "--valid-samples",
+        "8",
+    ]);
+    path
+}
+
+/// `prune` without fine-tuning (so that two runs take the same decisions) into `out`.
+fn prune_args<'a>(model: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec![
+        "prune",
+        "--device",
+        "flex",
+        "--model",
+        model,
+        "--out",
+        out,
+        "--tolerance",
+        "1",
+        "--tune-samples",
+        "0",
+        "--valid-samples",
+        "96",
+        "--step",
+        "0.2",
+    ]
+}
+
+/// Accepted flags, removed channels and widths of a finished run.
+fn run_outcome(run: &Path) -> (Vec<(bool, u64)>, serde_json::Value) {
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("report.json")).unwrap()).unwrap();
+    let steps = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["accepted"].as_bool().unwrap(),
+                s["removed"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    (steps, report["widths"].clone())
+}
+
+/// Starts `args`, waits for the first progress line on stderr, then SIGKILLs the process.
+fn kill_after_first_step(args: &[&str]) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_prunus"))
+        .args(args)
+        .env_remove("BURN_DEVICE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    for line in stderr.lines() {
+        if line.unwrap().contains("passes") {
+            break;
+        }
+    }
+    child.kill().unwrap(); // SIGKILL on Unix
+    child.wait().unwrap();
+}
+
+#[test]
+fn bug1_prune_resumes_in_a_new_process_after_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = slower_model(dir.path());
+    let whole = dir.path().join("whole.prunus");
+    ok(&prune_args(s(&model), s(&whole)));
+    let expected = run_outcome(&dir.path().join("whole.prunus.run"));
+    assert!(
+        expected.0.len() >= 3,
+        "a run of several steps: {:?}",
+        expected.0
+    );
+
+    let killed = dir.path().join("killed.prunus");
+    kill_after_first_step(&prune_args(s(&model), s(&killed)));
+    assert!(!killed.exists(), "no output before the run ends");
+    let out = prunus(&prune_args(s(&model), s(&killed)));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("resuming the run in"), "{stderr}");
+    assert_eq!(run_outcome(&dir.path().join("killed.prunus.run")), expected);
+
+    // A --force rerun after a finished run, with an explicit --run: resumes, same result.
+    let mut again = prune_args(s(&model), s(&whole));
+    let run = dir.path().join("whole.prunus.run");
+    again.extend(["--force", "--run", s(&run)]);
+    let out = prunus(&again);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("search finished"), "{stderr}");
+    assert_eq!(run_outcome(&run), expected);
+}
+
+#[test]
+fn bug8_two_prune_runs_in_one_run_folder_are_locked_out() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let model = slower_model(dir.path());
+    let run = dir.path().join("shared.run");
+    let mut first = prune_args(s(&model), "a.prunus");
+    first.extend(["--run", s(&run)]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_prunus"))
+        .current_dir(dir.path())
+        .args(&first)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap(); // the first step: the run holds its folder
+    let b = dir.path().join("b.prunus");
+    let mut second = prune_args(s(&model), s(&b));
+    second.extend(["--run", s(&run)]);
+    let out = prunus(&second);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let finished = child.try_wait().unwrap().is_some();
+    if !finished {
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains("in use by another prunus run"), "{err}");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// A little-endian TIFF of `bands` 8-bit samples per pixel whose header claims
+/// 100000×100000 pixels in one strip that the file does not hold.
+fn lying_tiff(bands: u16) -> Vec<u8> {
+    let entries: Vec<(u16, u16, u32, u32)> = vec![
+        (256, 4, 1, 100_000),                        // ImageWidth
+        (257, 4, 1, 100_000),                        // ImageLength
+        (258, 3, 1, 8),                              // BitsPerSample (8 for all)
+        (259, 3, 1, 1),                              // no compression
+        (262, 3, 1, if bands == 1 { 1 } else { 2 }), // grey or RGB
+        (273, 4, 1, 200),                            // StripOffsets
+        (277, 3, 1, u32::from(bands)),               // SamplesPerPixel
+        (278, 4, 1, 100_000),                        // RowsPerStrip
+        (279, 4, 1, 10_000_000 * u32::from(bands)),  // StripByteCounts (a lie)
+    ];
+    let mut b = b"II*\0".to_vec();
+    b.extend_from_slice(&8u32.to_le_bytes());
+    b.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    for (tag, kind, count, value) in entries {
+        b.extend_from_slice(&tag.to_le_bytes());
+        b.extend_from_slice(&kind.to_le_bytes());
+        b.extend_from_slice(&count.to_le_bytes());
+        b.extend_from_slice(&value.to_le_bytes());
+    }
+    b.extend_from_slice(&0u32.to_le_bytes());
+    b
+}
+
+/// CRC-32 (IEEE) of PNG chunks.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in bytes {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A 65-byte PNG whose header claims 100000×100000 RGB pixels.
+fn lying_png() -> Vec<u8> {
+    let mut b = b"\x89PNG\r\n\x1a\n".to_vec();
+    let chunk = |b: &mut Vec<u8>, kind: &[u8], data: &[u8]| {
+        b.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut body = kind.to_vec();
+        body.extend_from_slice(data);
+        b.extend_from_slice(&body);
+        b.extend_from_slice(&crc32(&body).to_be_bytes());
+    };
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&100_000u32.to_be_bytes());
+    ihdr.extend_from_slice(&100_000u32.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    chunk(&mut b, b"IHDR", &ihdr);
+    chunk(
+        &mut b,
+        b"IDAT",
+        &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+    );
+    chunk(&mut b, b"IEND", &[]);
+    b
+}
+
+#[test]
+fn bug2_tiny_files_claiming_100000_squared_are_errors_not_aborts() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    let png = lying_png();
+    let files = [
+        ("grey.tif", lying_tiff(1)),
+        ("rgb.tif", lying_tiff(3)),
+        ("huge.png", png),
+    ];
+    for (name, bytes) in files {
+        let input = dir.path().join(name);
+        std::fs::write(&input, bytes).unwrap();
+        let mask = dir.path().join(format!("{name}-mask.png"));
+        let err = fails(&[
+            "infer",
+            "--model",
+            s(&model),
+            "--input",
+            s(&input),
+            "--output",
+            s(&mask),
+        ]);
+        assert!(err.contains(name) && err.contains("100000×100000"), "{err}");
+        assert!(!mask.exists());
+    }
+}
+
+#[test]
+fn bug3_unchecked_infer_options_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    let input = dir.path().join("in.png");
+    write_png(&input, 40, 40, 3, &[100; 40 * 40 * 3]).unwrap();
+    let mask = dir.path().join("mask.png");
+    let base = [
+        "infer",
+        "--model",
+        s(&model),
+        "--input",
+        s(&input),
+        "--output",
+        s(&mask),
+    ];
+    let with = |extra: &[&'static str]| [&base[..], extra].concat();
+    usage_error(&with(&["--tile", "0"]), "--tile");
+    for t in ["2", "-1", "NaN", "0", "1"] {
+        let arg = format!("--threshold={t}");
+        let args = [&base[..], &[arg.as_str()]].concat();
+        usage_error(&args, "--threshold");
+    }
+    let err = fails(&with(&["--tile", "64", "--overlap", "64"]));
+    assert!(
+        err.contains("--overlap 64 must be at most half of --tile 64"),
+        "{err}"
+    );
+    let err = fails(&with(&["--tile", "64", "--overlap", "40"]));
+    assert!(err.contains("at most half"), "{err}");
+    let err = fails(&with(&["--tile", "2", "--overlap", "0"]));
+    assert!(
+        err.contains("smaller than this network's down-sampling"),
+        "{err}"
+    );
+    assert!(!mask.exists(), "no mask from a refused command");
+}
+
+#[test]
+fn bug4_a_size_the_network_cannot_take_is_an_error_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path()); // depth 2: multiples of 4
+    let err = fails(&["eval", "--model", s(&model), "--size", "7"]);
+    assert!(
+        err.contains("--size 7") && err.contains("multiple of 4"),
+        "{err}"
+    );
+    let out = dir.path().join("t.prunus");
+    let err = fails(&["train", "--out", s(&out), "--size", "7", "--depth", "2"]);
+    assert!(
+        err.contains("--size 7") && err.contains("multiple of 4"),
+        "{err}"
+    );
+    let err = fails(&[
+        "train",
+        "--out",
+        s(&out),
+        "--size",
+        "48",
+        "--arch",
+        "ternausnet",
+    ]);
+    assert!(err.contains("multiple of 32"), "{err}");
+    let err = fails(&["bench", "--model", s(&model), "--size", "7"]);
+    assert!(err.contains("multiple of 4"), "{err}");
+    let err = fails(&[
+        "prune",
+        "--model",
+        s(&model),
+        "--out",
+        s(&out),
+        "--size",
+        "7",
+    ]);
+    assert!(err.contains("multiple of 4"), "{err}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn bug5_sizes_beyond_the_machine_are_refused_with_an_estimate() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    let out = dir.path().join("t.prunus");
+    let err = fails(&["eval", "--model", s(&model), "--size", "100000"]);
+    assert!(err.contains("evaluation would need about"), "{err}");
+    let err = fails(&["train", "--out", s(&out), "--size", "100000"]);
+    assert!(err.contains("training would need about"), "{err}");
+    let err = fails(&["train", "--out", s(&out), "--base", "100000"]);
+    assert!(
+        err.contains("100000") && err.contains("above the limit"),
+        "{err}"
+    );
+    let err = fails(&["train", "--out", s(&out), "--depth", "40"]);
+    assert!(err.contains("depth 40 is above the limit"), "{err}");
+    let err = fails(&["train", "--out", s(&out), "--base", "20000", "--depth", "1"]);
+    assert!(err.contains("would need about"), "{err}");
+    assert!(!out.exists());
+    // A batch larger than the data is only as large as the data.
+    let stdout = ok(&[
+        "eval",
+        "--model",
+        s(&model),
+        "--batch",
+        "1000000",
+        "--valid-samples",
+        "8",
+    ]);
+    assert!(stdout.contains("samples         8"), "{stdout}");
+}
+
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+/// Rewrites a model file's header through `edit`, with lengths and checksum recomputed.
+fn edit_header(bytes: &[u8], edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    let len = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap()) as usize;
+    let (header, weights) = bytes[36..].split_at(len(12));
+    let mut value: serde_json::Value = serde_json::from_slice(header).unwrap();
+    edit(&mut value);
+    let header = serde_json::to_vec(&value).unwrap();
+    let sum = prunus::surgery::fnv1a(&[&header, weights]);
+    let mut out = bytes[..12].to_vec();
+    for n in [header.len() as u64, weights.len() as u64, sum] {
+        out.extend_from_slice(&n.to_le_bytes());
+    }
+    [out, header, weights.to_vec()].concat()
+}
+
+#[test]
+fn bug6_model_file_headers_are_checked_before_allocating() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(tiny_model(dir.path())).unwrap();
+    let cases: [(&str, Box<dyn FnOnce(&mut serde_json::Value)>, &str); 2] = [
+        (
+            "wide.prunus",
+            Box::new(|h| {
+                h["architecture"]["config"]["encoder"] =
+                    serde_json::json!([[20000, 20000], [20000, 20000], [20000, 20000]]);
+            }),
+            "header describes",
+        ),
+        (
+            "far.prunus",
+            Box::new(|h| h["provenance"]["input_size"] = serde_json::json!([1_000_000_000u64, 16])),
+            "input size 1000000000×16",
+        ),
+    ];
+    for (name, edit, want) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, edit_header(&bytes, edit)).unwrap();
+        for command in ["bench", "eval", "inspect"] {
+            let err = fails(&[command, "--model", s(&path)]);
+            assert!(err.contains(name) && err.contains(want), "{command}: {err}");
+        }
+    }
+}
+
+#[test]
+fn bug7_outputs_are_checked_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    let input = dir.path().join("in.png");
+    write_png(&input, 40, 40, 3, &[100; 40 * 40 * 3]).unwrap();
+    let infer = |output: &Path, force: bool| -> Vec<String> {
+        let mut args = vec![
+            "infer",
+            "--model",
+            s(&model),
+            "--input",
+            s(&input),
+            "--output",
+        ];
+        args.push(s(output));
+        if force {
+            args.push("--force");
+        }
+        args.into_iter().map(str::to_owned).collect()
+    };
+    let call_fails = |args: Vec<String>| fails(&strs(&args));
+
+    // An existing mask is kept without --force, replaced with it.
+    let mask = dir.path().join("mask.png");
+    std::fs::write(&mask, b"keep me").unwrap();
+    let err = call_fails(infer(&mask, false));
+    assert!(err.contains("exists") && err.contains("--force"), "{err}");
+    assert_eq!(std::fs::read(&mask).unwrap(), b"keep me");
+    ok(&strs(&infer(&mask, true)));
+    assert_eq!(RgbImage::open(&mask).unwrap().width, 40);
+
+    // A symbolic link (dangling or not) is not replaced without --force.
+    let link = dir.path().join("link.png");
+    std::os::unix::fs::symlink(dir.path().join("target.png"), &link).unwrap();
+    let err = call_fails(infer(&link, false));
+    assert!(err.contains("symbolic link"), "{err}");
+
+    // A missing folder is an error about writing, before the work.
+    let missing = dir.path().join("no/such/folder/mask.png");
+    let err = call_fails(infer(&missing, false));
+    assert!(
+        err.contains("does not exist") && err.contains("no/such/folder"),
+        "{err}"
+    );
+
+    // train and prune refuse an --out that is a folder before training or pruning.
+    let folder = dir.path().join("a-folder");
+    std::fs::create_dir(&folder).unwrap();
+    let err = fails(&["train", "--out", s(&folder), "--force"]);
+    assert!(err.contains("is a folder"), "{err}");
+    let err = fails(&[
+        "prune",
+        "--model",
+        s(&model),
+        "--out",
+        s(&folder),
+        "--force",
+    ]);
+    assert!(err.contains("is a folder"), "{err}");
+}
+
+#[test]
+fn bug8_a_closed_pipe_and_zero_counts_are_handled() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    // `prunus inspect | head -0`: the reader is gone before the first line.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_prunus"))
+        .args(["inspect", "--model", s(&model)])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+
+    usage_error(&["eval", "--model", s(&model), "--batch", "0"], "--batch");
+    usage_error(&["bench", "--model", s(&model), "--runs", "0"], "--runs");
+    usage_error(&["train", "--out", "x.prunus", "--batch", "0"], "--batch");
+}

@@ -49,6 +49,24 @@ pub enum DataError {
         /// Image height.
         image_height: usize,
     },
+    /// An image, or a window of one, with more pixels than the reader allows (by default
+    /// [`MAX_IMAGE_PIXELS`](crate::MAX_IMAGE_PIXELS)); refused from its header, before anything
+    /// proportional to its size is allocated.
+    #[error(
+        "{path}: {width}×{height} pixels ({}) exceeds the limit of {} pixels per image",
+        pixel_count(*.width as u128 * *.height as u128),
+        pixel_count(*.limit as u128)
+    )]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Width in pixels, as the file claims it (or the window asked for).
+        width: usize,
+        /// Height in pixels, as the file claims it (or the window asked for).
+        height: usize,
+        /// The most pixels allowed.
+        limit: usize,
+    },
     /// A sample index past the end of a dataset.
     #[error("sample {index} is out of range: the dataset has {len} samples")]
     Index {
@@ -57,4 +75,13 @@ pub enum DataError {
         /// Number of samples.
         len: usize,
     },
+}
+
+/// `n` for display: in millions ("268 M") from a million up, exact below.
+fn pixel_count(n: u128) -> String {
+    if n >= 1_000_000 {
+        format!("{} M", n / 1_000_000)
+    } else {
+        n.to_string()
+    }
 }

@@ -3,6 +3,9 @@
 //! [`RgbImage::open`] reads a PNG (8/16-bit grey, RGB, RGBA, palette) or a TIFF (what
 //! [`Raster`] reads) into RGB in `[0, 1]`; [`write_mask`] writes a binary mask (0 / 255) as an
 //! 8-bit grey PNG or TIFF, atomically (a temporary file renamed into place).
+//!
+//! Reading is bounded: an image of more than [`MAX_IMAGE_PIXELS`] pixels (as its header claims)
+//! is refused with [`DataError::TooLarge`] before its pixels are allocated.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
@@ -10,6 +13,40 @@ use std::path::{Path, PathBuf};
 
 use crate::error::DataError;
 use crate::raster::Raster;
+
+/// The most pixels (width × height) [`RgbImage::open`] reads: 2^28 = 268 M, a 16384×16384 image.
+///
+/// `prunus infer` holds about 22 bytes per pixel of a whole image at once: the RGB image as `f32`
+/// (12), the decoder's buffer (up to 8: four 16-bit samples), the probabilities (4) and the mask
+/// (1). At 2^28 pixels that is about 6 GB, which fits a 24 GB machine alongside the model. A larger
+/// claim in a file's header (often a corrupt or hostile file: a 150-byte TIFF can claim
+/// 100000×100000 pixels) is refused up front instead of failing an allocation and aborting the
+/// process. [`RgbImage::open_with_limit`] and [`Raster::open_with_limit`] take another limit.
+pub const MAX_IMAGE_PIXELS: usize = 1 << 28;
+
+/// Refuses a `width × height` image of no pixels, or of more than `max_pixels`.
+fn check_pixels(
+    path: &Path,
+    width: usize,
+    height: usize,
+    max_pixels: usize,
+) -> Result<(), DataError> {
+    if width == 0 || height == 0 {
+        return Err(DataError::Format {
+            path: path.to_path_buf(),
+            reason: format!("the image has no pixels ({width}×{height})"),
+        });
+    }
+    match width.checked_mul(height) {
+        Some(n) if n <= max_pixels => Ok(()),
+        _ => Err(DataError::TooLarge {
+            path: path.to_path_buf(),
+            width,
+            height,
+            limit: max_pixels,
+        }),
+    }
+}
 
 /// An RGB image in `[0, 1]`, channels first: `data` is `[3, height, width]` flattened.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,8 +93,10 @@ impl RgbImage {
     /// dropped.
     ///
     /// # Errors
-    /// When the file cannot be read, its extension is not `.png`/`.tif`/`.tiff`, or it cannot be
-    /// decoded; the error names the file.
+    /// When the file cannot be read, its extension is not `.png`/`.tif`/`.tiff`, it cannot be
+    /// decoded, or its header claims more than [`MAX_IMAGE_PIXELS`] pixels
+    /// ([`DataError::TooLarge`], refused before the pixels are allocated); the error names the
+    /// file.
     ///
     /// # Example
     /// ```
@@ -72,11 +111,35 @@ impl RgbImage {
     /// # std::fs::remove_dir_all(&dir).unwrap();
     /// ```
     pub fn open(path: impl AsRef<Path>) -> Result<Self, DataError> {
+        Self::open_with_limit(path, MAX_IMAGE_PIXELS)
+    }
+
+    /// As [`RgbImage::open`], refusing an image of more than `max_pixels` pixels (width ×
+    /// height, as the file's header claims) instead of [`MAX_IMAGE_PIXELS`].
+    ///
+    /// # Errors
+    /// As [`RgbImage::open`]; [`DataError::TooLarge`] names the file, the claimed size and
+    /// `max_pixels`.
+    ///
+    /// # Example
+    /// ```
+    /// use prunus_data::{DataError, RgbImage, write_mask};
+    /// let dir = std::env::temp_dir().join(format!("prunus-doc-limit-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let path = dir.join("mask.png");
+    /// write_mask(&path, 4, 4, &[true; 16]).unwrap();
+    /// assert!(RgbImage::open_with_limit(&path, 16).is_ok());
+    /// let err = RgbImage::open_with_limit(&path, 10).unwrap_err();
+    /// assert!(matches!(err, DataError::TooLarge { width: 4, height: 4, limit: 10, .. }));
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
+    pub fn open_with_limit(path: impl AsRef<Path>, max_pixels: usize) -> Result<Self, DataError> {
         let path = path.as_ref();
         match format_of(path)? {
             Format::Tiff => {
-                let mut raster = Raster::open(path)?;
+                let mut raster = Raster::open_with_limit(path, max_pixels)?;
                 let [height, width] = raster.size();
+                check_pixels(path, width, height, max_pixels)?;
                 let data = raster.read_window_rgb(0, 0, width, height)?;
                 Ok(Self {
                     width,
@@ -84,20 +147,31 @@ impl RgbImage {
                     data,
                 })
             }
-            Format::Png => Self::open_png(path),
+            Format::Png => Self::open_png(path, max_pixels),
         }
     }
 
-    fn open_png(path: &Path) -> Result<Self, DataError> {
+    fn open_png(path: &Path, max_pixels: usize) -> Result<Self, DataError> {
         let file = File::open(path).map_err(|source| DataError::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        // Aerial tiles are large (an Inria tile is 5000×5000): lift the default memory limit.
-        let limits = png::Limits { bytes: 1 << 34 };
+        // Aerial tiles are large (an Inria tile is 5000×5000): lift the default memory limit to
+        // what a `max_pixels` image may need (up to 8 bytes a pixel: 16-bit RGBA).
+        let limits = png::Limits {
+            bytes: max_pixels.saturating_mul(8),
+        };
         let mut decoder = png::Decoder::new_with_limits(BufReader::new(file), limits);
         decoder.set_transformations(png::Transformations::normalize_to_color8());
         let mut reader = decoder.read_info().map_err(|e| png_error(path, e))?;
+        // The header's claim, checked before anything of its size is allocated.
+        let header = reader.info();
+        check_pixels(
+            path,
+            header.width as usize,
+            header.height as usize,
+            max_pixels,
+        )?;
         let size = reader
             .output_buffer_size()
             .ok_or_else(|| png_error(path, "the image is too large"))?;
@@ -311,6 +385,164 @@ mod tests {
             .to_string();
         assert!(err.contains("4×4"), "{err}");
         assert!(!d.join("short.png").exists());
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    /// CRC-32 (ISO-HDLC, as PNG uses it), bit by bit.
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+
+    fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend((data.len() as u32).to_be_bytes());
+        let start = out.len();
+        out.extend(kind);
+        out.extend(data);
+        let crc = crc32(&out[start..]);
+        out.extend(crc.to_be_bytes());
+    }
+
+    /// A 68-byte PNG whose header claims a `width × height` 8-bit RGB image: signature, IHDR,
+    /// an IDAT holding an empty zlib stream, IEND; every CRC correct.
+    fn png_claiming(width: u32, height: u32) -> Vec<u8> {
+        let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+        let mut ihdr = Vec::new();
+        ihdr.extend(width.to_be_bytes());
+        ihdr.extend(height.to_be_bytes());
+        ihdr.extend([8, 2, 0, 0, 0]); // 8-bit, RGB, deflate, adaptive filter, no interlace
+        png_chunk(&mut out, b"IHDR", &ihdr);
+        // zlib header, one empty stored block, Adler-32 of nothing.
+        let idat = [
+            0x78, 0x01, 0x01, 0x00, 0x00, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x01,
+        ];
+        png_chunk(&mut out, b"IDAT", &idat);
+        png_chunk(&mut out, b"IEND", &[]);
+        out
+    }
+
+    fn assert_too_large(err: &DataError, name: &str, size: &str) {
+        assert!(matches!(err, DataError::TooLarge { .. }), "{err}");
+        let m = err.to_string();
+        assert!(m.contains(name) && m.contains(size), "{m}");
+    }
+
+    #[test]
+    fn crc32_matches_png() {
+        // The CRC every PNG's IEND chunk ends with.
+        assert_eq!(crc32(b"IEND"), 0xAE42_6082);
+    }
+
+    #[test]
+    fn tiny_tiff_claiming_100000_squared_is_an_error_not_an_abort() {
+        let d = dir();
+        for bands in [1, 3] {
+            let path = d.join(format!("huge{bands}.tif"));
+            let bytes = crate::raster::tests::tiff_claiming(100_000, 100_000, bands);
+            assert!(bytes.len() <= 150);
+            std::fs::write(&path, bytes).unwrap();
+            let err = RgbImage::open(&path).unwrap_err();
+            assert_too_large(&err, &format!("huge{bands}.tif"), "100000×100000");
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "{}: 100000×100000 pixels (10000 M) exceeds the limit of 268 M pixels per image",
+                    path.display()
+                )
+            );
+        }
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn tiny_png_claiming_100000_squared_is_an_error_not_an_abort() {
+        let d = dir();
+        let path = d.join("huge.png");
+        let bytes = png_claiming(100_000, 100_000);
+        assert_eq!(bytes.len(), 68);
+        std::fs::write(&path, bytes).unwrap();
+        let err = RgbImage::open(&path).unwrap_err();
+        assert_too_large(&err, "huge.png", "100000×100000");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}: 100000×100000 pixels (10000 M) exceeds the limit of 268 M pixels per image",
+                path.display()
+            )
+        );
+        // A real 30000×30000 image (900 M pixels) is refused from its header the same way.
+        std::fs::write(&path, png_claiming(30_000, 30_000)).unwrap();
+        assert_too_large(
+            &RgbImage::open(&path).unwrap_err(),
+            "huge.png",
+            "30000×30000",
+        );
+        // Just over the limit in one dimension, and a product that overflows 32 bits.
+        std::fs::write(&path, png_claiming(16_385, 16_384)).unwrap();
+        assert_too_large(
+            &RgbImage::open(&path).unwrap_err(),
+            "huge.png",
+            "16385×16384",
+        );
+        std::fs::write(&path, png_claiming(u32::MAX >> 1, u32::MAX >> 1)).unwrap();
+        assert!(RgbImage::open(&path).is_err());
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn tiff_claiming_a_size_within_the_limit_but_holding_no_pixels_is_an_error() {
+        let d = dir();
+        // 64 M pixels: allowed, so it is decoded, and the missing strip is a decoding error.
+        let path = d.join("hollow.tif");
+        std::fs::write(&path, crate::raster::tests::tiff_claiming(8192, 8192, 1)).unwrap();
+        let err = RgbImage::open(&path).unwrap_err();
+        assert!(!matches!(err, DataError::TooLarge { .. }), "{err}");
+        assert!(err.to_string().contains("hollow.tif"), "{err}");
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn open_with_limit_refuses_a_real_image_over_the_limit() {
+        let d = dir();
+        let mask: Vec<bool> = (0..16).map(|i| i % 3 == 0).collect();
+        for name in ["small.png", "small.tif"] {
+            let path = d.join(name);
+            write_mask(&path, 4, 4, &mask).unwrap();
+            // A small legitimate image still opens, up to exactly the limit.
+            let image = RgbImage::open(&path).unwrap();
+            assert_eq!((image.width, image.height), (4, 4));
+            assert_eq!(RgbImage::open_with_limit(&path, 16).unwrap(), image);
+            let err = RgbImage::open_with_limit(&path, 10).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    DataError::TooLarge {
+                        width: 4,
+                        height: 4,
+                        limit: 10,
+                        ..
+                    }
+                ),
+                "{err}"
+            );
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "{}: 4×4 pixels (16) exceeds the limit of 10 pixels per image",
+                    path.display()
+                )
+            );
+        }
         std::fs::remove_dir_all(d).unwrap();
     }
 }

@@ -32,7 +32,7 @@ mod tiling;
 
 pub use aerial::{AerialCrops, CropAt, Layout, Split, TilePair, airs_pairs, inria_pairs};
 pub use error::DataError;
-pub use image::{RgbImage, write_mask, write_png};
+pub use image::{MAX_IMAGE_PIXELS, RgbImage, write_mask, write_png};
 pub use metrics::{Confusion, Metric};
 pub use raster::Raster;
 pub use synthetic::{Scene, SyntheticConfig, generate};

@@ -83,12 +83,23 @@ impl CostReport {
 
     /// Multiply-adds for one input image.
     pub fn macs(&self) -> u64 {
-        self.layers.iter().map(|l| l.macs).sum()
+        self.layers
+            .iter()
+            .fold(0, |sum, l| sum.saturating_add(l.macs))
     }
 
     /// Floating-point operations for one input image, `2 × macs()`.
     pub fn flops(&self) -> u64 {
-        2 * self.macs()
+        self.macs().saturating_mul(2)
+    }
+
+    /// Values in the outputs of every counted layer for one input image: what a forward pass
+    /// produces, and (near enough) what a backward pass keeps.
+    pub fn activations(&self) -> u64 {
+        self.layers.iter().fold(0, |sum, l| {
+            let [h, w] = l.output_size.map(|s| s as u64);
+            sum.saturating_add(h.saturating_mul(w).saturating_mul(l.out_channels as u64))
+        })
     }
 
     /// The layer with module path `name`.
@@ -96,6 +107,10 @@ impl CostReport {
         self.layers.iter().find(|l| l.name == name)
     }
 }
+
+/// The widest layer (channels) a configuration may declare: 65,536, far beyond any real CNN
+/// (VGG's widest has 4,096), and small enough that a layer's counts never overflow.
+pub const MAX_WIDTH: usize = 1 << 16;
 
 /// A network, or its configuration, whose cost can be counted.
 pub trait Costed {
@@ -188,12 +203,14 @@ impl CostBuilder {
         let [cin, cout] = shape.channels.map(|c| c as u64);
         let k2 = (shape.kernel_size * shape.kernel_size) as u64;
         let output_size = shape.output_size(input_size);
-        let pixels = |[h, w]: [usize; 2]| (h * w) as u64;
+        // Saturating: an absurd input size gives u64::MAX, which any budget check refuses.
+        let pixels = |[h, w]: [usize; 2]| (h as u64).saturating_mul(w as u64);
+        let weights = cin * cout * k2; // ≤ 2^16 · 2^16 · k², widths being validated
         let macs = match shape.kind {
-            LayerKind::Conv => pixels(output_size) * cout * cin * k2,
-            LayerKind::ConvTranspose => pixels(input_size) * cin * cout * k2,
+            LayerKind::Conv => pixels(output_size).saturating_mul(weights),
+            LayerKind::ConvTranspose => pixels(input_size).saturating_mul(weights),
         };
-        let params = cin * cout * k2
+        let params = weights
             + if shape.bias { cout } else { 0 }
             + if shape.batch_norm { 2 * cout } else { 0 };
         self.layers.push(LayerCost {

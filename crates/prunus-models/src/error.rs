@@ -39,3 +39,21 @@ pub(crate) fn invalid_config(model: &'static str, reason: impl Into<String>) -> 
         reason: reason.into(),
     }
 }
+
+/// Refuses a width above [`crate::MAX_WIDTH`]: such a layer cannot be allocated anyway, and its
+/// cost would overflow the counters.
+pub(crate) fn check_widths<'a>(
+    model: &'static str,
+    widths: impl IntoIterator<Item = &'a usize>,
+) -> Result<(), ModelError> {
+    match widths.into_iter().find(|&&w| w > crate::MAX_WIDTH) {
+        Some(w) => Err(invalid_config(
+            model,
+            format!(
+                "a width of {w} channels is above the limit of {}",
+                crate::MAX_WIDTH
+            ),
+        )),
+        None => Ok(()),
+    }
+}

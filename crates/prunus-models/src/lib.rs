@@ -34,9 +34,9 @@ mod input;
 mod ternausnet;
 mod unet;
 
-pub use cost::{CostReport, Costed, LayerCost, LayerKind};
+pub use cost::{CostReport, Costed, LayerCost, LayerKind, MAX_WIDTH};
 pub use error::ModelError;
 pub use ternausnet::{
     DECODER_BLOCKS, DecoderBlock, ENCODER_LAYERS, TernausNet, TernausNetConfig, imagenet_normalize,
 };
-pub use unet::{DoubleConv, UNet, UNetConfig, UpBlock};
+pub use unet::{DoubleConv, MAX_DEPTH, UNet, UNetConfig, UpBlock};

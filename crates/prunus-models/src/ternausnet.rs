@@ -24,7 +24,7 @@ use prunus_layers::{
 };
 
 use crate::cost::{CostBuilder, CostReport, Costed, LayerShape};
-use crate::error::{ModelError, invalid_config};
+use crate::error::{ModelError, check_widths, invalid_config};
 use crate::input::check_input;
 use crate::unet::conv_channels;
 
@@ -69,17 +69,18 @@ impl TernausNetConfig {
     /// The network of the paper for `num_filters` (32 there): VGG11's widths
     /// `64, 128, 256, 256, 512, 512, 512, 512` and decoder widths in multiples of `num_filters`.
     pub fn standard(num_classes: usize, num_filters: usize) -> Self {
-        let nf = num_filters;
+        // Saturating: an absurd `num_filters` becomes a width `validate` refuses, not an overflow.
+        let nf = |k: usize| num_filters.saturating_mul(k);
         Self::new(
             [64, 128, 256, 256, 512, 512, 512, 512],
             [
-                [nf * 16, nf * 8],
-                [nf * 16, nf * 8],
-                [nf * 16, nf * 4],
-                [nf * 8, nf * 2],
-                [nf * 4, nf],
+                [nf(16), nf(8)],
+                [nf(16), nf(8)],
+                [nf(16), nf(4)],
+                [nf(8), nf(2)],
+                [nf(4), nf(1)],
             ],
-            nf,
+            num_filters,
         )
         .with_num_classes(num_classes)
     }
@@ -99,7 +100,10 @@ impl TernausNetConfig {
         if widths.clone().any(|&w| w == 0) {
             return Err(invalid_config(MODEL, "every width must be ≥ 1"));
         }
-        Ok(())
+        check_widths(
+            MODEL,
+            widths.chain([&self.dec1, &self.in_channels, &self.num_classes]),
+        )
     }
 
     /// Inputs of every convolution, output widths and the input's down-sampling, by path.

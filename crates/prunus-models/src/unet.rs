@@ -20,7 +20,7 @@ use prunus_layers::{
 };
 
 use crate::cost::{CostBuilder, CostReport, Costed, LayerShape};
-use crate::error::{ModelError, invalid_config};
+use crate::error::{ModelError, check_widths, invalid_config};
 use crate::input::check_input;
 
 const MODEL: &str = "U-Net";
@@ -43,11 +43,21 @@ pub struct UNetConfig {
     pub gate_init: GateInit,
 }
 
+/// The most down-samplings a U-Net may have: inputs are multiples of `2^depth` pixels, and
+/// 2^16 = 65,536 is already beyond any image a network sees whole.
+pub const MAX_DEPTH: usize = 16;
+
 impl UNetConfig {
     /// The standard U-Net: level `i` has `base · 2^i` channels, `depth` down-samplings.
     /// `standard(3, 1, 64, 4)` is the network of the paper.
     pub fn standard(in_channels: usize, num_classes: usize, base: usize, depth: usize) -> Self {
-        let width = |level: usize| base << level;
+        // Saturating: an absurd depth or base becomes a width `validate` refuses, not an overflow.
+        let width = |level: usize| {
+            u32::try_from(level)
+                .ok()
+                .and_then(|l| 1usize.checked_shl(l))
+                .map_or(usize::MAX, |scale| base.saturating_mul(scale))
+        };
         let encoder = (0..=depth).map(|l| [width(l); 2]).collect();
         let decoder = (0..depth).rev().map(|l| [width(l); 3]).collect();
         Self::new(in_channels, num_classes, encoder, decoder)
@@ -88,7 +98,13 @@ impl UNetConfig {
         if widths.clone().any(|&w| w == 0) {
             return Err(invalid_config(MODEL, "every width must be ≥ 1"));
         }
-        Ok(())
+        if self.depth() > MAX_DEPTH {
+            return Err(invalid_config(
+                MODEL,
+                format!("depth {} is above the limit of {MAX_DEPTH}", self.depth()),
+            ));
+        }
+        check_widths(MODEL, widths.chain([&self.in_channels, &self.num_classes]))
     }
 
     /// The shape of every counted layer, with its module path, in forward order, and the

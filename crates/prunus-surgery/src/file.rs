@@ -24,6 +24,7 @@ use prunus_models::{CostReport, Costed};
 use serde::{Deserialize, Serialize};
 
 use crate::error::SurgeryError;
+use crate::identity::first_non_finite;
 use crate::network::{Architecture, Network};
 use crate::plan::PruningPlan;
 use crate::prunable::{Prunable, fold_batch_norms, fold_gates};
@@ -150,14 +151,31 @@ pub struct ModelFile {
 /// FNV-1a 64 of `parts` taken one after another: the model file's checksum, also used to
 /// recognise a network's weights.
 pub fn fnv1a(parts: &[&[u8]]) -> u64 {
-    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    let mut hash = Fnv1a::new();
     for part in parts {
-        for &byte in *part {
-            hash ^= byte as u64;
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        hash.update(part);
+    }
+    hash.finish()
+}
+
+/// FNV-1a 64 fed piece by piece.
+pub(crate) struct Fnv1a(u64);
+
+impl Fnv1a {
+    pub(crate) fn new() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 ^= byte as u64;
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
         }
     }
-    hash
+
+    pub(crate) fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 fn has_gates(network: &Network) -> bool {
@@ -297,6 +315,7 @@ impl ModelFile {
         }
         let header: ModelHeader =
             serde_json::from_slice(header).map_err(|e| format!("corrupt header: {e}"))?;
+        check_header(&header, weights.len() as u64)?;
         let mut network = header
             .architecture
             .init(device)
@@ -321,6 +340,15 @@ impl ModelFile {
                 problems.join("; ")
             ));
         }
+        let non_finite = match &network {
+            Network::UNet(n) => first_non_finite(n),
+            Network::TernausNet(n) => first_non_finite(n),
+        }?;
+        if let Some((path, index)) = non_finite {
+            return Err(format!(
+                "weights: {path} holds a NaN or infinite value (element {index})"
+            ));
+        }
         Ok(Self { network, header })
     }
 
@@ -336,6 +364,45 @@ impl ModelFile {
     pub fn channel_groups(&self) -> Vec<crate::ChannelGroup> {
         self.network.channel_groups()
     }
+}
+
+/// The largest input side a model file may declare (2^16 pixels).
+pub const MAX_INPUT_SIDE: usize = 1 << 16;
+
+/// Checks a header against the weights it describes before anything is allocated for it: an
+/// input size in range that the architecture takes, widths within the models' limits, and at
+/// least one `f32` in the file for every convolution weight the architecture declares.
+fn check_header(header: &ModelHeader, weights_len: u64) -> Result<(), String> {
+    let size = header.provenance.input_size;
+    if size.iter().any(|&s| s == 0 || s > MAX_INPUT_SIDE) {
+        return Err(format!(
+            "header: input size {}×{} is outside 1…{MAX_INPUT_SIDE}",
+            size[0], size[1]
+        ));
+    }
+    let cost = header
+        .architecture
+        .cost(size)
+        .map_err(|e| format!("header: {e}"))?;
+    header
+        .provenance
+        .original
+        .cost(size)
+        .map_err(|e| format!("header (original network): {e}"))?;
+    // Convolution weights are stored whatever is folded; everything else comes on top.
+    let weights: u64 = cost
+        .layers
+        .iter()
+        .map(|l| (l.in_channels * l.out_channels * l.kernel_size * l.kernel_size) as u64)
+        .sum();
+    if weights.saturating_mul(4) > weights_len {
+        return Err(format!(
+            "header describes {weights} convolution weights ({} bytes as f32), but the file \
+             holds only {weights_len} bytes of weights",
+            weights.saturating_mul(4)
+        ));
+    }
+    Ok(())
 }
 
 fn write_error(path: &Path, reason: impl Into<String>) -> SurgeryError {

@@ -41,6 +41,7 @@ mod error;
 mod file;
 mod fold;
 mod group;
+mod identity;
 mod network;
 mod networks;
 mod plan;
@@ -48,8 +49,11 @@ mod prunable;
 mod slice;
 
 pub use error::SurgeryError;
-pub use file::{CostSummary, ModelFile, ModelHeader, Provenance, fnv1a, write_atomic};
+pub use file::{
+    CostSummary, MAX_INPUT_SIDE, ModelFile, ModelHeader, Provenance, fnv1a, write_atomic,
+};
 pub use group::{ChannelGroup, Consumer, consumer};
+pub use identity::{first_non_finite, model_digest};
 pub use network::{Architecture, Network};
 pub use plan::PruningPlan;
 pub use prunable::{

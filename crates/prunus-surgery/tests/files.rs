@@ -196,3 +196,85 @@ fn inference_folded_network_round_trips() {
     let loaded = ModelFile::load(&path, &device).unwrap();
     assert_bit_identical(&file.network, &loaded.network, [1, 3, 16, 16], &device);
 }
+
+/// Rewrites a model file's header through `edit` and recomputes the lengths and checksum, as a
+/// hostile or buggy writer would.
+fn with_header(bytes: &[u8], edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap()) as usize;
+    let (header_len, weights_len) = (u64_at(12), u64_at(20));
+    let header = &bytes[36..36 + header_len];
+    let weights = &bytes[36 + header_len..36 + header_len + weights_len];
+    let mut value: serde_json::Value = serde_json::from_slice(header).unwrap();
+    edit(&mut value);
+    let header = serde_json::to_vec(&value).unwrap();
+    let mut out = bytes[..12].to_vec();
+    out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+    out.extend_from_slice(&(weights.len() as u64).to_le_bytes());
+    out.extend_from_slice(&prunus_surgery::fnv1a(&[&header, weights]).to_le_bytes());
+    out.extend_from_slice(&header);
+    out.extend_from_slice(weights);
+    out
+}
+
+fn unet_file_bytes(device: &Device) -> Vec<u8> {
+    let net: Network = UNetConfig::standard(3, 1, 4, 2)
+        .init(device)
+        .unwrap()
+        .into();
+    ModelFile::original(net, [16, 16])
+        .unwrap()
+        .to_bytes()
+        .unwrap()
+}
+
+#[test]
+fn header_with_widths_of_20000_is_refused_before_allocating() {
+    let bytes = with_header(&unet_file_bytes(&Device::flex()), |h| {
+        h["architecture"]["config"]["encoder"] =
+            serde_json::json!([[20000, 20000], [20000, 20000], [20000, 20000]]);
+    });
+    let message = load_error(&bytes, "wide-header");
+    assert!(message.contains("header describes"), "{message}");
+}
+
+#[test]
+fn header_with_an_input_size_of_1e9_is_refused() {
+    let bytes = with_header(&unet_file_bytes(&Device::flex()), |h| {
+        h["provenance"]["input_size"] = serde_json::json!([1_000_000_000u64, 16]);
+    });
+    let message = load_error(&bytes, "huge-input");
+    assert!(message.contains("input size 1000000000×16"), "{message}");
+}
+
+#[test]
+fn header_with_a_width_above_the_limit_is_refused() {
+    let bytes = with_header(&unet_file_bytes(&Device::flex()), |h| {
+        h["provenance"]["original"]["config"]["encoder"] =
+            serde_json::json!([[4, 4], [8, 8], [4_000_000, 16]]);
+    });
+    let message = load_error(&bytes, "wide-original");
+    assert!(message.contains("above the limit"), "{message}");
+}
+
+#[test]
+fn nan_weights_are_refused_naming_the_tensor() {
+    let device = Device::flex();
+    let net = UNetConfig::standard(3, 1, 4, 2).init(&device).unwrap();
+    let w = net.head.weight.val();
+    let shape = w.shape();
+    let mut data = w.to_data().try_to_vec::<f32>().unwrap();
+    data[0] = f32::NAN;
+    let mut net = net;
+    net.head.weight = net.head.weight.clone().map(|_| {
+        burn::tensor::Tensor::from_data(burn::tensor::TensorData::new(data, shape), &device)
+    });
+    let bytes = ModelFile::original(net.into(), [16, 16])
+        .unwrap()
+        .to_bytes()
+        .unwrap();
+    let message = load_error(&bytes, "nan-weights");
+    assert!(
+        message.contains("head.weight") && message.contains("NaN"),
+        "{message}"
+    );
+}

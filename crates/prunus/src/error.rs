@@ -42,6 +42,29 @@ pub enum Error {
         /// The run folder, if there is one.
         run_dir: Option<PathBuf>,
     },
+    /// A command would need more memory than the machine has.
+    #[error(
+        "{what} would need about {} of memory, but {} is available; use a smaller size or batch",
+        crate::memory::human_bytes(*needed),
+        crate::memory::human_bytes(*available)
+    )]
+    OutOfMemory {
+        /// What was refused.
+        what: String,
+        /// The estimate, in bytes.
+        needed: u64,
+        /// What the machine has available, in bytes.
+        available: u64,
+    },
+    /// Another process is working in the run folder.
+    #[error(
+        "{} is in use by another prunus run; wait for it to end or use another run folder",
+        run_dir.display()
+    )]
+    Busy {
+        /// The run folder.
+        run_dir: PathBuf,
+    },
     /// Burn's training loop failed.
     #[error("training failed: {0}")]
     Training(String),

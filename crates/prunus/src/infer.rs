@@ -50,6 +50,13 @@ pub fn predict_image<M: SegmentationModel>(
     if align == 0 || batch == 0 {
         return Err(Error::Config("align and batch must be at least 1".into()));
     }
+    if tiling.tile == 0 || tiling.overlap >= tiling.tile {
+        return Err(Error::Config(format!(
+            "a tile of {} pixels cannot overlap its neighbours by {}: the tile must be at least \
+             1 pixel and larger than the overlap",
+            tiling.tile, tiling.overlap
+        )));
+    }
     let model = model.valid();
     let tiles = tiling.tiles(w, h);
     // All windows have the same padded size: the tile clamped to the image, rounded up.

@@ -45,7 +45,9 @@ mod datasets;
 mod device;
 mod error;
 mod infer;
+mod lock;
 mod loss;
+mod memory;
 pub mod plots;
 mod progress;
 mod prune;
@@ -56,6 +58,7 @@ pub use device::{DEVICE_ENV, DeviceError, device, device_from_env, device_label}
 pub use error::Error;
 pub use infer::predict_image;
 pub use loss::LossConfig;
+pub use memory::{check_memory, memory_available, memory_needed};
 pub use progress::{PlainRenderer, SegmentationMetric, SegmentationOutput};
 pub use prune::{
     GroupWidth, Outcome, PrunableModel, PruneConfig, Report, measure_latency, prune_to_tolerance,

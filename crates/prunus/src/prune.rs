@@ -15,7 +15,7 @@ use prunus_plan::{
     StopReason, Targets, TaylorScores, Tolerance, score, search,
 };
 use prunus_surgery::{
-    ModelFile, Network, Provenance, Prunable, fnv1a, fold_for_inference, fold_gates, prune,
+    ModelFile, Network, Provenance, Prunable, fold_for_inference, fold_gates, model_digest, prune,
     write_atomic,
 };
 use serde::{Deserialize, Serialize};
@@ -608,16 +608,22 @@ pub fn prune_to_tolerance_with<M: PrunableModel>(
     let original = model;
     let original_groups = original.channel_groups();
     let original_cost = original.cost(input_size)?;
-    // Recognises the model a run folder was started from (only needed with a run folder).
+    // Recognises the model a run folder was started from (only needed with a run folder) by
+    // its tensors' paths, shapes and values: the serialised weights carry parameter ids, which
+    // differ in every process that loads the same model file.
     let original_hash = match &config.run_dir {
-        Some(_) => fnv1a(&[&weights_bytes(&original)?]),
+        Some(_) => model_digest(&original).map_err(Error::Training)?,
         None => 0,
     };
 
     let run_dir = config.run_dir.clone();
-    if let Some(dir) = &run_dir {
-        std::fs::create_dir_all(dir).map_err(io_error(dir))?;
-    }
+    let _lock = match &run_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+            Some(crate::lock::lock_folder(dir)?)
+        }
+        None => None,
+    };
     let mut host = Host::<M> {
         config,
         train,
@@ -669,6 +675,19 @@ pub fn prune_to_tolerance_with<M: PrunableModel>(
                         path.display()
                     )));
                 }
+            }
+            if config.progress {
+                eprintln!(
+                    "resuming the run in {}: {} steps done ({} accepted){}",
+                    dir.display(),
+                    run.state.steps.len(),
+                    run.state.accepted(),
+                    if run.state.stopped.is_some() {
+                        ", search finished"
+                    } else {
+                        ""
+                    }
+                );
             }
             Some((current, run.state))
         }

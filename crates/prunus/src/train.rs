@@ -313,6 +313,7 @@ pub fn train<N: SegmentationModel>(
         path: run_dir.to_path_buf(),
         source,
     })?;
+    let _lock = crate::lock::lock_folder(run_dir)?;
 
     let trainable = match config.mode {
         TrainMode::Joint => Trainable::All,

@@ -1,6 +1,7 @@
 //! `prunus`: train, prune, evaluate, run, benchmark and inspect segmentation networks from the
 //! command line. `prunus --help` and `prunus <command> --help` list every option.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -18,7 +19,17 @@ use prunus::{
     measure_latency, predict_image, prune_to_tolerance, train,
 };
 
+mod checks;
+
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+/// `println!` that returns an error instead of panicking when stdout is closed
+/// (`prunus inspect | head -1`).
+macro_rules! out {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    };
+}
 
 /// Importance-weight filter pruning to an error tolerance.
 #[derive(Parser)]
@@ -132,7 +143,7 @@ struct TrainArgs {
     /// Epochs.
     epochs: usize,
     /// Batch size.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = checks::positive)]
     batch: usize,
     /// Learning rate (Adam, cosine decay).
     #[arg(long, default_value_t = 2e-3)]
@@ -235,7 +246,7 @@ struct EvalArgs {
     #[arg(long, short)]
     model: PathBuf,
     /// Batch size.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = checks::positive)]
     batch: usize,
     #[command(flatten)]
     data: DataArgs,
@@ -249,21 +260,27 @@ struct InferArgs {
     /// The image: .png, .tif or .tiff, any size.
     #[arg(long, short)]
     input: PathBuf,
-    /// The mask to write (.png, .tif or .tiff): 255 building, 0 not.
+    /// The mask to write (.png, .tif or .tiff): 255 building, 0 not. Must not exist yet
+    /// unless --force.
     #[arg(long, short)]
     output: PathBuf,
-    /// Side of a tile in pixels.
-    #[arg(long, default_value_t = 512)]
+    /// Side of a tile in pixels (at least the network's down-sampling: 16 for a depth-4 U-Net,
+    /// 32 for TernausNet).
+    #[arg(long, default_value_t = 512, value_parser = checks::positive)]
     tile: usize,
-    /// Least overlap between neighbouring tiles in pixels.
+    /// Least overlap between neighbouring tiles in pixels; at most half of --tile.
     #[arg(long, default_value_t = 64)]
     overlap: usize,
-    /// Probability above which a pixel is a building.
-    #[arg(long, default_value_t = 0.5)]
+    /// Probability above which a pixel is a building, strictly between 0 and 1.
+    #[arg(long, default_value_t = 0.5, value_parser = checks::probability)]
     threshold: f32,
     /// Tiles per forward pass.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = checks::positive)]
     batch: usize,
+    /// Replace --output if it exists (a symbolic link is replaced by the mask, its target is
+    /// left alone).
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Args)]
@@ -275,7 +292,7 @@ struct BenchArgs {
     #[arg(long)]
     size: Option<usize>,
     /// Timed forward passes (the median is reported).
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = checks::positive)]
     runs: usize,
 }
 
@@ -292,6 +309,12 @@ struct InspectArgs {
 fn main() {
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
+        // A reader that stopped reading (`prunus inspect | head -1`) is not an error.
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::BrokenPipe
+        {
+            std::process::exit(0);
+        }
         eprintln!("error: {e}");
         std::process::exit(1);
     }
@@ -314,13 +337,6 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn refuse_existing(out: &Path, force: bool) -> Result<()> {
-    if out.exists() && !force {
-        return Err(format!("{} exists; pass --force to replace it", out.display()).into());
-    }
-    Ok(())
-}
-
 fn same_file(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
@@ -337,21 +353,26 @@ fn run_dir_for(out: &Path, run: Option<&PathBuf>) -> PathBuf {
 }
 
 fn train_cmd(a: &TrainArgs, device: &Device) -> Result<()> {
-    refuse_existing(&a.out, a.force)?;
+    checks::output(&a.out, a.force, "--out")?;
     let size = a.data.size.unwrap_or(64);
+    let base = a.base.unwrap_or(match a.arch {
+        Arch::Unet => 16,
+        Arch::Ternausnet => 32,
+    });
+    let architecture = match a.arch {
+        Arch::Unet => Architecture::UNet(UNetConfig::standard(3, 1, base, a.depth)),
+        Arch::Ternausnet => Architecture::TernausNet(TernausNetConfig::standard(1, base)),
+    };
+    checks::fits("training", &architecture, size, a.batch, true)?;
     let (train_data, valid_data) = a.data.load(size)?;
-    let network = match a.arch {
-        Arch::Unet => prunus::surgery::Network::UNet(
-            UNetConfig::standard(3, 1, a.base.unwrap_or(16), a.depth).init(device)?,
-        ),
-        Arch::Ternausnet => {
-            let net = TernausNetConfig::standard(1, a.base.unwrap_or(32)).init(device)?;
-            let net = match &a.vgg11 {
+    let network = match architecture.init(device)? {
+        prunus::surgery::Network::TernausNet(net) => {
+            prunus::surgery::Network::TernausNet(match &a.vgg11 {
                 Some(path) => net.load_vgg11_encoder(path)?,
                 None => net,
-            };
-            prunus::surgery::Network::TernausNet(net)
+            })
         }
+        unet => unet,
     };
     let config = TrainConfig::new()
         .with_epochs(a.epochs)
@@ -364,13 +385,13 @@ fn train_cmd(a: &TrainArgs, device: &Device) -> Result<()> {
     let trained = train(network, &train_data, &valid_data, &run_dir, &config, device)?;
     let confusion = evaluate(&trained.model, &valid_data, a.batch, device)?;
     ModelFile::original(trained.model, [size, size])?.save_replacing(&a.out)?;
-    println!(
+    out!(
         "trained in {:.1} s; validation pixel accuracy {:.2}%, IoU {:.2}%",
         start.elapsed().as_secs_f64(),
         100.0 * confusion.metric(Metric::PixelAccuracy),
         100.0 * confusion.metric(Metric::Iou)
     );
-    println!("saved {}", a.out.display());
+    out!("saved {}", a.out.display());
     Ok(())
 }
 
@@ -382,12 +403,14 @@ fn prune_cmd(a: &PruneArgs, device: &Device) -> Result<()> {
         )
         .into());
     }
-    refuse_existing(&a.out, a.force)?;
+    checks::output(&a.out, a.force, "--out")?;
     let file = ModelFile::load(&a.model, device)?;
-    let size = file.header.provenance.input_size[0];
-    let (train_data, valid_data) = a.data.load(size)?;
+    let size = a.data.size.unwrap_or(file.header.provenance.input_size[0]);
     let tune = |epochs: usize| TrainConfig::fine_tuning(epochs).with_display(TrainDisplay::Quiet);
     let tuning = a.tune_samples > 0;
+    let batch = tune(1).batch_size;
+    checks::fits("pruning", &file.header.architecture, size, batch, tuning)?;
+    let (train_data, valid_data) = a.data.load(size)?;
     let run_dir = run_dir_for(&a.out, a.run.as_ref());
     let config = PruneConfig::new()
         .with_metric(a.metric.into())
@@ -411,11 +434,11 @@ fn prune_cmd(a: &PruneArgs, device: &Device) -> Result<()> {
         .with_run_dir(Some(run_dir.clone()));
     let tune_data = train_data.take(a.tune_samples.max(1));
     let outcome = prune_to_tolerance(file.network, &tune_data, &valid_data, &config, device)?;
-    println!("{}", outcome.report.summary());
+    out!("{}", outcome.report.summary());
     let pruned = run_dir.join("pruned.prunus");
     let bytes = std::fs::read(&pruned).map_err(|e| format!("{}: {e}", pruned.display()))?;
     write_atomic(&a.out, &bytes)?;
-    println!(
+    out!(
         "saved {} (report: {})",
         a.out.display(),
         run_dir.join("report.json").display()
@@ -425,9 +448,12 @@ fn prune_cmd(a: &PruneArgs, device: &Device) -> Result<()> {
 
 fn eval_cmd(a: &EvalArgs, device: &Device) -> Result<()> {
     let file = ModelFile::load(&a.model, device)?;
-    let (_, valid_data) = a.data.load(file.header.provenance.input_size[0])?;
+    let size = a.data.size.unwrap_or(file.header.provenance.input_size[0]);
+    let batch = a.batch.min(a.data.valid_samples.max(1));
+    checks::fits("evaluation", &file.header.architecture, size, batch, false)?;
+    let (_, valid_data) = a.data.load(size)?;
     let c = evaluate(&file.network, &valid_data, a.batch, device)?;
-    println!("samples         {}", valid_data.len());
+    out!("samples         {}", valid_data.len());
     for (name, metric) in [
         ("pixel accuracy", Metric::PixelAccuracy),
         ("IoU", Metric::Iou),
@@ -435,39 +461,51 @@ fn eval_cmd(a: &EvalArgs, device: &Device) -> Result<()> {
         ("precision", Metric::Precision),
         ("recall", Metric::Recall),
     ] {
-        println!("{name:<15} {:.2}%", 100.0 * c.metric(metric));
+        out!("{name:<15} {:.2}%", 100.0 * c.metric(metric));
     }
     Ok(())
-}
-
-/// The network's total down-sampling: inputs are padded to a multiple of it.
-fn alignment(architecture: &Architecture) -> usize {
-    match architecture {
-        Architecture::UNet(c) => 1 << c.depth(),
-        Architecture::TernausNet(_) => 32,
-    }
 }
 
 fn infer_cmd(a: &InferArgs, device: &Device) -> Result<()> {
     if same_file(&a.input, &a.output) {
         return Err("--output is the input image; prunus never overwrites it".into());
     }
+    checks::mask_extension(&a.output)?;
+    checks::output(&a.output, a.force, "--output")?;
+    if 2 * a.overlap > a.tile {
+        return Err(format!(
+            "--overlap {} must be at most half of --tile {}: neighbouring tiles would advance \
+             by {} pixels",
+            a.overlap,
+            a.tile,
+            a.tile.saturating_sub(a.overlap).max(1)
+        )
+        .into());
+    }
     let file = ModelFile::load(&a.model, device)?;
+    let align = checks::alignment(&file.header.architecture);
+    if a.tile < align {
+        return Err(format!(
+            "--tile {} is smaller than this network's down-sampling ({align} pixels)",
+            a.tile
+        )
+        .into());
+    }
+    checks::fits(
+        "inference",
+        &file.header.architecture,
+        a.tile.div_ceil(align) * align,
+        a.batch,
+        false,
+    )?;
     let start = Instant::now();
     let image = RgbImage::open(&a.input)?;
     let tiling = Tiling::new(a.tile, a.overlap);
-    let probs = predict_image(
-        &file.network,
-        &image,
-        tiling,
-        alignment(&file.header.architecture),
-        a.batch,
-        device,
-    )?;
+    let probs = predict_image(&file.network, &image, tiling, align, a.batch, device)?;
     let mask: Vec<bool> = probs.iter().map(|&p| p > a.threshold).collect();
     write_mask(&a.output, image.width, image.height, &mask)?;
     let share = mask.iter().filter(|&&m| m).count() as f64 / mask.len() as f64;
-    println!(
+    out!(
         "{}: {}×{} pixels in {} tiles, {:.2}% building, {:.1} s → {}",
         a.input.display(),
         image.width,
@@ -483,61 +521,63 @@ fn infer_cmd(a: &InferArgs, device: &Device) -> Result<()> {
 fn bench_cmd(a: &BenchArgs, device: &Device) -> Result<()> {
     let file = ModelFile::load(&a.model, device)?;
     let size = a.size.unwrap_or(file.header.provenance.input_size[0]);
-    let cost = file.header.architecture.cost([size, size])?;
+    let cost = checks::fits("the benchmark", &file.header.architecture, size, 1, false)?;
     let ms = measure_latency(&file.network, [size, size], a.runs, device);
-    println!("device      {}", prunus::device_label(device));
-    println!("input       1×3×{size}×{size}");
-    println!("latency     {ms:.3} ms (median of {} runs)", a.runs.max(1));
-    println!("throughput  {:.1} images/s", 1e3 / ms);
-    println!("FLOPs       {:.4} G", cost.flops() as f64 / 1e9);
-    println!("parameters  {}", cost.params());
-    println!("GFLOP/s     {:.2}", cost.flops() as f64 / 1e9 / (ms / 1e3));
+    out!("device      {}", prunus::device_label(device));
+    out!("input       1×3×{size}×{size}");
+    out!("latency     {ms:.3} ms (median of {} runs)", a.runs);
+    out!("throughput  {:.1} images/s", 1e3 / ms);
+    out!("FLOPs       {:.4} G", cost.flops() as f64 / 1e9);
+    out!("parameters  {}", cost.params());
+    out!("GFLOP/s     {:.2}", cost.flops() as f64 / 1e9 / (ms / 1e3));
     Ok(())
 }
 
 fn inspect(a: &InspectArgs) -> Result<()> {
     // Widths and cost need only the header, but loading checks the whole file.
-    let file = ModelFile::load(&a.model, &prunus::device("flex")?)?;
+    let device = prunus::device("flex")?;
+    let file = ModelFile::load(&a.model, &device)?;
     let h = &file.header;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(h)?);
+        out!("{}", serde_json::to_string_pretty(h)?);
         return Ok(());
     }
     let size = h.provenance.input_size;
     let cost = h.architecture.cost(size)?;
     let orig = &h.provenance.original_cost;
-    println!("file          {}", a.model.display());
-    println!("architecture  {}", h.architecture.family());
-    println!("written by    {}", h.writer);
-    println!(
+    out!("file          {}", a.model.display());
+    out!("architecture  {}", h.architecture.family());
+    out!("written by    {}", h.writer);
+    out!(
         "folded        gates {}, BatchNorm {}",
-        h.folded, h.norms_folded
+        h.folded,
+        h.norms_folded
     );
-    println!("input size    {}×{}", size[0], size[1]);
-    println!(
+    out!("input size    {}×{}", size[0], size[1]);
+    out!(
         "FLOPs         {:.4} G (original {:.4} G, {:.1}% removed)",
         cost.flops() as f64 / 1e9,
         2.0 * orig.macs as f64 / 1e9,
         100.0 * (1.0 - cost.flops() as f64 / (2.0 * orig.macs as f64).max(1.0))
     );
-    println!(
+    out!(
         "parameters    {} (original {}, {:.1}× smaller)",
         cost.params(),
         orig.params,
         orig.params as f64 / cost.params().max(1) as f64
     );
-    println!("gates         {}", cost.gates());
-    println!("widths (channel group: kept / original)");
-    let original_groups = {
-        let net = h.provenance.original.init(&prunus::device("flex")?)?;
-        net.channel_groups()
-    };
+    out!("gates         {}", cost.gates());
+    out!("widths (channel group: kept / original)");
+    // The original widths come from building the original network: refuse one too large.
+    let original_cost = h.provenance.original.cost(size)?;
+    prunus::check_memory("inspecting the original network", &original_cost, 1, false)?;
+    let original_groups = h.provenance.original.init(&device)?.channel_groups();
     for g in file.channel_groups() {
         let before = original_groups
             .iter()
             .find(|o| o.name == g.name)
             .map_or(g.size, |o| o.size);
-        println!("  {:<28} {:>5} / {:<5}", g.name, g.size, before);
+        out!("  {:<28} {:>5} / {:<5}", g.name, g.size, before);
     }
     Ok(())
 }

@@ -1,0 +1,127 @@
+//! What a model *is*, independent of the process that holds it: a digest of its tensors' paths,
+//! shapes and values, and a check that every value is finite.
+//!
+//! Burn's serialised weights carry parameter ids, which differ between two processes that load
+//! the same file; a run folder recognises "the same model" by [`model_digest`] instead.
+
+use burn::module::Module;
+use burn::store::ModuleSnapshot;
+use burn::tensor::DType;
+
+use crate::file::Fnv1a;
+
+/// A digest of `model`'s architecture and weights: every tensor's path, dtype, shape and raw
+/// values, in path order. Two models with equal digests compute the same function; parameter
+/// ids, devices and the process they live in do not enter it.
+///
+/// # Errors
+/// When a tensor cannot be read back from its device.
+///
+/// # Example
+/// ```
+/// use prunus_models::UNetConfig;
+/// use prunus_surgery::model_digest;
+/// let device = burn::tensor::Device::flex();
+/// let config = UNetConfig::standard(3, 1, 4, 2);
+/// let a = config.init(&device).unwrap();
+/// let b = config.init(&device).unwrap();
+/// assert_eq!(model_digest(&a).unwrap(), model_digest(&a.clone()).unwrap());
+/// assert_ne!(model_digest(&a).unwrap(), model_digest(&b).unwrap()); // other random weights
+/// ```
+pub fn model_digest<M: Module>(model: &M) -> Result<u64, String> {
+    let mut tensors = model.collect(None, None, false);
+    tensors.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut hash = Fnv1a::new();
+    for tensor in &tensors {
+        hash.update(tensor.name.as_bytes());
+        hash.update(format!("{:?}{:?}", tensor.dtype, tensor.shape).as_bytes());
+        let bytes = tensor
+            .to_bytes()
+            .map_err(|e| format!("{}: cannot read the tensor: {e}", tensor.name))?;
+        hash.update(&bytes);
+    }
+    Ok(hash.finish())
+}
+
+/// The path of the first tensor of `model` (in path order) that holds a NaN or infinite value,
+/// with that value's index; `None` when every float is finite.
+///
+/// # Errors
+/// When a tensor cannot be read back from its device.
+pub fn first_non_finite<M: Module>(model: &M) -> Result<Option<(String, usize)>, String> {
+    let mut tensors = model.collect(None, None, false);
+    tensors.sort_by(|a, b| a.name.cmp(&b.name));
+    for tensor in &tensors {
+        let bytes = tensor
+            .to_bytes()
+            .map_err(|e| format!("{}: cannot read the tensor: {e}", tensor.name))?;
+        let bad = match tensor.dtype {
+            DType::F32 => bytes
+                .chunks_exact(4)
+                .position(|c| !f32::from_le_bytes([c[0], c[1], c[2], c[3]]).is_finite()),
+            DType::F64 => bytes
+                .chunks_exact(8)
+                .position(|c| !f64::from_le_bytes(c.try_into().expect("8 bytes")).is_finite()),
+            _ => None,
+        };
+        if let Some(index) = bad {
+            return Ok(Some((tensor.name.clone(), index)));
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{Device, Tensor, TensorData};
+    use prunus_models::UNetConfig;
+
+    #[test]
+    fn digest_survives_a_round_trip_through_bytes_and_sees_one_changed_value() {
+        let device = Device::flex();
+        let net = UNetConfig::standard(3, 1, 4, 2).init(&device).unwrap();
+        let file = crate::ModelFile::original(crate::Network::UNet(net.clone()), [16, 16]).unwrap();
+        let back = crate::ModelFile::from_bytes(&file.to_bytes().unwrap(), &device).unwrap();
+        let crate::Network::UNet(back) = back.network else {
+            panic!("a U-Net")
+        };
+        assert_eq!(model_digest(&net).unwrap(), model_digest(&back).unwrap());
+
+        let mut changed = net.clone();
+        let w = changed.encoder[0].conv1.conv.weight.val();
+        let mut data = w.to_data().try_to_vec::<f32>().unwrap();
+        data[7] += 1e-6;
+        let shape = w.shape();
+        changed.encoder[0].conv1.conv.weight = changed.encoder[0]
+            .conv1
+            .conv
+            .weight
+            .clone()
+            .map(|_| Tensor::from_data(TensorData::new(data, shape), &device));
+        assert_ne!(model_digest(&net).unwrap(), model_digest(&changed).unwrap());
+        assert_eq!(first_non_finite(&changed).unwrap(), None);
+    }
+
+    #[test]
+    fn a_nan_weight_is_found_by_path_and_index() {
+        let device = Device::flex();
+        let mut net = UNetConfig::standard(3, 1, 4, 2).init(&device).unwrap();
+        let w = net.decoder[0].conv2.conv.weight.val();
+        let mut data = w.to_data().try_to_vec::<f32>().unwrap();
+        data[5] = f32::NAN;
+        let shape = w.shape();
+        net.decoder[0].conv2.conv.weight = net.decoder[0]
+            .conv2
+            .conv
+            .weight
+            .clone()
+            .map(|_| Tensor::from_data(TensorData::new(data, shape), &device));
+        let (path, index) = first_non_finite(&net).unwrap().expect("a NaN");
+        assert!(
+            path.contains("decoder") && path.ends_with("weight"),
+            "{path}"
+        );
+        assert_eq!(index, 5);
+    }
+}
