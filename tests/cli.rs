@@ -217,8 +217,14 @@ fn infer_segments_a_large_image_into_a_mask_of_its_size() {
         s(&dir.path().join("none.png")),
         "--output",
         s(&mask),
+        "--force",
     ]);
     assert!(err.contains("none.png"), "{err}");
+    assert_eq!(
+        RgbImage::open(&mask).unwrap().width,
+        w,
+        "the mask is untouched"
+    );
 }
 
 #[test]
