@@ -708,15 +708,19 @@ pub fn prune_to_tolerance_with<M: PrunableModel>(
         }
     };
 
-    let (mut model, mut state) = search(current, state, &mut host, &search_config)?;
+    let (mut model, state) = search(current, state, &mut host, &search_config)?;
+    // The finished search, so that a later call with this run folder starts from it (and counts
+    // the final fine-tune's pass once, not once per call).
+    host.save_state(&state)?;
 
     // Final fine-tune, kept only within the tolerance.
     let mut final_metric = state.metric;
     let mut final_tune = None;
+    let mut evaluations = state.evaluations;
     if let Some(tune) = &config.final_fine_tune {
         let tuned = host.tune(model.clone(), tune, "final-fine-tune", u64::MAX / 2)?;
         let metric = host.evaluate(&tuned)?;
-        state.evaluations += 1;
+        evaluations += 1;
         let keep =
             search_config.tolerance.drop(state.baseline, metric) <= search_config.tolerance.value();
         final_tune = Some((metric, keep));
@@ -725,7 +729,6 @@ pub fn prune_to_tolerance_with<M: PrunableModel>(
             final_metric = metric;
         }
     }
-    host.save_state(&state)?;
 
     let widths = original_groups
         .iter()
@@ -766,7 +769,7 @@ pub fn prune_to_tolerance_with<M: PrunableModel>(
         latency_ms_before,
         latency_ms_after,
         device: crate::device_label(device),
-        evaluations: state.evaluations,
+        evaluations,
         steps: state.steps.clone(),
         stop: state.stopped,
         final_fine_tune: final_tune,
