@@ -85,3 +85,27 @@ fn pixel_count(n: u128) -> String {
         n.to_string()
     }
 }
+
+/// Test support: `err` refuses a 4×4 image at `path` over a limit of 10 pixels, saying so.
+#[cfg(test)]
+pub(crate) fn assert_4x4_over_10(err: &DataError, path: &std::path::Path) {
+    assert!(
+        matches!(
+            err,
+            DataError::TooLarge {
+                width: 4,
+                height: 4,
+                limit: 10,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}: 4×4 pixels (16) exceeds the limit of 10 pixels per image",
+            path.display()
+        )
+    );
+}

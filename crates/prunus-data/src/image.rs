@@ -523,25 +523,7 @@ mod tests {
             assert_eq!((image.width, image.height), (4, 4));
             assert_eq!(RgbImage::open_with_limit(&path, 16).unwrap(), image);
             let err = RgbImage::open_with_limit(&path, 10).unwrap_err();
-            assert!(
-                matches!(
-                    err,
-                    DataError::TooLarge {
-                        width: 4,
-                        height: 4,
-                        limit: 10,
-                        ..
-                    }
-                ),
-                "{err}"
-            );
-            assert_eq!(
-                err.to_string(),
-                format!(
-                    "{}: 4×4 pixels (16) exceeds the limit of 10 pixels per image",
-                    path.display()
-                )
-            );
+            crate::error::assert_4x4_over_10(&err, &path);
         }
         std::fs::remove_dir_all(d).unwrap();
     }

@@ -384,25 +384,7 @@ pub(crate) mod tests {
         let mut raster = Raster::open_with_limit(&path, 10).unwrap();
         assert_eq!(raster.max_pixels(), 10);
         let err = raster.read_window_raw(0, 0, 4, 4).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                DataError::TooLarge {
-                    width: 4,
-                    height: 4,
-                    limit: 10,
-                    ..
-                }
-            ),
-            "{err}"
-        );
-        assert_eq!(
-            err.to_string(),
-            format!(
-                "{}: 4×4 pixels (16) exceeds the limit of 10 pixels per image",
-                path.display()
-            )
-        );
+        crate::error::assert_4x4_over_10(&err, &path);
         assert_eq!(raster.read_window_rgb(1, 1, 3, 3).unwrap(), vec![1.0; 27]);
         // A window whose end overflows is an error, not a panic.
         let err = raster.read_window_raw(usize::MAX, 0, 2, 2).unwrap_err();

@@ -74,8 +74,20 @@ pub fn first_non_finite<M: Module>(model: &M) -> Result<Option<(String, usize)>,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::module::Param;
     use burn::tensor::{Device, Tensor, TensorData};
     use prunus_models::UNetConfig;
+
+    /// `param` with its element `index` replaced by `f(old value)`.
+    fn edited(param: &Param<Tensor<4>>, index: usize, f: impl Fn(f32) -> f32) -> Param<Tensor<4>> {
+        let w = param.val();
+        let mut data = w.to_data().try_to_vec::<f32>().unwrap();
+        data[index] = f(data[index]);
+        let (shape, device) = (w.shape(), w.device());
+        param
+            .clone()
+            .map(|_| Tensor::from_data(TensorData::new(data, shape), &device))
+    }
 
     #[test]
     fn digest_survives_a_round_trip_through_bytes_and_sees_one_changed_value() {
@@ -89,16 +101,8 @@ mod tests {
         assert_eq!(model_digest(&net).unwrap(), model_digest(&back).unwrap());
 
         let mut changed = net.clone();
-        let w = changed.encoder[0].conv1.conv.weight.val();
-        let mut data = w.to_data().try_to_vec::<f32>().unwrap();
-        data[7] += 1e-6;
-        let shape = w.shape();
-        changed.encoder[0].conv1.conv.weight = changed.encoder[0]
-            .conv1
-            .conv
-            .weight
-            .clone()
-            .map(|_| Tensor::from_data(TensorData::new(data, shape), &device));
+        let weight = &mut changed.encoder[0].conv1.conv.weight;
+        *weight = edited(weight, 7, |v| v + 1e-6);
         assert_ne!(model_digest(&net).unwrap(), model_digest(&changed).unwrap());
         assert_eq!(first_non_finite(&changed).unwrap(), None);
     }
@@ -107,16 +111,8 @@ mod tests {
     fn a_nan_weight_is_found_by_path_and_index() {
         let device = Device::flex();
         let mut net = UNetConfig::standard(3, 1, 4, 2).init(&device).unwrap();
-        let w = net.decoder[0].conv2.conv.weight.val();
-        let mut data = w.to_data().try_to_vec::<f32>().unwrap();
-        data[5] = f32::NAN;
-        let shape = w.shape();
-        net.decoder[0].conv2.conv.weight = net.decoder[0]
-            .conv2
-            .conv
-            .weight
-            .clone()
-            .map(|_| Tensor::from_data(TensorData::new(data, shape), &device));
+        let weight = &mut net.decoder[0].conv2.conv.weight;
+        *weight = edited(weight, 5, |_| f32::NAN);
         let (path, index) = first_non_finite(&net).unwrap().expect("a NaN");
         assert!(
             path.contains("decoder") && path.ends_with("weight"),
