@@ -34,6 +34,10 @@ pub(crate) fn lock_folder(dir: &Path) -> Result<FolderLock, Error> {
         Err(TryLockError::WouldBlock) => Err(Error::Busy {
             run_dir: dir.to_path_buf(),
         }),
+        // A file system without locks (some network mounts): work unguarded rather than not at all.
+        Err(TryLockError::Error(e)) if e.kind() == std::io::ErrorKind::Unsupported => {
+            Ok(FolderLock { _file: file })
+        }
         Err(TryLockError::Error(e)) => Err(io(e)),
     }
 }
