@@ -668,7 +668,8 @@ fn edit_header(bytes: &[u8], edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u
 fn bug6_model_file_headers_are_checked_before_allocating() {
     let dir = tempfile::tempdir().unwrap();
     let bytes = std::fs::read(tiny_model(dir.path())).unwrap();
-    let cases: [(&str, Box<dyn FnOnce(&mut serde_json::Value)>, &str); 2] = [
+    type Edit = Box<dyn FnOnce(&mut serde_json::Value)>;
+    let cases: [(&str, Edit, &str); 2] = [
         (
             "wide.prunus",
             Box::new(|h| {
