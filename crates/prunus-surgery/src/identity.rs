@@ -6,6 +6,7 @@
 
 use burn::module::Module;
 use burn::store::ModuleSnapshot;
+use burn::store::burn_pack::Tensor as PackTensor;
 use burn::tensor::DType;
 
 use crate::file::Fnv1a;
@@ -29,17 +30,13 @@ use crate::file::Fnv1a;
 /// assert_ne!(model_digest(&a).unwrap(), model_digest(&b).unwrap()); // other random weights
 /// ```
 pub fn model_digest<M: Module>(model: &M) -> Result<u64, String> {
-    let mut tensors = model.collect(None, None, false);
-    tensors.sort_by(|a, b| a.name.cmp(&b.name));
     let mut hash = Fnv1a::new();
-    for tensor in &tensors {
+    each_tensor(model, |tensor, bytes| {
         hash.update(tensor.name.as_bytes());
         hash.update(format!("{:?}{:?}", tensor.dtype, tensor.shape).as_bytes());
-        let bytes = tensor
-            .to_bytes()
-            .map_err(|e| format!("{}: cannot read the tensor: {e}", tensor.name))?;
-        hash.update(&bytes);
-    }
+        hash.update(bytes);
+        None::<()>
+    })?;
     Ok(hash.finish())
 }
 
@@ -49,12 +46,7 @@ pub fn model_digest<M: Module>(model: &M) -> Result<u64, String> {
 /// # Errors
 /// When a tensor cannot be read back from its device.
 pub fn first_non_finite<M: Module>(model: &M) -> Result<Option<(String, usize)>, String> {
-    let mut tensors = model.collect(None, None, false);
-    tensors.sort_by(|a, b| a.name.cmp(&b.name));
-    for tensor in &tensors {
-        let bytes = tensor
-            .to_bytes()
-            .map_err(|e| format!("{}: cannot read the tensor: {e}", tensor.name))?;
+    each_tensor(model, |tensor, bytes| {
         let bad = match tensor.dtype {
             DType::F32 => bytes
                 .chunks_exact(4)
@@ -64,8 +56,24 @@ pub fn first_non_finite<M: Module>(model: &M) -> Result<Option<(String, usize)>,
                 .position(|c| !f64::from_le_bytes(c.try_into().expect("8 bytes")).is_finite()),
             _ => None,
         };
-        if let Some(index) = bad {
-            return Ok(Some((tensor.name.clone(), index)));
+        bad.map(|index| (tensor.name.clone(), index))
+    })
+}
+
+/// Calls `visit` on every tensor of `model` and its raw bytes, in path order, until it returns
+/// `Some`, which is returned.
+fn each_tensor<M: Module, T>(
+    model: &M,
+    mut visit: impl FnMut(&PackTensor, &[u8]) -> Option<T>,
+) -> Result<Option<T>, String> {
+    let mut tensors = model.collect(None, None, false);
+    tensors.sort_by(|a, b| a.name.cmp(&b.name));
+    for tensor in &tensors {
+        let bytes = tensor
+            .to_bytes()
+            .map_err(|e| format!("{}: cannot read the tensor: {e}", tensor.name))?;
+        if let Some(found) = visit(tensor, &bytes) {
+            return Ok(Some(found));
         }
     }
     Ok(None)
