@@ -1,5 +1,6 @@
 //! Make your own CNN prunable: list its channel groups and give access to its layers, then
-//! `prune`, `close_removed_gates` and `fold_gates` work on it as on the bundled networks.
+//! `verify_prunable`, `prune`, `close_removed_gates` and `fold_gates` work on it as on the
+//! bundled networks (and `prune_to_tolerance`: see `resnet_classifier`).
 //!
 //! ```sh
 //! cargo run --release --example custom_model
@@ -13,7 +14,8 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::{Device, Distribution, Tensor};
 use prunus::layers::{GatedConv2d, GatedConv2dConfig};
 use prunus::surgery::{
-    ChannelGroup, LayerMut, Prunable, PruningPlan, close_removed_gates, consumer, fold_gates, prune,
+    ChannelGroup, Prunable, PruningPlan, close_removed_gates, consumer, fold_gates, layer_fields,
+    prune, verify_prunable,
 };
 
 #[derive(Module, Debug)]
@@ -75,21 +77,17 @@ impl Prunable for TwoBranchNet {
         ]
     }
 
-    fn layer_mut(&mut self, path: &str) -> Option<LayerMut<'_>> {
-        Some(match path {
-            "stem" => LayerMut::Gated(&mut self.stem),
-            "branch_a" => LayerMut::Gated(&mut self.branch_a),
-            "branch_b" => LayerMut::Gated(&mut self.branch_b),
-            "fuse" => LayerMut::Gated(&mut self.fuse),
-            "head" => LayerMut::Conv(&mut self.head),
-            _ => return None,
-        })
-    }
+    // `layer_mut` by module path, written from the fields.
+    layer_fields!(stem, branch_a, branch_b, fuse, head);
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let device = prunus::device("default")?;
     let net = TwoBranchNet::new(&device);
+    // The declaration above, proven against the network: closing random channels of every
+    // group must equal removing them.
+    let probe = Tensor::<4>::random([1, 3, 16, 16], Distribution::Default, &device);
+    verify_prunable(&net, probe, |n, x| n.forward(x))?;
     let plan = PruningPlan::new()
         .keep("stem", (0..16).step_by(2))
         .keep("branch_a", [0, 5, 11])

@@ -18,7 +18,10 @@ use prunus::data::SyntheticConfig;
 use prunus::layers::GateInit;
 use prunus::models::UNetConfig;
 use prunus::plan::Criterion;
-use prunus::{PruneConfig, SegmentationData, TrainConfig, TrainDisplay, prune_to_tolerance, train};
+use prunus::{
+    PruneConfig, SegmentationData, SegmentationTask, TrainConfig, TrainDisplay, prune_to_tolerance,
+    train,
+};
 
 #[path = "common/args.rs"]
 mod args;
@@ -104,13 +107,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 .with_final_fine_tune((tune_scenes > 0).then(|| tune(2)))
                 .with_run_dir(Some(dir.join(format!("prune-{label}"))));
             let start = Instant::now();
-            let outcome = prune_to_tolerance(
-                trained.model.clone(),
-                &tune_data,
-                &valid_data,
-                &config,
-                &device,
-            )?;
+            let mut task = SegmentationTask::new(tune_data.clone(), valid_data.clone());
+            let outcome = prune_to_tolerance(trained.model.clone(), &mut task, &config, &device)?;
             let r = outcome.report;
             gate_passes.get_or_insert(r.evaluations);
             rows.push(format!(

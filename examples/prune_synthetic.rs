@@ -16,7 +16,9 @@ use std::path::PathBuf;
 use prunus::data::{Metric, SyntheticConfig};
 use prunus::plan::Criterion;
 use prunus::surgery::ModelFile;
-use prunus::{PruneConfig, SegmentationData, TrainConfig, evaluate, prune_to_tolerance};
+use prunus::{
+    PruneConfig, SegmentationData, SegmentationTask, TrainConfig, evaluate, prune_to_tolerance,
+};
 
 #[path = "common/args.rs"]
 mod args;
@@ -64,7 +66,6 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     // penalty (the gates have done their job).
     let tune = |epochs: usize| TrainConfig::fine_tuning(epochs);
     let config = PruneConfig::new()
-        .with_metric(metric)
         .with_tolerance(tolerance)
         .with_initial_step(step)
         .with_criterion(criterion)
@@ -77,7 +78,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         "pruning {model_path} to a {tolerance}-point {metric:?} tolerance ({} criterion) on {n_valid} held-out scenes",
         criterion.name()
     );
-    let outcome = prune_to_tolerance(file.network, &train_data, &valid_data, &config, &device)?;
+    let mut task = SegmentationTask::new(train_data, valid_data.clone()).with_metric(metric);
+    let outcome = prune_to_tolerance(file.network, &mut task, &config, &device)?;
     println!("{}", outcome.report.summary());
     let iou = evaluate(&outcome.model, &valid_data, 16, &device)?.metric(Metric::Iou);
     println!("IoU after pruning: {iou:.4}");

@@ -19,8 +19,8 @@ use prunus::data::{Metric, RgbImage, SyntheticConfig, Tiling};
 use prunus::models::UNetConfig;
 use prunus::surgery::{ModelFile, Network};
 use prunus::{
-    LossConfig, PruneConfig, SegmentationData, TrainConfig, evaluate, plots, predict_image,
-    prune_to_tolerance, train,
+    LossConfig, PruneConfig, SegmentationData, SegmentationTask, TrainConfig, evaluate, plots,
+    predict_image, prune_to_tolerance, train,
 };
 
 #[path = "common/args.rs"]
@@ -99,13 +99,14 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let tune = |epochs: usize| TrainConfig::fine_tuning(epochs);
     let prune_dir = run_dir.join("prune");
     let config = PruneConfig::new()
-        .with_metric(Metric::PixelAccuracy)
         .with_tolerance(tolerance)
         .with_fine_tune(Some(tune(1)))
         .with_final_fine_tune(Some(tune(2)))
         .with_run_dir(Some(prune_dir.clone()));
     let tune_data = train_data.take(256);
-    let outcome = prune_to_tolerance(network.clone(), &tune_data, &valid_data, &config, &device)?;
+    let mut task =
+        SegmentationTask::new(tune_data, valid_data.clone()).with_metric(Metric::PixelAccuracy);
+    let outcome = prune_to_tolerance(network.clone(), &mut task, &config, &device)?;
     let report = &outcome.report;
     let after = evaluate(&outcome.model, &valid_data, 16, &device)?;
 

@@ -9,8 +9,8 @@ use prunus::models::{UNet, UNetConfig};
 use prunus::plan::{Criterion, StopReason, Tolerance};
 use prunus::surgery::{ModelFile, Prunable};
 use prunus::{
-    Error, PruneConfig, SegmentationData, TrainConfig, TrainDisplay, evaluate, prune_to_tolerance,
-    prune_to_tolerance_with, train,
+    Error, PruneConfig, SegmentationData, SegmentationTask, TrainConfig, TrainDisplay, evaluate,
+    prune_to_tolerance, prune_to_tolerance_with, train,
 };
 
 fn data() -> (SegmentationData, SegmentationData) {
@@ -45,6 +45,10 @@ fn trained() -> UNet {
         .clone()
 }
 
+fn task(train: &SegmentationData, valid: &SegmentationData) -> SegmentationTask {
+    SegmentationTask::new(train.clone(), valid.clone())
+}
+
 fn config() -> PruneConfig {
     PruneConfig::new()
         .with_progress(false)
@@ -62,12 +66,9 @@ fn the_drop_stays_within_the_tolerance_and_every_step_is_reported() {
     let (train_data, valid_data) = data();
     // IoU: a network pruned to nothing predicts background and loses all of it, so a zero
     // tolerance must roll back.
-    let config = config()
-        .with_metric(Metric::Iou)
-        .with_tolerance(0.0)
-        .with_fold(false);
-    let outcome =
-        prune_to_tolerance(trained(), &train_data, &valid_data, &config, &device).unwrap();
+    let config = config().with_tolerance(0.0).with_fold(false);
+    let mut task = SegmentationTask::new(train_data, valid_data.clone()).with_metric(Metric::Iou);
+    let outcome = prune_to_tolerance(trained(), &mut task, &config, &device).unwrap();
     let report = &outcome.report;
     assert!(report.drop <= 0.0, "{}", report.summary());
     // The reported metric is the network's, on the search's data.
@@ -108,7 +109,13 @@ fn rate_and_flops_targets_stop_where_asked() {
     let total = channels(&trained());
 
     let rate = config().with_tolerance(100.0).with_target_rate(Some(0.25));
-    let outcome = prune_to_tolerance(trained(), &train_data, &valid_data, &rate, &device).unwrap();
+    let outcome = prune_to_tolerance(
+        trained(),
+        &mut task(&train_data, &valid_data),
+        &rate,
+        &device,
+    )
+    .unwrap();
     assert_eq!(outcome.report.stop, Some(StopReason::RateReached));
     assert_eq!(
         total - channels(&outcome.model),
@@ -116,7 +123,13 @@ fn rate_and_flops_targets_stop_where_asked() {
     );
 
     let flops = config().with_tolerance(100.0).with_target_flops(Some(0.5));
-    let outcome = prune_to_tolerance(trained(), &train_data, &valid_data, &flops, &device).unwrap();
+    let outcome = prune_to_tolerance(
+        trained(),
+        &mut task(&train_data, &valid_data),
+        &flops,
+        &device,
+    )
+    .unwrap();
     assert_eq!(outcome.report.stop, Some(StopReason::FlopsReached));
     let cut = outcome.report.flops_cut();
     assert!((0.5..0.6).contains(&cut), "FLOPs cut {cut}");
@@ -133,8 +146,13 @@ fn an_interrupted_run_resumes_to_the_same_result() {
     let whole_config = base
         .clone()
         .with_run_dir(Some(whole_dir.path().to_path_buf()));
-    let whole =
-        prune_to_tolerance(trained(), &train_data, &valid_data, &whole_config, &device).unwrap();
+    let whole = prune_to_tolerance(
+        trained(),
+        &mut task(&train_data, &valid_data),
+        &whole_config,
+        &device,
+    )
+    .unwrap();
     let accepted = whole.report.steps.iter().filter(|s| s.accepted).count();
     assert!(accepted >= 2, "{}", whole.report.summary());
 
@@ -146,8 +164,7 @@ fn an_interrupted_run_resumes_to_the_same_result() {
     };
     let err = prune_to_tolerance_with(
         trained(),
-        &train_data,
-        &valid_data,
+        &mut task(&train_data, &valid_data),
         &split_config,
         &device,
         &mut stop_after_first,
@@ -156,8 +173,13 @@ fn an_interrupted_run_resumes_to_the_same_result() {
     assert!(matches!(err, Error::Interrupted { .. }), "{err}");
     assert!(err.to_string().contains("resume"), "{err}");
 
-    let resumed =
-        prune_to_tolerance(trained(), &train_data, &valid_data, &split_config, &device).unwrap();
+    let resumed = prune_to_tolerance(
+        trained(),
+        &mut task(&train_data, &valid_data),
+        &split_config,
+        &device,
+    )
+    .unwrap();
     assert_eq!(resumed.report.steps, whole.report.steps);
     assert_eq!(resumed.report.widths, whole.report.widths);
     assert_eq!(resumed.report.final_metric, whole.report.final_metric);
@@ -195,7 +217,13 @@ fn an_interrupted_run_resumes_to_the_same_result() {
     let other = config()
         .with_tolerance(1.0)
         .with_run_dir(Some(whole_dir.path().to_path_buf()));
-    let err = prune_to_tolerance(trained(), &train_data, &valid_data, &other, &device).unwrap_err();
+    let err = prune_to_tolerance(
+        trained(),
+        &mut task(&train_data, &valid_data),
+        &other,
+        &device,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("other pruning settings"), "{err}");
 }
 
@@ -215,8 +243,13 @@ fn every_criterion_prunes() {
             .with_criterion(criterion)
             .with_tolerance(100.0)
             .with_max_evaluations(Some(3));
-        let outcome =
-            prune_to_tolerance(trained(), &train_data, &valid_data, &settings, &device).unwrap();
+        let outcome = prune_to_tolerance(
+            trained(),
+            &mut task(&train_data, &valid_data),
+            &settings,
+            &device,
+        )
+        .unwrap();
         assert!(outcome.report.flops_cut() > 0.0, "{criterion:?}");
         assert_eq!(outcome.report.evaluations, 3);
     }
@@ -235,8 +268,13 @@ fn fine_tuning_runs_between_steps_and_at_the_end() {
         .with_max_evaluations(Some(3))
         .with_fine_tune(Some(tune.clone()))
         .with_final_fine_tune(Some(tune));
-    let outcome =
-        prune_to_tolerance(trained(), &train_data, &valid_data, &config, &device).unwrap();
+    let outcome = prune_to_tolerance(
+        trained(),
+        &mut task(&train_data, &valid_data),
+        &config,
+        &device,
+    )
+    .unwrap();
     let report = &outcome.report;
     let (metric, kept) = report.final_fine_tune.unwrap();
     assert_eq!(report.evaluations, 4);
@@ -249,8 +287,13 @@ fn relative_tolerance_is_a_share_of_the_baseline() {
     let device = Device::flex();
     let (train_data, valid_data) = data();
     let config = config().with_tolerance(0.01).with_relative(true);
-    let outcome =
-        prune_to_tolerance(trained(), &train_data, &valid_data, &config, &device).unwrap();
+    let outcome = prune_to_tolerance(
+        trained(),
+        &mut task(&train_data, &valid_data),
+        &config,
+        &device,
+    )
+    .unwrap();
     let r = &outcome.report;
     assert_eq!(r.tolerance, Tolerance::Relative(0.01));
     assert!((r.baseline - r.final_metric) / r.baseline <= 0.01);
@@ -268,15 +311,19 @@ fn invalid_settings_are_errors() {
         (config().with_target_rate(Some(1.5)), "rate"),
     ];
     for (settings, word) in bad {
-        let err = prune_to_tolerance(trained(), &train_data, &valid_data, &settings, &device)
-            .unwrap_err();
+        let err = prune_to_tolerance(
+            trained(),
+            &mut task(&train_data, &valid_data),
+            &settings,
+            &device,
+        )
+        .unwrap_err();
         assert!(matches!(err, Error::Config(_)), "{err}");
         assert!(err.to_string().contains(word), "{err}");
     }
     let err = prune_to_tolerance(
         trained(),
-        &train_data,
-        &valid_data.take(0),
+        &mut task(&train_data, &valid_data.take(0)),
         &config(),
         &device,
     )

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use prunus::data::{AerialCrops, Layout, Metric, Split, airs_pairs, inria_pairs};
 use prunus::surgery::{ModelFile, Network};
 use prunus::{
-    LossConfig, PruneConfig, SegmentationData, TrainConfig, evaluate, plots, prune_to_tolerance,
-    train,
+    LossConfig, PruneConfig, SegmentationData, SegmentationTask, TrainConfig, evaluate, plots,
+    prune_to_tolerance, train,
 };
 
 use super::args::Args;
@@ -83,7 +83,8 @@ pub fn train_and_prune(
         .with_final_fine_tune(Some(tune(2)))
         .with_run_dir(Some(run_dir.join("prune")));
     let tune_data = train_data.take(n_train / 4);
-    let outcome = prune_to_tolerance(trained.model, &tune_data, &valid_data, &config, &device)?;
+    let mut task = SegmentationTask::new(tune_data, valid_data.clone());
+    let outcome = prune_to_tolerance(trained.model, &mut task, &config, &device)?;
     println!("{}", outcome.report.summary());
     std::fs::write(
         run_dir.join("metric_vs_flops.svg"),

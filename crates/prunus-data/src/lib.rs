@@ -5,6 +5,7 @@
 //! - [`inria_pairs`], [`airs_pairs`] → [`AerialCrops`]: the Inria and AIRS layouts on disk,
 //!   random training crops and a deterministic validation grid, read from TIFF/GeoTIFF windows
 //!   ([`Raster`]) without decoding whole tiles.
+//! - [`Digits`]: scikit-learn's 1,797 handwritten 8×8 digits, bundled, for classifiers.
 //! - [`Confusion`], [`Metric`]: pixel accuracy, IoU, Dice/F1, precision, recall accumulated over
 //!   a dataset.
 //!
@@ -22,6 +23,7 @@
 //! ```
 
 mod aerial;
+mod digits;
 mod error;
 mod image;
 mod metrics;
@@ -31,6 +33,7 @@ mod synthetic;
 mod tiling;
 
 pub use aerial::{AerialCrops, CropAt, Layout, Split, TilePair, airs_pairs, inria_pairs};
+pub use digits::Digits;
 pub use error::DataError;
 pub use image::{MAX_IMAGE_PIXELS, RgbImage, write_mask, write_png};
 pub use metrics::{Confusion, Metric};

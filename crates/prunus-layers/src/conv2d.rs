@@ -102,12 +102,16 @@ impl GatedConv2d {
     /// - `input`: `[batch, in, height, width]`
     /// - output: `[batch, out, (height + 2·padding − kernel) / stride + 1, same for width]`
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
-        gate_forward(
-            self.conv.forward(input),
+        let dims = input.dims();
+        let z = self.conv.forward(input);
+        crate::record::note_conv(
+            &self.conv,
             self.norm.as_ref(),
             self.gate.as_ref(),
-            self.activation,
-        )
+            dims,
+            z.dims(),
+        );
+        gate_forward(z, self.norm.as_ref(), self.gate.as_ref(), self.activation)
     }
 
     /// Input and output channels, `[in, out]`, read from the weight.

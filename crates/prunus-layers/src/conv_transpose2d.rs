@@ -104,12 +104,16 @@ impl GatedConvTranspose2d {
     /// - output: `[batch, out, (height − 1)·stride − 2·padding + kernel + padding_out, same for
     ///   width]`
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
-        gate_forward(
-            self.conv.forward(input),
+        let dims = input.dims();
+        let z = self.conv.forward(input);
+        crate::record::note_conv_transpose(
+            &self.conv,
             self.norm.as_ref(),
             self.gate.as_ref(),
-            self.activation,
-        )
+            dims,
+            z.dims(),
+        );
+        gate_forward(z, self.norm.as_ref(), self.gate.as_ref(), self.activation)
     }
 
     /// Input and output channels, `[in, out]`, read from the weight.

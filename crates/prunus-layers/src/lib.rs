@@ -10,6 +10,11 @@
 //! - [`GateInit`]: how gates start (`Ones`, `Constant`, `Uniform`, `Normal`, `FilterNorm`).
 //! - [`gates`], [`gate_l1`]: find the gates of any module; their L1 penalty.
 //! - [`set_trainable`]: joint training, gates-only training, or frozen gates.
+//! - The prunable description every network declares: [`ChannelGroup`]s (producers, members,
+//!   consumers), [`Layers`] access by module path ([`layer_fields!`]), the [`Prunable`]
+//!   trait, and the slicing primitives ([`SliceChannels`], [`select_param`],
+//!   [`select_batch_norm`], [`select_depthwise`]).
+//! - [`record`]: the exact cost of any forward pass, layer by layer.
 //!
 //! ```
 //! use burn::tensor::{Device, Distribution, Tensor};
@@ -31,7 +36,11 @@ mod conv2d;
 mod conv_transpose2d;
 mod gate;
 mod gated;
+mod group;
 mod params;
+mod prunable;
+mod record;
+mod slice;
 #[cfg(test)]
 mod test_util;
 
@@ -40,4 +49,10 @@ pub use conv_transpose2d::{GatedConvTranspose2d, GatedConvTranspose2dConfig};
 pub use conv2d::{GatedConv2d, GatedConv2dConfig};
 pub use gate::GateInit;
 pub use gated::filter_l1_norms;
-pub use params::{Trainable, gate_l1, gate_param_paths, gates, set_trainable};
+pub use group::{ChannelGroup, Consumer, consumer, flattened};
+pub use params::{Trainable, gate_l1, gate_param_ids, gate_param_paths, gates, set_trainable};
+pub use prunable::{LayerMut, Layers, Prunable, split_path};
+pub use record::{Executed, LayerKind, counted, record};
+pub use slice::{
+    LayerError, SliceChannels, layer_error, select_batch_norm, select_depthwise, select_param,
+};

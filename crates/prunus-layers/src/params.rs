@@ -114,6 +114,39 @@ pub fn gate_param_paths<M: Module>(module: &M) -> Vec<String> {
     collector.paths
 }
 
+struct GateIdCollector {
+    tracker: PathTracker,
+    ids: Vec<burn::module::ParamId>,
+}
+
+impl ModuleVisitor for GateIdCollector {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.tracker.enter(name, container_type);
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.tracker.exit();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if self.tracker.is_gate() {
+            self.ids.push(param.id);
+        }
+    }
+}
+
+/// The id of every gate parameter of `module`: split a step's gradients into the gates' and
+/// the weights' (`GradientsParams::from_params`) to give the gates their own learning rate in
+/// a hand-written training loop.
+pub fn gate_param_ids<M: Module>(module: &M) -> Vec<burn::module::ParamId> {
+    let mut collector = GateIdCollector {
+        tracker: PathTracker::default(),
+        ids: Vec::new(),
+    };
+    module.visit(&mut collector);
+    collector.ids
+}
+
 /// `Σ|g|` over every gate of `module`, as a one-element tensor that back-propagates into the
 /// gates. `None` when the module has no gated layer.
 ///

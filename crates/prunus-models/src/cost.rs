@@ -14,16 +14,13 @@
 //!   counted separately in [`CostReport::gates`]; a network whose gates are folded into its
 //!   weights has none.
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use burn::module::{Module, ModuleVisitor, Param, ParamId};
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-/// The kind of a counted layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum LayerKind {
-    /// A 2-d convolution.
-    Conv,
-    /// A 2-d transposed convolution.
-    ConvTranspose,
-}
+pub use prunus_layers::LayerKind;
 
 /// The cost of one layer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,7 +176,7 @@ impl LayerShape {
     fn output_size(&self, [h, w]: [usize; 2]) -> [usize; 2] {
         let (k, s, p) = (self.kernel_size, self.stride, self.padding);
         let side = |x: usize| match self.kind {
-            LayerKind::Conv => (x + 2 * p - k) / s + 1,
+            LayerKind::Conv | LayerKind::Linear => (x + 2 * p - k) / s + 1,
             LayerKind::ConvTranspose => (x - 1) * s + k + self.padding_out - 2 * p,
         };
         [side(h), side(w)]
@@ -207,7 +204,7 @@ impl CostBuilder {
         let pixels = |[h, w]: [usize; 2]| (h as u64).saturating_mul(w as u64);
         let weights = cin * cout * k2; // ≤ 2^16 · 2^16 · k², widths being validated
         let macs = match shape.kind {
-            LayerKind::Conv => pixels(output_size).saturating_mul(weights),
+            LayerKind::Conv | LayerKind::Linear => pixels(output_size).saturating_mul(weights),
             LayerKind::ConvTranspose => pixels(input_size).saturating_mul(weights),
         };
         let params = weights
@@ -233,5 +230,92 @@ impl CostBuilder {
             input_size,
             layers: self.layers,
         }
+    }
+}
+
+/// Maps every weight's id to the module path of the layer that owns it.
+#[derive(Default)]
+struct LayerNames {
+    path: Vec<(String, String)>,
+    names: BTreeMap<ParamId, String>,
+}
+
+impl ModuleVisitor for LayerNames {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path
+            .push((name.to_string(), container_type.to_string()));
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        // `…layer.weight`, or `…gated.conv.weight` inside a gated layer.
+        let mut end = self.path.len().saturating_sub(1);
+        let gated = |t: &str| t.ends_with(":GatedConv2d") || t.ends_with(":GatedConvTranspose2d");
+        if end >= 2 && self.path[end - 1].0 == "conv" && gated(&self.path[end - 2].1) {
+            end -= 1;
+        }
+        let name: Vec<&str> = self.path[..end].iter().map(|(n, _)| n.as_str()).collect();
+        self.names.entry(param.id).or_insert_with(|| name.join("."));
+    }
+}
+
+/// The exact cost of one forward pass of `model`, measured: `forward(model, input)` runs once
+/// while every gated layer (and every plain layer run through
+/// [`prunus_layers::counted`]) notes its shape ([`prunus_layers::record`]). Works for any
+/// network, whatever its topology; a layer run twice counts its multiply-adds twice and its
+/// parameters once. Figures are per input example (`input`'s batch is divided out).
+///
+/// Plain Burn layers run with their own `forward` are not seen, so not counted.
+///
+/// # Example
+/// ```
+/// use burn::tensor::{Device, Distribution, Tensor};
+/// use prunus_models::{Costed, UNetConfig, measure_cost};
+///
+/// let device = Device::flex();
+/// let config = UNetConfig::standard(3, 1, 4, 2);
+/// let unet = config.init(&device).unwrap();
+/// let x = Tensor::<4>::random([2, 3, 32, 32], Distribution::Default, &device);
+/// let measured = measure_cost(&unet, x, |net, x| net.forward(x));
+/// assert_eq!(measured.macs(), config.cost([32, 32]).unwrap().macs());
+/// ```
+pub fn measure_cost<M: Module, O>(
+    model: &M,
+    input: Tensor<4>,
+    forward: impl FnOnce(&M, Tensor<4>) -> O,
+) -> CostReport {
+    let [batch, _, h, w] = input.dims();
+    let (_, runs) = prunus_layers::record(|| forward(model, input));
+    let mut names = LayerNames::default();
+    model.visit(&mut names);
+    let mut seen = BTreeSet::new();
+    let layers = runs
+        .into_iter()
+        .map(|run| {
+            let first = seen.insert(run.weight);
+            LayerCost {
+                name: names
+                    .names
+                    .get(&run.weight)
+                    .cloned()
+                    .unwrap_or_else(|| "?".into()),
+                kind: run.kind,
+                in_channels: run.channels[0],
+                out_channels: run.channels[1],
+                kernel_size: run.kernel_size,
+                input_size: run.input_size,
+                output_size: run.output_size,
+                params: if first { run.params } else { 0 },
+                gates: if first { run.gates } else { 0 },
+                macs: run.macs / batch.max(1) as u64,
+            }
+        })
+        .collect();
+    CostReport {
+        input_size: [h, w],
+        layers,
     }
 }

@@ -34,7 +34,7 @@ mod input;
 mod ternausnet;
 mod unet;
 
-pub use cost::{CostReport, Costed, LayerCost, LayerKind, MAX_WIDTH};
+pub use cost::{CostReport, Costed, LayerCost, LayerKind, MAX_WIDTH, measure_cost};
 pub use error::ModelError;
 pub use ternausnet::{
     DECODER_BLOCKS, DecoderBlock, ENCODER_LAYERS, TernausNet, TernausNetConfig, imagenet_normalize,

@@ -20,7 +20,8 @@ use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::store::{ModuleSnapshot, PytorchStore};
 use burn::tensor::{Device, Tensor};
 use prunus_layers::{
-    GateInit, GatedConv2d, GatedConv2dConfig, GatedConvTranspose2d, GatedConvTranspose2dConfig,
+    ChannelGroup, GateInit, GatedConv2d, GatedConv2dConfig, GatedConvTranspose2d,
+    GatedConvTranspose2dConfig, Layers, Prunable, consumer,
 };
 
 use crate::cost::{CostBuilder, CostReport, Costed, LayerShape};
@@ -360,7 +361,7 @@ impl TernausNet {
         let dec3 = self.dec3.forward(cat(dec4, conv3));
         let dec2 = self.dec2.forward(cat(dec3, conv2));
         let dec1 = self.dec1.forward(cat(dec2, conv1));
-        self.head.forward(dec1)
+        prunus_layers::counted::conv2d(&self.head, dec1)
     }
 
     /// Loads torchvision's VGG11 `features.*` weights (a `.pth` state dict of `vgg11()` or of
@@ -426,4 +427,64 @@ pub fn imagenet_normalize(rgb: Tensor<4>) -> Tensor<4> {
     let mean = Tensor::<1>::from_floats([0.485, 0.456, 0.406], &device).reshape([1, 3, 1, 1]);
     let std = Tensor::<1>::from_floats([0.229, 0.224, 0.225], &device).reshape([1, 3, 1, 1]);
     (rgb - mean) / std
+}
+/// TernausNet groups, named by producer path. Each encoder convolution feeds the next one;
+/// `conv5`, `conv4`, `conv3`, `conv2`, `conv1` also feed the second part of the input of
+/// `dec5.conv`, `dec4.conv`, `dec3.conv`, `dec2.conv`, `dec1` (TernausNet concatenates
+/// `[decoder, skip]`, so the offset is the decoder part's width); a block's `conv` feeds its `up`,
+/// whose output is the first part of the next block's input.
+impl Prunable for TernausNet {
+    fn channel_groups(&self) -> Vec<ChannelGroup> {
+        let config = self.config();
+        let mut groups = Vec::new();
+        // Which decoder layer each encoder output feeds as a skip, and at what offset.
+        let out = |b: usize| config.decoder[b][1];
+        let skip_of = |name: &str| match name {
+            "conv5" => Some(("dec5.conv", out(0))),
+            "conv4" => Some(("dec4.conv", out(1))),
+            "conv3" => Some(("dec3.conv", out(2))),
+            "conv2" => Some(("dec2.conv", out(3))),
+            "conv1" => Some(("dec1", out(4))),
+            _ => None,
+        };
+        for (i, name) in ENCODER_LAYERS.iter().enumerate() {
+            let next = ENCODER_LAYERS.get(i + 1).copied().unwrap_or("center.conv");
+            let mut consumers = vec![consumer(next, 0)];
+            if let Some((layer, offset)) = skip_of(name) {
+                consumers.push(consumer(layer, offset));
+            }
+            groups.push(ChannelGroup::new(*name, config.encoder[i], consumers));
+        }
+        for (b, name) in DECODER_BLOCKS.iter().enumerate() {
+            let [mid, out] = config.decoder[b];
+            groups.push(ChannelGroup::new(
+                format!("{name}.conv"),
+                mid,
+                vec![consumer(format!("{name}.up"), 0)],
+            ));
+            let next = DECODER_BLOCKS
+                .get(b + 1)
+                .map_or_else(|| "dec1".to_string(), |n| format!("{n}.conv"));
+            groups.push(ChannelGroup::new(
+                format!("{name}.up"),
+                out,
+                vec![consumer(next, 0)],
+            ));
+        }
+        groups.push(ChannelGroup::new(
+            "dec1",
+            config.dec1,
+            vec![consumer("head", 0)],
+        ));
+        groups
+    }
+
+    prunus_layers::layer_fields!(
+        conv1, conv2, conv3s, conv3, conv4s, conv4, conv5s, conv5, center, dec5, dec4, dec3, dec2,
+        dec1, head
+    );
+}
+
+impl Layers for DecoderBlock {
+    prunus_layers::layer_fields!(conv, up);
 }

@@ -15,8 +15,8 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::tensor::{Device, Tensor};
 use prunus_layers::{
-    Activation, GateInit, GatedConv2d, GatedConv2dConfig, GatedConvTranspose2d,
-    GatedConvTranspose2dConfig,
+    Activation, ChannelGroup, GateInit, GatedConv2d, GatedConv2dConfig, GatedConvTranspose2d,
+    GatedConvTranspose2dConfig, Layers, Prunable, consumer,
 };
 
 use crate::cost::{CostBuilder, CostReport, Costed, LayerShape};
@@ -336,7 +336,7 @@ impl UNet {
                 .conv2
                 .forward(block.conv1.forward(Tensor::cat(vec![skip, up], 1)));
         }
-        self.head.forward(x)
+        prunus_layers::counted::conv2d(&self.head, x)
     }
 }
 
@@ -350,4 +350,73 @@ impl Costed for UNet {
 pub(crate) fn conv_channels(conv: &Conv2d) -> [usize; 2] {
     let [out, in_per_group, _, _] = conv.weight.dims();
     [in_per_group * conv.groups, out]
+}
+/// U-Net groups, named by producer path:
+/// - `encoder.{l}.conv1` → `encoder.{l}.conv2`;
+/// - `encoder.{l}.conv2` → the next level's `conv1` and, as the skip, the first part of
+///   `decoder.{depth-1-l}.conv1` (offset 0: U-Net concatenates `[skip, up]`); the bottleneck's
+///   feeds `decoder.0.up`;
+/// - `decoder.{j}.up` → `decoder.{j}.conv1` at offset = the skip's width;
+/// - `decoder.{j}.conv1` → `decoder.{j}.conv2` → the next level's `up` (or `head`).
+impl Prunable for UNet {
+    fn channel_groups(&self) -> Vec<ChannelGroup> {
+        let depth = self.decoder.len();
+        let mut groups = Vec::new();
+        for (l, block) in self.encoder.iter().enumerate() {
+            groups.push(ChannelGroup::new(
+                format!("encoder.{l}.conv1"),
+                block.conv1.channels()[1],
+                vec![consumer(format!("encoder.{l}.conv2"), 0)],
+            ));
+            let consumers = if l < depth {
+                vec![
+                    consumer(format!("encoder.{}.conv1", l + 1), 0),
+                    consumer(format!("decoder.{}.conv1", depth - 1 - l), 0),
+                ]
+            } else if depth > 0 {
+                vec![consumer("decoder.0.up", 0)]
+            } else {
+                vec![consumer("head", 0)]
+            };
+            groups.push(ChannelGroup::new(
+                format!("encoder.{l}.conv2"),
+                block.conv2.channels()[1],
+                consumers,
+            ));
+        }
+        for (j, block) in self.decoder.iter().enumerate() {
+            let skip = self.encoder[depth - 1 - j].conv2.channels()[1];
+            groups.push(ChannelGroup::new(
+                format!("decoder.{j}.up"),
+                block.up.channels()[1],
+                vec![consumer(format!("decoder.{j}.conv1"), skip)],
+            ));
+            groups.push(ChannelGroup::new(
+                format!("decoder.{j}.conv1"),
+                block.conv1.channels()[1],
+                vec![consumer(format!("decoder.{j}.conv2"), 0)],
+            ));
+            let next = if j + 1 < depth {
+                format!("decoder.{}.up", j + 1)
+            } else {
+                "head".into()
+            };
+            groups.push(ChannelGroup::new(
+                format!("decoder.{j}.conv2"),
+                block.conv2.channels()[1],
+                vec![consumer(next, 0)],
+            ));
+        }
+        groups
+    }
+
+    prunus_layers::layer_fields!(encoder, decoder, head);
+}
+
+impl Layers for DoubleConv {
+    prunus_layers::layer_fields!(conv1, conv2);
+}
+
+impl Layers for UpBlock {
+    prunus_layers::layer_fields!(up, conv1, conv2);
 }

@@ -178,6 +178,15 @@ fn producer_scores(
         ),
         LayerMut::Conv(l) => (l.weight.val(), 0, None, None),
         LayerMut::ConvTranspose(l) => (l.weight.val(), 1, None, None),
+        LayerMut::Linear(l) => {
+            let [i, o] = l.weight.dims();
+            (l.weight.val().reshape([i, o, 1, 1]), 1, None, None)
+        }
+        LayerMut::BatchNorm(_) => {
+            return Err(missing(
+                "a BatchNorm cannot be a producer (declare it a member)",
+            ));
+        }
     };
     match criterion {
         // The gate's effective scale: after BatchNorm, γ can absorb any scale the gate loses, so
@@ -238,16 +247,32 @@ pub fn score<M: Prunable>(model: &M, criterion: Criterion, step: u64) -> Result<
     }
     let mut model = model.clone();
     for group in &groups {
-        let layer = model
-            .layer_mut(&group.producer)
-            .ok_or_else(|| PlanError::Criterion {
-                group: group.name.clone(),
-                reason: format!("the network has no layer {}", group.producer),
-            })?;
-        scores.insert(
-            group.name.clone(),
-            producer_scores(layer, criterion, &group.name)?,
-        );
+        let mut sum: Option<Vec<f32>> = None;
+        let mut first_error = None;
+        for producer in &group.producers {
+            let layer = model
+                .layer_mut(producer)
+                .ok_or_else(|| PlanError::Criterion {
+                    group: group.name.clone(),
+                    reason: format!("the network has no layer {producer}"),
+                })?;
+            match producer_scores(layer, criterion, &group.name) {
+                Ok(values) => match &mut sum {
+                    Some(sum) => sum.iter_mut().zip(values).for_each(|(s, v)| *s += v),
+                    None => sum = Some(values),
+                },
+                // With several producers, the gate criterion reads the gated ones.
+                Err(e) => first_error = first_error.or(Some(e)),
+            }
+        }
+        match (sum, first_error) {
+            (Some(sum), None) => scores.insert(group.name.clone(), sum),
+            (Some(sum), Some(_)) if criterion == Criterion::Gate => {
+                scores.insert(group.name.clone(), sum)
+            }
+            (_, Some(e)) => return Err(e),
+            (None, None) => unreachable!("a checked group has a producer"),
+        }
     }
     Ok(scores.with_shared_scale(criterion.shared_scale()))
 }
@@ -292,17 +317,25 @@ impl TaylorScores {
                 group: group.name.clone(),
                 reason: reason.to_string(),
             };
-            let gate = match model.layer_mut(&group.producer) {
-                Some(LayerMut::Gated(l)) => l.gate.as_ref().map(|g| (g.id, g.val())),
-                Some(LayerMut::GatedTranspose(l)) => l.gate.as_ref().map(|g| (g.id, g.val())),
-                _ => None,
-            };
-            let (id, gate) =
-                gate.ok_or_else(|| missing("the Taylor criterion needs a gated producer"))?;
-            let grad: Tensor<1> = grads
-                .get(id)
-                .ok_or_else(|| missing("the gate has no gradient (is it trainable?)"))?;
-            let values = read((gate.inner() * grad).abs());
+            let mut values: Option<Vec<f32>> = None;
+            for producer in &group.producers {
+                let Some((id, gate)) = model
+                    .layer_mut(producer)
+                    .and_then(|l| l.gate().map(|g| (g.id, g.val())))
+                else {
+                    continue;
+                };
+                let grad: Tensor<1> = grads
+                    .get(id)
+                    .ok_or_else(|| missing("the gate has no gradient (is it trainable?)"))?;
+                let these = read((gate.inner() * grad).abs());
+                match &mut values {
+                    Some(v) => v.iter_mut().zip(these).for_each(|(s, x)| *s += x),
+                    None => values = Some(these),
+                }
+            }
+            let values =
+                values.ok_or_else(|| missing("the Taylor criterion needs a gated producer"))?;
             let sums = self
                 .sums
                 .entry(group.name.clone())

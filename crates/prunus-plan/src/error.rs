@@ -24,6 +24,14 @@ pub enum PlanError {
         /// What does not match.
         reason: String,
     },
+    /// A run folder that cannot be used: made by another search, corrupt, or not writable.
+    #[error("run folder {path}: {reason}")]
+    Run {
+        /// The folder or file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// Surgery failed.
     #[error(transparent)]
     Surgery(#[from] SurgeryError),

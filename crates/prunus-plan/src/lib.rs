@@ -8,7 +8,9 @@
 //!   the least important channels, ranked globally (scores normalised per layer) or per layer,
 //!   with `min_channels`, `round_to` and an ignore list;
 //! - [`search`]: the error-tolerance search — prune in steps while the validation metric stays
-//!   within the tolerance, halve the step and roll back when it does not.
+//!   within the tolerance, halve the step and roll back when it does not;
+//! - [`RunFolder`]: the search's state and last accepted network after every step, so that any
+//!   caller of the search resumes where it stopped.
 //!
 //! The search is generic: a [`SearchHost`] supplies evaluation, scores, FLOPs and optional
 //! fine-tuning, so any [`Prunable`](prunus_surgery::Prunable) network and any metric work.
@@ -33,11 +35,13 @@
 mod criteria;
 mod error;
 mod planner;
+mod run;
 mod search;
 
 pub use criteria::{Criterion, Scores, TaylorScores, score};
 pub use error::PlanError;
 pub use planner::{PlannerConfig, Ranking, plan_removal, removed_count};
+pub use run::{RUN_STATE, RUN_WEIGHTS, RunFolder};
 pub use search::{
     SearchConfig, SearchHost, SearchState, StepRecord, StopReason, Targets, Tolerance, search,
 };

@@ -20,15 +20,28 @@ pub enum Tolerance {
 }
 
 impl Tolerance {
-    /// The drop from `baseline` to `metric` in this tolerance's unit.
+    /// The drop from `baseline` to `metric` in this tolerance's unit, for a metric where higher
+    /// is better.
     pub fn drop(&self, baseline: f64, metric: f64) -> f64 {
+        self.worsening(baseline, metric, true)
+    }
+
+    /// How much worse `metric` is than `baseline` in this tolerance's unit: `baseline − metric`
+    /// when higher is better (accuracy, IoU), `metric − baseline` when lower is better (error,
+    /// loss); relative tolerances divide by |baseline|.
+    pub fn worsening(&self, baseline: f64, metric: f64, higher_is_better: bool) -> f64 {
+        let worse = if higher_is_better {
+            baseline - metric
+        } else {
+            metric - baseline
+        };
         match self {
-            Self::Points(_) => baseline - metric,
+            Self::Points(_) => worse,
             Self::Relative(_) => {
                 if baseline == 0.0 {
-                    0.0f64.max(baseline - metric)
+                    0.0f64.max(worse)
                 } else {
-                    (baseline - metric) / baseline
+                    worse / baseline.abs()
                 }
             }
         }
@@ -64,6 +77,13 @@ pub struct SearchConfig {
     pub targets: Targets,
     /// Constraints of the planner.
     pub planner: PlannerConfig,
+    /// Whether a higher metric is better (accuracy, IoU: the default) or a lower one (error).
+    #[serde(default = "higher")]
+    pub higher_is_better: bool,
+}
+
+fn higher() -> bool {
+    true
 }
 
 impl Default for SearchConfig {
@@ -74,11 +94,19 @@ impl Default for SearchConfig {
             max_evaluations: None,
             targets: Targets::default(),
             planner: PlannerConfig::default(),
+            higher_is_better: true,
         }
     }
 }
 
 impl SearchConfig {
+    /// How much worse `metric` is than `baseline`, in the tolerance's unit, in this metric's
+    /// direction.
+    pub fn drop(&self, baseline: f64, metric: f64) -> f64 {
+        self.tolerance
+            .worsening(baseline, metric, self.higher_is_better)
+    }
+
     /// Checks every setting.
     ///
     /// # Errors
@@ -344,7 +372,7 @@ where
         let candidate = host.fine_tune(candidate, step)?;
         let metric = host.evaluate(&candidate)?;
         state.evaluations += 1;
-        let drop = config.tolerance.drop(state.baseline, metric);
+        let drop = config.drop(state.baseline, metric);
         let accepted = drop <= config.tolerance.value();
         let record = StepRecord {
             step,

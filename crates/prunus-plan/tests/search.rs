@@ -258,7 +258,7 @@ fn criteria_score_every_channel() {
     // L2 by hand for the first group's producer.
     let mut m = model.clone();
     let first = &groups[0];
-    let w = match m.layer_mut(&first.producer).unwrap() {
+    let w = match m.layer_mut(&first.producers[0]).unwrap() {
         prunus_surgery::LayerMut::Gated(l) => l.conv.weight.val(),
         _ => unreachable!(),
     };

@@ -47,6 +47,17 @@ pub enum SurgeryError {
         /// What is wrong.
         reason: String,
     },
+    /// A channel group that does not describe the network: a wrong offset, a missing
+    /// consumer or producer, a layer of the wrong width.
+    #[error("channel group `{group}`, layer `{layer}`: {reason}")]
+    Declaration {
+        /// The group's name.
+        group: String,
+        /// The layer at fault (the group's name when no single layer is).
+        layer: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The rebuilt network is not a valid network of its family.
     #[error(transparent)]
     Model(#[from] ModelError),
@@ -72,5 +83,14 @@ pub(crate) fn layer_error(layer: &str, reason: impl Into<String>) -> SurgeryErro
     SurgeryError::Layer {
         layer: layer.to_string(),
         reason: reason.into(),
+    }
+}
+
+impl From<prunus_layers::LayerError> for SurgeryError {
+    fn from(e: prunus_layers::LayerError) -> Self {
+        SurgeryError::Layer {
+            layer: e.layer,
+            reason: e.reason,
+        }
     }
 }

@@ -27,7 +27,8 @@ use crate::error::SurgeryError;
 use crate::identity::first_non_finite;
 use crate::network::{Architecture, Network};
 use crate::plan::PruningPlan;
-use crate::prunable::{Prunable, fold_batch_norms, fold_gates};
+use crate::prunable::{fold_batch_norms, fold_gates};
+use prunus_layers::Prunable;
 
 const MAGIC: &[u8; 8] = b"PRUNUSMF";
 const VERSION: u32 = 1;

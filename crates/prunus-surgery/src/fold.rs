@@ -15,7 +15,7 @@ fn scale<const D: usize>(
     let [n] = gate.dims();
     let mut shape = [1usize; D];
     shape[dim] = n;
-    Param::from_tensor(value * gate.clone().reshape(shape))
+    Param::from_tensor((value * gate.clone().reshape(shape)).detach())
 }
 
 fn fold_norm(norm: &BatchNorm, gate: &Tensor<1>) -> BatchNorm {
@@ -87,7 +87,7 @@ macro_rules! fold_norm_into_conv {
             let mut folded = layer.clone();
             folded.norm = None;
             folded.conv.weight = scale(&layer.conv.weight, &factor, $out_axis);
-            folded.conv.bias = Some(Param::from_tensor(bias * factor + shift));
+            folded.conv.bias = Some(Param::from_tensor((bias * factor + shift).detach()));
             folded
         }
     };

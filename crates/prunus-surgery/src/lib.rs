@@ -1,13 +1,17 @@
 //! Channel surgery for gated CNNs: remove any set of filters exactly, fold gates, and save
 //! pruned networks as self-describing files.
 //!
-//! - [`ChannelGroup`]: the channels that must go together — a producer's filters and the
-//!   matching input channels of every consumer (next conv, transposed conv, the slice of a
-//!   decoder conv's input that a skip concatenation feeds).
-//! - [`Prunable`]: a network that lists its groups and gives access to its layers; implemented
-//!   for [`UNet`](prunus_models::UNet), [`TernausNet`](prunus_models::TernausNet) and
-//!   [`Network`]. The slicing primitives ([`SliceChannels`], [`select_param`],
-//!   [`select_batch_norm`]) make any CNN prunable.
+//! - [`ChannelGroup`]: the channels that must go together — the filters of every producer
+//!   (several for a residual `add`), the channels of per-channel members (BatchNorm, depthwise
+//!   convolutions) and the matching inputs of every consumer (next conv, transposed conv, the
+//!   slice of a decoder conv's input that a skip concatenation feeds, a `Linear` after a
+//!   flatten). Declared by each network beside its layers (`prunus-layers` holds the
+//!   description, re-exported here).
+//! - [`Prunable`]: a network that lists its groups and gives access to its layers
+//!   ([`layer_fields!`] writes that part); implemented for [`UNet`](prunus_models::UNet),
+//!   [`TernausNet`](prunus_models::TernausNet) and [`Network`].
+//! - [`verify_prunable`]: proves a declaration against the network — closing random channels
+//!   must equal removing them — and names the group and layer at fault.
 //! - [`PruningPlan`] → [`prune`]: the slimmer network, exactly equal to the original with the
 //!   removed filters' gates at 0 ([`close_removed_gates`]).
 //! - [`fold_gates`]: gates multiplied into the weights, no inference overhead;
@@ -40,24 +44,22 @@
 mod error;
 mod file;
 mod fold;
-mod group;
 mod identity;
 mod network;
-mod networks;
 mod plan;
 mod prunable;
-mod slice;
+mod verify;
 
 pub use error::SurgeryError;
 pub use file::{
     CostSummary, MAX_INPUT_SIDE, ModelFile, ModelHeader, Provenance, fnv1a, write_atomic,
 };
-pub use group::{ChannelGroup, Consumer, consumer};
 pub use identity::{first_non_finite, model_digest};
 pub use network::{Architecture, Network};
 pub use plan::PruningPlan;
-pub use prunable::{
-    LayerMut, Prunable, close_removed_gates, fold_batch_norms, fold_for_inference, fold_gates,
-    prune,
+pub use prunable::{close_removed_gates, fold_batch_norms, fold_for_inference, fold_gates, prune};
+pub use prunus_layers::{
+    ChannelGroup, Consumer, LayerMut, Layers, Prunable, SliceChannels, consumer, flattened,
+    layer_fields, select_batch_norm, select_depthwise, select_param,
 };
-pub use slice::{SliceChannels, select_batch_norm, select_param};
+pub use verify::{VERIFY_TOLERANCE, verify_prunable};

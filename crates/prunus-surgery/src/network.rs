@@ -7,8 +7,7 @@ use prunus_models::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::group::ChannelGroup;
-use crate::prunable::{LayerMut, Prunable};
+use prunus_layers::{ChannelGroup, LayerMut, Prunable};
 
 /// A network's family and full configuration (every width): all it takes to rebuild it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

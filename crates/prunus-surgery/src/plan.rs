@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::SurgeryError;
-use crate::group::ChannelGroup;
+use prunus_layers::ChannelGroup;
 
 /// The channels each group keeps. A group the plan does not name keeps all its channels.
 ///

@@ -1,100 +1,42 @@
-//! The `Prunable` trait and the surgery that works on any network implementing it.
+//! The surgery that works on any [`Prunable`] network: removal, closing, folding.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use burn::module::{Module, Param};
-use burn::nn::conv::{Conv2d, ConvTranspose2d};
-use burn::tensor::Tensor;
-use prunus_layers::{GatedConv2d, GatedConvTranspose2d};
+use prunus_layers::{ChannelGroup, GatedConv2d, GatedConvTranspose2d, LayerMut, Prunable};
 
 use crate::error::{SurgeryError, layer_error};
-use crate::group::ChannelGroup;
 use crate::plan::PruningPlan;
-use crate::slice::SliceChannels;
 
-/// Mutable access to one layer of a network, by kind.
-#[derive(Debug)]
-pub enum LayerMut<'a> {
-    /// A gated convolution.
-    Gated(&'a mut GatedConv2d),
-    /// A gated transposed convolution.
-    GatedTranspose(&'a mut GatedConvTranspose2d),
-    /// A plain convolution (e.g. the output layer, which only consumes).
-    Conv(&'a mut Conv2d),
-    /// A plain transposed convolution.
-    ConvTranspose(&'a mut ConvTranspose2d),
-}
-
-impl LayerMut<'_> {
-    fn channels(&self) -> [usize; 2] {
-        match self {
-            Self::Gated(l) => l.channels(),
-            Self::GatedTranspose(l) => SliceChannels::channels(&**l),
-            Self::Conv(l) => SliceChannels::channels(&**l),
-            Self::ConvTranspose(l) => SliceChannels::channels(&**l),
-        }
-    }
-
-    /// Replaces the layer by its slice on outputs (`outputs = true`) or inputs.
-    fn slice(&mut self, path: &str, keep: &[usize], outputs: bool) -> Result<(), SurgeryError> {
-        fn apply<L: SliceChannels>(
-            layer: &mut L,
-            path: &str,
-            keep: &[usize],
-            outputs: bool,
-        ) -> Result<(), SurgeryError> {
-            *layer = if outputs {
-                layer.select_outputs(path, keep)?
-            } else {
-                layer.select_inputs(path, keep)?
-            };
-            Ok(())
-        }
-        match self {
-            Self::Gated(l) => apply(&mut **l, path, keep, outputs),
-            Self::GatedTranspose(l) => apply(&mut **l, path, keep, outputs),
-            Self::Conv(l) => apply(&mut **l, path, keep, outputs),
-            Self::ConvTranspose(l) => apply(&mut **l, path, keep, outputs),
-        }
-    }
-
-    /// The layer's gate, when it is a gated layer that still has one.
-    fn gate_mut(&mut self) -> Option<&mut Option<Param<Tensor<1>>>> {
-        match self {
-            Self::Gated(l) => Some(&mut l.gate),
-            Self::GatedTranspose(l) => Some(&mut l.gate),
-            Self::Conv(_) | Self::ConvTranspose(_) => None,
-        }
-    }
-}
-
-/// A network whose filters can be removed: it lists its channel groups and gives access to
-/// its layers by module path.
-///
-/// Implementing it is all a custom CNN needs for [`prune`], [`close_removed_gates`] and
-/// [`fold_gates`]. The output layer must not be a group's producer.
-pub trait Prunable: Module + Sized {
-    /// Every prunable channel group, with its producer and consumers.
-    fn channel_groups(&self) -> Vec<ChannelGroup>;
-
-    /// The layer at `path`, or `None` when there is none.
-    fn layer_mut(&mut self, path: &str) -> Option<LayerMut<'_>>;
-}
-
-fn layer<'a, M: Prunable>(model: &'a mut M, path: &str) -> Result<LayerMut<'a>, SurgeryError> {
+pub(crate) fn layer<'a, M: Prunable>(
+    model: &'a mut M,
+    path: &str,
+) -> Result<LayerMut<'a>, SurgeryError> {
     model
         .layer_mut(path)
         .ok_or_else(|| layer_error(path, "the network has no such layer"))
 }
 
+/// The inputs of `consumer` that carry the group's channels `channels`.
+pub(crate) fn consumer_inputs(
+    consumer: &prunus_layers::Consumer,
+    channels: &[usize],
+) -> impl Iterator<Item = usize> {
+    let (offset, span) = (consumer.offset, consumer.span);
+    channels
+        .iter()
+        .flat_map(move |&i| offset + i * span..offset + (i + 1) * span)
+}
+
 /// Builds the slimmer network that keeps only the channels `plan` keeps.
 ///
-/// Each group's producer loses the removed filters (weights, bias, BatchNorm, gate), and every
-/// consumer loses the matching input channels at its offset; transposed convolutions are cut
-/// on their own axes. The network's configuration follows from its new weights.
+/// Each group's producers lose the removed filters (weights, bias, BatchNorm, gate), its
+/// members (BatchNorm, depthwise convolutions) the removed channels, and every consumer the
+/// matching inputs at its offset; transposed convolutions are cut on their own axes. The
+/// network's configuration follows from its new weights.
 ///
-/// The result computes exactly what the original computes with the removed filters' gates set
-/// to 0 ([`close_removed_gates`]).
+/// The result computes exactly what the original computes with the removed channels closed
+/// ([`close_removed_gates`]) when the groups describe the network truly, which
+/// [`verify_prunable`](crate::verify_prunable) checks.
 ///
 /// # Errors
 /// When the plan does not fit the network's groups (naming the group), or a group does not
@@ -102,96 +44,119 @@ fn layer<'a, M: Prunable>(model: &'a mut M, path: &str) -> Result<LayerMut<'a>, 
 pub fn prune<M: Prunable>(mut model: M, plan: &PruningPlan) -> Result<M, SurgeryError> {
     let groups = model.channel_groups();
     plan.validate(&groups)?;
-    // Input channels each consumer loses, gathered over all groups first: a consumer fed by
-    // a concatenation is sliced once, with the offsets of the unsliced layer.
-    let mut lost_inputs: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    check_groups(&mut model, &groups)?;
+    // Inputs each consumer loses, gathered over all groups first: a consumer fed by a
+    // concatenation is sliced once, with the offsets of the unsliced layer.
+    let mut lost_inputs: BTreeMap<&str, BTreeSet<usize>> = BTreeMap::new();
     for group in &groups {
-        check_group(&mut model, group)?;
         let removed = plan.removed(group);
         if removed.is_empty() {
             continue;
         }
         for consumer in &group.consumers {
             let lost = lost_inputs.entry(consumer.layer.as_str()).or_default();
-            lost.extend(removed.iter().map(|i| consumer.offset + i));
+            lost.extend(consumer_inputs(consumer, &removed));
         }
         let kept = plan
             .kept(&group.name)
             .expect("a group with removed channels is named");
-        layer(&mut model, &group.producer)?.slice(&group.producer, kept, true)?;
+        for producer in &group.producers {
+            layer(&mut model, producer)?.slice_outputs(producer, kept)?;
+        }
+        for member in &group.members {
+            layer(&mut model, member)?.slice_in_step(member, kept)?;
+        }
     }
     for (path, lost) in lost_inputs {
         let mut layer = layer(&mut model, path)?;
         let inputs = layer.channels()[0];
         let keep: Vec<usize> = (0..inputs).filter(|i| !lost.contains(i)).collect();
-        layer.slice(path, &keep, false)?;
+        layer.slice_inputs(path, &keep)?;
     }
     Ok(model)
 }
 
-/// Checks that a group's producer and consumers exist and have room for it.
-fn check_group<M: Prunable>(model: &mut M, group: &ChannelGroup) -> Result<(), SurgeryError> {
-    let outputs = layer(model, &group.producer)?.channels()[1];
-    if outputs != group.size {
-        return Err(layer_error(
-            &group.producer,
-            format!(
-                "group `{}` has {} channels but its producer {outputs}",
-                group.name, group.size
-            ),
-        ));
-    }
-    for consumer in &group.consumers {
-        let inputs = layer(model, &consumer.layer)?.channels()[0];
-        if consumer.offset + group.size > inputs {
-            return Err(layer_error(
-                &consumer.layer,
-                format!(
-                    "group `{}` at offset {} needs {} input channels, the layer has {inputs}",
-                    group.name,
-                    consumer.offset,
-                    consumer.offset + group.size
-                ),
-            ));
+/// Checks that every group's layers exist, have room for it, and that no layer produces or
+/// joins two groups.
+pub(crate) fn check_groups<M: Prunable>(
+    model: &mut M,
+    groups: &[ChannelGroup],
+) -> Result<(), SurgeryError> {
+    let mut owner: BTreeMap<&str, &str> = BTreeMap::new();
+    for group in groups {
+        if group.producers.is_empty() {
+            return Err(SurgeryError::Declaration {
+                group: group.name.clone(),
+                layer: group.name.clone(),
+                reason: "the group has no producer".into(),
+            });
+        }
+        for path in group.producers.iter().chain(&group.members) {
+            if let Some(other) = owner.insert(path, &group.name) {
+                return Err(SurgeryError::Declaration {
+                    group: group.name.clone(),
+                    layer: path.clone(),
+                    reason: format!("the layer already writes the channels of group `{other}`"),
+                });
+            }
+            let channels = layer(model, path)?.channels()[1];
+            if channels != group.size {
+                return Err(SurgeryError::Declaration {
+                    group: group.name.clone(),
+                    layer: path.clone(),
+                    reason: format!(
+                        "the group has {} channels but the layer writes {channels}",
+                        group.size
+                    ),
+                });
+            }
+        }
+        for consumer in &group.consumers {
+            let inputs = layer(model, &consumer.layer)?.channels()[0];
+            let needed = consumer.offset + group.size * consumer.span;
+            if consumer.span == 0 || needed > inputs {
+                return Err(SurgeryError::Declaration {
+                    group: group.name.clone(),
+                    layer: consumer.layer.clone(),
+                    reason: format!(
+                        "at offset {} with span {} the group needs {needed} inputs, the layer \
+                         has {inputs}",
+                        consumer.offset, consumer.span
+                    ),
+                });
+            }
         }
     }
     Ok(())
 }
 
-/// The same network with the gates of the channels `plan` removes set to 0 — what [`prune`]
-/// must equal.
+/// The same network with the channels `plan` removes closed — made exactly 0 where they are
+/// written — which is what [`prune`] must equal: gated producers get those gates at 0, ungated
+/// producers lose those filters' weights and bias (and BatchNorm `γ`, `β`), members their
+/// per-channel parameters.
 ///
 /// # Errors
-/// As [`prune`]; also when a producer has no gate (folded).
+/// As [`prune`].
 pub fn close_removed_gates<M: Prunable>(
     mut model: M,
     plan: &PruningPlan,
 ) -> Result<M, SurgeryError> {
     let groups = model.channel_groups();
     plan.validate(&groups)?;
+    check_groups(&mut model, &groups)?;
     for group in &groups {
         let removed = plan.removed(group);
         if removed.is_empty() {
             continue;
         }
-        check_group(&mut model, group)?;
-        let mut producer = layer(&mut model, &group.producer)?;
-        let gate = producer
-            .gate_mut()
-            .and_then(Option::as_mut)
-            .ok_or_else(|| layer_error(&group.producer, "the layer has no gate"))?;
-        let value = gate.val();
-        let mut mask = vec![1.0f32; group.size];
-        for i in removed {
-            mask[i] = 0.0;
+        for path in group.producers.iter().chain(&group.members) {
+            layer(&mut model, path)?.close_outputs(path, &removed)?;
         }
-        let mask = Tensor::<1>::from_floats(mask.as_slice(), &value.device());
-        *gate = Param::from_tensor(value * mask);
     }
     Ok(model)
 }
 
-/// Multiplies every producer's gates into its parameters and removes the gates, so inference
+/// Multiplies every gate into its layer's parameters and removes the gates, so inference
 /// pays nothing for them: `W'_i = g_i W_i`, `b'_i = g_i b_i` without BatchNorm, `γ'_i = g_i γ_i`,
 /// `β'_i = g_i β_i` with it. Exact for any sign of `g_i`, since the gate comes before the
 /// activation.
@@ -201,25 +166,26 @@ pub fn close_removed_gates<M: Prunable>(
 /// # Errors
 /// When a group's producer is missing.
 pub fn fold_gates<M: Prunable>(model: M) -> Result<M, SurgeryError> {
-    map_producers(
+    map_gated(
         model,
         crate::fold::fold_conv,
         crate::fold::fold_conv_transpose,
     )
 }
 
-/// Folds every producer's BatchNorm into its convolution with the running statistics:
-/// `W'_i = s_i W_i`, `b'_i = s_i (b_i − mean_i) + β_i`, `s_i = γ_i / √(var_i + ε)`.
+/// Folds the BatchNorm of every gated producer and member into its convolution with the running
+/// statistics: `W'_i = s_i W_i`, `b'_i = s_i (b_i − mean_i) + β_i`, `s_i = γ_i / √(var_i + ε)`.
 ///
 /// Exact for inference (a BatchNorm in inference mode is an affine map per channel) and saves
-/// a pass over every activation. The result has no BatchNorm left, so it is for inference only:
-/// train or fine-tune before folding. Gates, if any, stay where they are (after the folded
-/// norm), so `fold_batch_norms(fold_gates(model))` leaves plain convolutions.
+/// a pass over every activation. The result has no BatchNorm left in those layers, so it is for
+/// inference only: train or fine-tune before folding. Gates, if any, stay where they are
+/// (after the folded norm), so `fold_batch_norms(fold_gates(model))` leaves plain
+/// convolutions. Stand-alone BatchNorms are left as they are.
 ///
 /// # Errors
 /// When a group's producer is missing.
 pub fn fold_batch_norms<M: Prunable>(model: M) -> Result<M, SurgeryError> {
-    map_producers(
+    map_gated(
         model,
         crate::fold::fold_norm_conv,
         crate::fold::fold_norm_conv_transpose,
@@ -235,17 +201,19 @@ pub fn fold_for_inference<M: Prunable>(model: M) -> Result<M, SurgeryError> {
     fold_batch_norms(fold_gates(model)?)
 }
 
-/// Replaces every group's producer by `conv(producer)` or `transpose(producer)`, by kind.
-fn map_producers<M: Prunable>(
+/// Replaces every gated producer and member by `conv(layer)` or `transpose(layer)`, by kind.
+fn map_gated<M: Prunable>(
     mut model: M,
     conv: fn(&GatedConv2d) -> GatedConv2d,
     transpose: fn(&GatedConvTranspose2d) -> GatedConvTranspose2d,
 ) -> Result<M, SurgeryError> {
     for group in model.channel_groups() {
-        match layer(&mut model, &group.producer)? {
-            LayerMut::Gated(l) => *l = conv(l),
-            LayerMut::GatedTranspose(l) => *l = transpose(l),
-            LayerMut::Conv(_) | LayerMut::ConvTranspose(_) => {}
+        for path in group.producers.iter().chain(&group.members) {
+            match layer(&mut model, path)? {
+                LayerMut::Gated(l) => *l = conv(l),
+                LayerMut::GatedTranspose(l) => *l = transpose(l),
+                _ => {}
+            }
         }
     }
     Ok(model)

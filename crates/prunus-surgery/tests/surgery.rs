@@ -58,12 +58,16 @@ fn unet_groups_cover_every_gated_layer_once_and_never_the_head() {
         .unwrap();
     let groups = net.channel_groups();
     assert_eq!(groups.len(), 2 * 4 + 3 * 3);
-    assert!(groups.iter().all(|g| g.producer != "head"));
+    assert!(
+        groups
+            .iter()
+            .all(|g| !g.producers.iter().any(|p| p == "head"))
+    );
     let gated: Vec<String> = prunus_layers::gates(&net)
         .into_iter()
         .map(|(p, _)| p)
         .collect();
-    let mut producers: Vec<String> = groups.iter().map(|g| g.producer.clone()).collect();
+    let mut producers: Vec<String> = groups.iter().flat_map(|g| g.producers.clone()).collect();
     producers.sort();
     let mut gated_sorted = gated.clone();
     gated_sorted.sort();

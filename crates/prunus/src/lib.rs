@@ -16,8 +16,11 @@
 //!   files.
 //! - [`plan`] (`prunus-plan`): importance criteria, the pruning planner, the tolerance search.
 //! - [`data`] (`prunus-data`): synthetic aerial scenes, Inria/AIRS loaders, segmentation metrics.
-//! - [`train()`], [`evaluate()`], [`prune_to_tolerance()`]: training with gates on Burn's
-//!   `Learner`, validation, and the method's search.
+//! - [`prune_to_tolerance()`]: the method's search for any [`Prunable`](surgery::Prunable)
+//!   network and any [`Task`] — [`SegmentationTask`] (synthetic, Inria, AIRS) and
+//!   [`ClassificationTask`] (any Burn dataset) come with it.
+//! - [`train()`], [`evaluate()`]: segmentation training with gates on Burn's `Learner`, and
+//!   validation.
 //! - [`device()`]: a Burn device from a name (`flex`, `ndarray`, `wgpu`, `default`).
 //!
 //! ## Backends
@@ -41,9 +44,11 @@
 //! println!("{} GFLOPs", config.cost([64, 64]).unwrap().flops() as f64 / 1e9);
 //! ```
 
+mod classify;
 mod datasets;
 mod device;
 mod error;
+mod fit;
 mod infer;
 mod lock;
 mod loss;
@@ -51,8 +56,11 @@ mod memory;
 pub mod plots;
 mod progress;
 mod prune;
+mod report;
+mod task;
 mod train;
 
+pub use classify::{ClassificationBatch, ClassificationModel, ClassificationTask};
 pub use datasets::{SegmentationBatch, SegmentationBatcher, SegmentationData};
 pub use device::{DEVICE_ENV, DeviceError, device, device_from_env, device_label};
 pub use error::Error;
@@ -60,15 +68,14 @@ pub use infer::predict_image;
 pub use loss::LossConfig;
 pub use memory::{check_memory, memory_available, memory_needed};
 pub use progress::{PlainRenderer, SegmentationMetric, SegmentationOutput};
-pub use prune::{
-    GroupWidth, Outcome, PrunableModel, PruneConfig, Report, measure_latency, prune_to_tolerance,
-    prune_to_tolerance_with,
-};
+pub use prune::{PrunableModel, PruneConfig, prune_to_tolerance, prune_to_tolerance_with};
 pub use prunus_data as data;
 pub use prunus_layers as layers;
 pub use prunus_models as models;
 pub use prunus_plan as plan;
 pub use prunus_surgery as surgery;
+pub use report::{GroupWidth, Outcome, Report, measure_latency};
+pub use task::{SegmentationTask, Task};
 pub use train::{
     LrSchedule, SegmentationModel, TrainConfig, TrainDisplay, TrainMode, Trained, TrainingModel,
     checkpoint_dir, evaluate, last_checkpoint, train,

@@ -327,10 +327,11 @@ mod tests {
             accepted,
         };
         Report {
-            metric: Metric::PixelAccuracy,
+            metric: Metric::PixelAccuracy.to_string(),
+            higher_is_better: true,
             tolerance: Tolerance::Points(0.5),
             criterion: Criterion::Gate,
-            input_size: [64, 64],
+            input_shape: [1, 3, 64, 64],
             baseline: 99.0,
             final_metric: 98.7,
             drop: 0.3,

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::tensor::Device;
+use burn::tensor::{Device, Distribution, Tensor};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use prunus::data::{
     AerialCrops, Layout, Metric, RgbImage, Split, SyntheticConfig, Tiling, airs_pairs, inria_pairs,
@@ -15,8 +15,8 @@ use prunus::models::{Costed, TernausNetConfig, UNetConfig};
 use prunus::plan::Criterion;
 use prunus::surgery::{Architecture, ModelFile, Prunable, write_atomic};
 use prunus::{
-    LossConfig, PruneConfig, SegmentationData, TrainConfig, TrainDisplay, evaluate,
-    measure_latency, predict_image, prune_to_tolerance, train,
+    LossConfig, PruneConfig, SegmentationData, SegmentationTask, TrainConfig, TrainDisplay,
+    evaluate, measure_latency, predict_image, prune_to_tolerance, train,
 };
 
 mod checks;
@@ -413,7 +413,6 @@ fn prune_cmd(a: &PruneArgs, device: &Device) -> Result<()> {
     let (train_data, valid_data) = a.data.load(size)?;
     let run_dir = run_dir_for(&a.out, a.run.as_ref());
     let config = PruneConfig::new()
-        .with_metric(a.metric.into())
         .with_tolerance(a.tolerance)
         .with_relative(a.relative)
         .with_target_rate(a.rate)
@@ -433,7 +432,8 @@ fn prune_cmd(a: &PruneArgs, device: &Device) -> Result<()> {
         .with_fold(a.fold)
         .with_run_dir(Some(run_dir.clone()));
     let tune_data = train_data.take(a.tune_samples.max(1));
-    let outcome = prune_to_tolerance(file.network, &tune_data, &valid_data, &config, device)?;
+    let mut task = SegmentationTask::new(tune_data, valid_data).with_metric(a.metric.into());
+    let outcome = prune_to_tolerance(file.network, &mut task, &config, device)?;
     out!("{}", outcome.report.summary());
     let pruned = run_dir.join("pruned.prunus");
     let bytes = std::fs::read(&pruned).map_err(|e| format!("{}: {e}", pruned.display()))?;
@@ -522,7 +522,8 @@ fn bench_cmd(a: &BenchArgs, device: &Device) -> Result<()> {
     let file = ModelFile::load(&a.model, device)?;
     let size = a.size.unwrap_or(file.header.provenance.input_size[0]);
     let cost = checks::fits("the benchmark", &file.header.architecture, size, 1, false)?;
-    let ms = measure_latency(&file.network, [size, size], a.runs, device);
+    let input = Tensor::<4>::random([1, 3, size, size], Distribution::Default, device);
+    let ms = measure_latency(&file.network, &input, a.runs, |net, x| net.forward(x));
     out!("device      {}", prunus::device_label(device));
     out!("input       1×3×{size}×{size}");
     out!("latency     {ms:.3} ms (median of {} runs)", a.runs);

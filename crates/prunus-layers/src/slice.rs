@@ -5,17 +5,35 @@
 //! the input layer is left as it is.
 
 use burn::module::{Param, RunningState};
-use burn::nn::BatchNorm;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
+use burn::nn::{BatchNorm, Linear};
 use burn::tensor::{Int, Tensor, TensorData};
-use prunus_layers::{GatedConv2d, GatedConvTranspose2d};
 
-use crate::error::{SurgeryError, layer_error};
+use crate::{GatedConv2d, GatedConvTranspose2d};
+
+/// A layer that cannot be sliced as asked, or a declaration that does not fit it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("layer `{layer}`: {reason}")]
+pub struct LayerError {
+    /// The layer's module path.
+    pub layer: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// A [`LayerError`] for `layer`.
+pub fn layer_error(layer: &str, reason: impl Into<String>) -> LayerError {
+    LayerError {
+        layer: layer.to_string(),
+        reason: reason.into(),
+    }
+}
 
 /// A layer whose output and input channels can be sliced.
 ///
-/// Implemented for Burn's [`Conv2d`] and [`ConvTranspose2d`] and prunus' gated layers. Only
-/// ungrouped convolutions (`groups == 1`) can be sliced.
+/// Implemented for Burn's [`Conv2d`], [`ConvTranspose2d`] and [`Linear`] and prunus' gated
+/// layers. Only ungrouped convolutions (`groups == 1`) can be sliced on one axis; a depthwise
+/// convolution is cut on both at once ([`select_depthwise`]).
 pub trait SliceChannels: Sized {
     /// `[in, out]` channels.
     fn channels(&self) -> [usize; 2];
@@ -25,23 +43,23 @@ pub trait SliceChannels: Sized {
     ///
     /// # Errors
     /// When an index is out of range or the layer is grouped; `layer` names it in the error.
-    fn select_outputs(&self, layer: &str, keep: &[usize]) -> Result<Self, SurgeryError>;
+    fn select_outputs(&self, layer: &str, keep: &[usize]) -> Result<Self, LayerError>;
 
     /// The layer with only the input channels `keep` (sorted, unique, in range).
     ///
     /// # Errors
     /// As [`SliceChannels::select_outputs`].
-    fn select_inputs(&self, layer: &str, keep: &[usize]) -> Result<Self, SurgeryError>;
+    fn select_inputs(&self, layer: &str, keep: &[usize]) -> Result<Self, LayerError>;
 }
 
 /// `keep` as an index tensor on `tensor`'s device, after checking it against `size`.
-fn indices<const D: usize>(
+pub(crate) fn indices<const D: usize>(
     layer: &str,
     what: &str,
     keep: &[usize],
     size: usize,
     tensor: &Tensor<D>,
-) -> Result<Tensor<1, Int>, SurgeryError> {
+) -> Result<Tensor<1, Int>, LayerError> {
     if keep.is_empty() {
         return Err(layer_error(layer, format!("no {what} channel kept")));
     }
@@ -65,7 +83,8 @@ pub fn select_param<const D: usize>(
     keep: &Tensor<1, Int>,
 ) -> Param<Tensor<D>> {
     let value = param.val();
-    let selected = value.clone().select(dim, keep.clone());
+    // Detached: the slice of a tracked tensor is not a leaf, and a parameter must be one.
+    let selected = value.clone().select(dim, keep.clone()).detach();
     Param::from_tensor(selected)
         .set_require_grad(value.is_require_grad() || param.is_require_grad())
 }
@@ -85,7 +104,7 @@ pub fn select_batch_norm(norm: &BatchNorm, keep: &Tensor<1, Int>) -> BatchNorm {
     }
 }
 
-fn check_ungrouped(layer: &str, groups: usize) -> Result<(), SurgeryError> {
+fn check_ungrouped(layer: &str, groups: usize) -> Result<(), LayerError> {
     if groups == 1 {
         Ok(())
     } else {
@@ -102,7 +121,7 @@ impl SliceChannels for Conv2d {
         [input * self.groups, out]
     }
 
-    fn select_outputs(&self, layer: &str, keep: &[usize]) -> Result<Self, SurgeryError> {
+    fn select_outputs(&self, layer: &str, keep: &[usize]) -> Result<Self, LayerError> {
         check_ungrouped(layer, self.groups)?;
         let weight = self.weight.val();
         let idx = indices(layer, "output", keep, self.channels()[1], &weight)?;
@@ -113,7 +132,7 @@ impl SliceChannels for Conv2d {
         })
     }
 
-    fn select_inputs(&self, layer: &str, keep: &[usize]) -> Result<Self, SurgeryError> {
+    fn select_inputs(&self, layer: &str, keep: &[usize]) -> Result<Self, LayerError> {
         check_ungrouped(layer, self.groups)?;
         let weight = self.weight.val();
         let idx = indices(layer, "input", keep, self.channels()[0], &weight)?;
@@ -131,7 +150,7 @@ impl SliceChannels for ConvTranspose2d {
     }
 
     // The weight is `[in, out, k, k]`: outputs are axis 1, and `channels` must follow.
-    fn select_outputs(&self, layer: &str, keep: &[usize]) -> Result<Self, SurgeryError> {
+    fn select_outputs(&self, layer: &str, keep: &[usize]) -> Result<Self, LayerError> {
         check_ungrouped(layer, self.groups)?;
         let weight = self.weight.val();
         let idx = indices(layer, "output", keep, self.channels()[1], &weight)?;
@@ -143,7 +162,7 @@ impl SliceChannels for ConvTranspose2d {
         })
     }
 
-    fn select_inputs(&self, layer: &str, keep: &[usize]) -> Result<Self, SurgeryError> {
+    fn select_inputs(&self, layer: &str, keep: &[usize]) -> Result<Self, LayerError> {
         check_ungrouped(layer, self.groups)?;
         let weight = self.weight.val();
         let idx = indices(layer, "input", keep, self.channels()[0], &weight)?;
@@ -155,6 +174,56 @@ impl SliceChannels for ConvTranspose2d {
     }
 }
 
+impl SliceChannels for Linear {
+    fn channels(&self) -> [usize; 2] {
+        self.weight.dims()
+    }
+
+    // The weight is `[in, out]`.
+    fn select_outputs(&self, layer: &str, keep: &[usize]) -> Result<Self, LayerError> {
+        let weight = self.weight.val();
+        let idx = indices(layer, "output", keep, self.channels()[1], &weight)?;
+        Ok(Linear {
+            weight: select_param(&self.weight, 1, &idx),
+            bias: self.bias.as_ref().map(|b| select_param(b, 0, &idx)),
+        })
+    }
+
+    fn select_inputs(&self, layer: &str, keep: &[usize]) -> Result<Self, LayerError> {
+        let weight = self.weight.val();
+        let idx = indices(layer, "input", keep, self.channels()[0], &weight)?;
+        Ok(Linear {
+            weight: select_param(&self.weight, 0, &idx),
+            bias: self.bias.clone(),
+        })
+    }
+}
+
+/// A depthwise convolution (`groups == in == out`) with only the channels `keep`, cut on
+/// both axes at once: the filters, bias and group count.
+///
+/// # Errors
+/// When the convolution is not depthwise or an index is out of range.
+pub fn select_depthwise(conv: &Conv2d, layer: &str, keep: &[usize]) -> Result<Conv2d, LayerError> {
+    let [out, per_group, _, _] = conv.weight.dims();
+    if per_group != 1 || conv.groups != out {
+        return Err(layer_error(
+            layer,
+            format!(
+                "only a depthwise convolution (one input per group) can be cut in step with a                  group; this one has {} groups of {per_group} inputs",
+                conv.groups
+            ),
+        ));
+    }
+    let idx = indices(layer, "depthwise", keep, out, &conv.weight.val())?;
+    Ok(Conv2d {
+        weight: select_param(&conv.weight, 0, &idx),
+        bias: conv.bias.as_ref().map(|b| select_param(b, 0, &idx)),
+        groups: keep.len(),
+        ..conv.clone()
+    })
+}
+
 /// Slices the norm and gate of a gated layer whose convolution was already sliced.
 macro_rules! gated_slice {
     ($layer:ty) => {
@@ -163,7 +232,7 @@ macro_rules! gated_slice {
                 self.conv.channels()
             }
 
-            fn select_outputs(&self, layer: &str, keep: &[usize]) -> Result<Self, SurgeryError> {
+            fn select_outputs(&self, layer: &str, keep: &[usize]) -> Result<Self, LayerError> {
                 let conv = self.conv.select_outputs(layer, keep)?;
                 let idx = indices(
                     layer,
@@ -180,7 +249,7 @@ macro_rules! gated_slice {
                 })
             }
 
-            fn select_inputs(&self, layer: &str, keep: &[usize]) -> Result<Self, SurgeryError> {
+            fn select_inputs(&self, layer: &str, keep: &[usize]) -> Result<Self, LayerError> {
                 Ok(Self {
                     conv: self.conv.select_inputs(layer, keep)?,
                     norm: self.norm.clone(),

@@ -1,0 +1,189 @@
+//! What [`prune_to_tolerance`](crate::prune_to_tolerance) reports, how latency is measured, and
+//! the progress bar.
+
+use std::io::Write;
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::tensor::Tensor;
+use prunus_plan::{Criterion, SearchState, StepRecord, StopReason, Tolerance};
+use serde::{Deserialize, Serialize};
+
+/// Width of one channel group before and after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupWidth {
+    /// The group (its producer's path).
+    pub group: String,
+    /// Channels before pruning.
+    pub before: usize,
+    /// Channels after.
+    pub after: usize,
+}
+
+/// What [`prune_to_tolerance`] found, measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// The metric the tolerance applies to, as the task names it.
+    pub metric: String,
+    /// Whether a higher metric is better.
+    pub higher_is_better: bool,
+    /// The tolerance.
+    pub tolerance: Tolerance,
+    /// The importance criterion.
+    pub criterion: Criterion,
+    /// The example input FLOPs and latency are measured on, `[batch, channels, height, width]`.
+    pub input_shape: [usize; 4],
+    /// Metric of the unpruned network on the validation data, in points.
+    pub baseline: f64,
+    /// Metric of the result on the same data, in points.
+    pub final_metric: f64,
+    /// Drop from the baseline in the tolerance's unit; never above the tolerance.
+    pub drop: f64,
+    /// FLOPs per example before.
+    pub flops_before: u64,
+    /// FLOPs per example after.
+    pub flops_after: u64,
+    /// Parameters (gates excluded) before.
+    pub params_before: u64,
+    /// Parameters (gates excluded) after.
+    pub params_after: u64,
+    /// Median latency of one example before, in ms, gates and norms folded.
+    pub latency_ms_before: f64,
+    /// Median latency of one example after, in ms, gates and norms folded.
+    pub latency_ms_after: f64,
+    /// The device the latencies were measured on, as [`crate::device_label`] names it.
+    pub device: String,
+    /// Validation passes used, baseline and final fine-tune included.
+    pub evaluations: usize,
+    /// Every step, accepted and rolled back.
+    pub steps: Vec<StepRecord>,
+    /// Why the search ended.
+    pub stop: Option<StopReason>,
+    /// Metric after the final fine-tune, and whether that network was kept.
+    pub final_fine_tune: Option<(f64, bool)>,
+    /// Width of every group before and after.
+    pub widths: Vec<GroupWidth>,
+    /// Wall time of the call, in seconds (of the last call for a resumed run).
+    pub seconds: f64,
+}
+
+impl Report {
+    /// Share of FLOPs removed, in `[0, 1]`.
+    pub fn flops_cut(&self) -> f64 {
+        1.0 - self.flops_after as f64 / self.flops_before.max(1) as f64
+    }
+
+    /// Measured speed-up: latency before / after.
+    pub fn speedup(&self) -> f64 {
+        self.latency_ms_before / self.latency_ms_after.max(1e-9)
+    }
+
+    /// A few lines for people: metric, drop, FLOPs, parameters, latency, passes.
+    pub fn summary(&self) -> String {
+        let unit = match self.tolerance {
+            Tolerance::Points(_) => "points",
+            Tolerance::Relative(_) => "of the baseline",
+        };
+        format!(
+            "{metric}: {b:.2} → {f:.2} (drop {d:.3} {unit}, tolerance {t})\n\
+             FLOPs: {fb:.3} G → {fa:.3} G ({cut:.1}% removed)\n\
+             parameters: {pb:.3} M → {pa:.3} M ({pr:.1}× smaller)\n\
+             latency on {dev}: {lb:.2} ms → {la:.2} ms ({s:.2}× faster)\n\
+             validation passes: {e}, steps: {n} ({acc} accepted), stop: {stop:?}",
+            metric = self.metric,
+            b = self.baseline,
+            f = self.final_metric,
+            d = self.drop,
+            t = self.tolerance.value(),
+            fb = self.flops_before as f64 / 1e9,
+            fa = self.flops_after as f64 / 1e9,
+            cut = 100.0 * self.flops_cut(),
+            pb = self.params_before as f64 / 1e6,
+            pa = self.params_after as f64 / 1e6,
+            pr = self.params_before as f64 / self.params_after.max(1) as f64,
+            dev = self.device,
+            lb = self.latency_ms_before,
+            la = self.latency_ms_after,
+            s = self.speedup(),
+            e = self.evaluations,
+            n = self.steps.len(),
+            acc = self.steps.iter().filter(|s| s.accepted).count(),
+            stop = self.stop,
+        )
+    }
+}
+
+/// The pruned network and its report.
+#[derive(Debug)]
+pub struct Outcome<M> {
+    /// The pruned network (gates folded when `fold` is set).
+    pub model: M,
+    /// What was found, measured.
+    pub report: Report,
+}
+
+/// Median time of one forward pass of `forward(model, input)` in ms (the output read back, so
+/// the device has finished), after two warm-up passes.
+pub fn measure_latency<M: Module, const D: usize>(
+    model: &M,
+    input: &Tensor<4>,
+    runs: usize,
+    forward: impl Fn(&M, Tensor<4>) -> Tensor<D>,
+) -> f64 {
+    let model = model.valid();
+    let run = || {
+        let start = Instant::now();
+        let y = forward(&model, input.clone());
+        let _ = y.into_data();
+        start.elapsed().as_secs_f64() * 1e3
+    };
+    run();
+    run();
+    let mut times: Vec<f64> = (0..runs.max(1)).map(|_| run()).collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+/// A progress bar over the search's steps on stderr: FLOPs removed and the metric.
+pub(crate) struct ProgressBar {
+    pub(crate) terminal: bool,
+}
+
+impl ProgressBar {
+    pub(crate) fn draw(&self, record: &StepRecord, state: &SearchState, tolerance: f64) {
+        let cut = 1.0 - record.flops as f64 / state.baseline_flops.max(1) as f64;
+        let current_cut = state
+            .steps
+            .iter()
+            .rev()
+            .find(|s| s.accepted)
+            .map_or(0.0, |s| {
+                1.0 - s.flops as f64 / state.baseline_flops.max(1) as f64
+            });
+        let filled = (current_cut * 30.0).round() as usize;
+        let bar: String = "#".repeat(filled) + &"-".repeat(30 - filled.min(30));
+        let line = format!(
+            "[{bar}] {:>5.1}% FLOPs cut | step {} −{} ch ({:.1}% FLOPs) metric {:.2} drop {:.3}/{} {} | passes {}",
+            100.0 * current_cut,
+            record.step,
+            record.removed,
+            100.0 * cut,
+            record.metric,
+            record.drop,
+            tolerance,
+            if record.accepted {
+                "accepted"
+            } else {
+                "rolled back"
+            },
+            state.evaluations,
+        );
+        let mut err = std::io::stderr();
+        if self.terminal {
+            let _ = write!(err, "\r\x1b[2K{line}");
+        } else {
+            let _ = writeln!(err, "{line}");
+        }
+        let _ = err.flush();
+    }
+}

@@ -1,0 +1,196 @@
+//! What the pruning search needs from a task: data, fine-tuning, the validation metric, an
+//! example input. Binary segmentation ([`SegmentationTask`]) and image classification
+//! ([`ClassificationTask`](crate::ClassificationTask)) are two; any other is a trait impl away.
+
+use std::path::Path;
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+use prunus_data::Metric;
+use prunus_models::{CostReport, measure_cost};
+
+use crate::datasets::SegmentationData;
+use crate::error::Error;
+use crate::train::{SegmentationModel, TrainConfig, evaluate, train};
+
+/// A task a network is pruned for: [`prune_to_tolerance`](crate::prune_to_tolerance) asks it
+/// for the validation metric of every candidate, fine-tunes candidates through it, and measures
+/// cost and latency on its example input.
+///
+/// Implement it for your own data and objective; the search, criteria, roll-back, run folders,
+/// report and progress come with it.
+pub trait Task<M> {
+    /// The validation metric's name, for reports: `"top-1 accuracy"`, `"IoU"`.
+    fn metric_name(&self) -> String;
+
+    /// Whether a higher metric is better (accuracy, IoU) or a lower one (error, loss).
+    fn higher_is_better(&self) -> bool {
+        true
+    }
+
+    /// Checks the data before a search: enough validation examples, and training examples when
+    /// `fine_tuning` is on.
+    ///
+    /// # Errors
+    /// [`Error::EmptyData`] naming the empty split.
+    fn check(&self, fine_tuning: bool) -> Result<(), Error> {
+        let _ = fine_tuning;
+        Ok(())
+    }
+
+    /// The validation metric of `model`, in points (percent for a share), evaluated in batches
+    /// of `batch_size` on `device`.
+    ///
+    /// # Errors
+    /// When the data cannot be read or the model fails.
+    fn evaluate(&mut self, model: &M, batch_size: usize, device: &Device) -> Result<f64, Error>;
+
+    /// `model` trained further with `config` on the training data; `dir` is a scratch folder
+    /// the training may use (checkpoints, logs).
+    ///
+    /// # Errors
+    /// When training fails (a loss that is not finite, data that cannot be read).
+    fn fine_tune(
+        &mut self,
+        model: M,
+        config: &TrainConfig,
+        dir: &Path,
+        device: &Device,
+    ) -> Result<M, Error>;
+
+    /// The training loss of `model` (on an autodiff device) on training batch `index` of
+    /// `batch_size` examples; the Taylor criterion differentiates it.
+    ///
+    /// # Errors
+    /// When the data cannot be read.
+    fn loss(
+        &mut self,
+        model: &M,
+        index: usize,
+        batch_size: usize,
+        device: &Device,
+    ) -> Result<Tensor<1>, Error>;
+
+    /// One input example, batch 1, of the shape the network takes (any channel count, any
+    /// size): cost, latency and the check of the network's channel groups run on it.
+    fn example_input(&self, device: &Device) -> Tensor<4>;
+
+    /// The network's output for `input`, flattened to `[batch, values]`.
+    fn forward(&self, model: &M, input: Tensor<4>) -> Tensor<2>;
+
+    /// The cost of one forward pass on the example input; measured by default
+    /// ([`measure_cost`]).
+    fn cost(&self, model: &M, device: &Device) -> CostReport
+    where
+        M: Module,
+    {
+        measure_cost(model, self.example_input(device), |m, x| self.forward(m, x))
+    }
+}
+
+/// Binary segmentation (building footprints) on [`SegmentationData`]: BCE + soft-Jaccard
+/// fine-tuning with Burn's `Learner`, and pixel accuracy, IoU, F1, precision or recall
+/// thresholded at 0 as the metric.
+///
+/// # Example
+/// ```
+/// use prunus::data::{Metric, SyntheticConfig};
+/// use prunus::{SegmentationData, SegmentationTask, Task};
+/// use prunus::models::UNet;
+///
+/// let scenes = SyntheticConfig::new().with_size(32);
+/// let task = SegmentationTask::new(
+///     SegmentationData::synthetic(scenes.clone(), 0, 64),
+///     SegmentationData::synthetic(scenes, 1000, 16),
+/// )
+/// .with_metric(Metric::Iou);
+/// assert_eq!(Task::<UNet>::metric_name(&task), "IoU");
+/// ```
+#[derive(Debug, Clone)]
+pub struct SegmentationTask {
+    train: SegmentationData,
+    valid: SegmentationData,
+    metric: Metric,
+}
+
+impl SegmentationTask {
+    /// Fine-tuning on `train`, the metric on `valid`; pixel accuracy until
+    /// [`with_metric`](Self::with_metric).
+    pub fn new(train: SegmentationData, valid: SegmentationData) -> Self {
+        Self {
+            train,
+            valid,
+            metric: Metric::PixelAccuracy,
+        }
+    }
+
+    /// The validation metric the tolerance applies to.
+    pub fn with_metric(mut self, metric: Metric) -> Self {
+        self.metric = metric;
+        self
+    }
+
+    /// The validation metric.
+    pub fn metric(&self) -> Metric {
+        self.metric
+    }
+}
+
+impl<M: SegmentationModel> Task<M> for SegmentationTask {
+    fn metric_name(&self) -> String {
+        self.metric.to_string()
+    }
+
+    fn check(&self, fine_tuning: bool) -> Result<(), Error> {
+        if self.valid.is_empty() {
+            return Err(Error::EmptyData("validation"));
+        }
+        if fine_tuning && self.train.is_empty() {
+            return Err(Error::EmptyData("training"));
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self, model: &M, batch_size: usize, device: &Device) -> Result<f64, Error> {
+        let confusion = evaluate(model, &self.valid, batch_size, device)?;
+        Ok(100.0 * confusion.metric(self.metric))
+    }
+
+    fn fine_tune(
+        &mut self,
+        model: M,
+        config: &TrainConfig,
+        dir: &Path,
+        device: &Device,
+    ) -> Result<M, Error> {
+        // Burn's Learner validates every epoch; a batch of the validation data keeps that cheap.
+        let small_valid = self.valid.take(config.batch_size);
+        Ok(train(model, &self.train, &small_valid, dir, config, device)?.model)
+    }
+
+    fn loss(
+        &mut self,
+        model: &M,
+        index: usize,
+        batch_size: usize,
+        device: &Device,
+    ) -> Result<Tensor<1>, Error> {
+        let start = index * batch_size % self.train.len().max(1);
+        let batch = self.train.batch(start..start + batch_size, device)?;
+        let logits = model.forward(batch.images);
+        Ok(crate::LossConfig::new().task_loss(logits, batch.masks))
+    }
+
+    fn example_input(&self, device: &Device) -> Tensor<4> {
+        let size = self.valid.sample_size();
+        Tensor::random(
+            [1, 3, size, size],
+            burn::tensor::Distribution::Default,
+            device,
+        )
+    }
+
+    fn forward(&self, model: &M, input: Tensor<4>) -> Tensor<2> {
+        model.forward(input).flatten(1, 3)
+    }
+}

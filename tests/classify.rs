@@ -1,0 +1,221 @@
+//! A user's own network and data through `prune_to_tolerance`: a ResNet on the bundled digits,
+//! classification as the task, run folders that resume; top-1 accuracy by hand.
+
+use burn::data::dataloader::batcher::Batcher;
+use burn::data::dataset::InMemDataset;
+use burn::module::{Module, Param};
+use burn::nn::Linear;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use prunus::data::Digits;
+use prunus::layers::{ChannelGroup, Prunable};
+use prunus::plan::{SearchState, StepRecord};
+use prunus::{
+    ClassificationBatch, ClassificationModel, ClassificationTask, Error, PrunableModel,
+    PruneConfig, Task, TrainConfig, TrainDisplay, prune_to_tolerance, prune_to_tolerance_with,
+};
+
+#[path = "../examples/common/resnet.rs"]
+#[allow(dead_code)]
+mod resnet;
+
+fn digits() -> ClassificationTask<resnet::DigitItem> {
+    let [train, valid, _] = Digits::bundled().split([0.3, 0.1], 3);
+    ClassificationTask::new(
+        resnet::dataset(&train),
+        resnet::dataset(&valid),
+        resnet::DigitBatcher,
+    )
+}
+
+fn trained(task: &ClassificationTask<resnet::DigitItem>, device: &Device) -> resnet::ResNet {
+    let model = resnet::ResNet::new(1, &[8, 16], 10, device);
+    let config = TrainConfig::new()
+        .with_epochs(3)
+        .with_batch_size(32)
+        .with_learning_rate(3e-3)
+        .with_display(TrainDisplay::Quiet);
+    task.train(model, &config, device).unwrap()
+}
+
+fn config() -> PruneConfig {
+    PruneConfig::new()
+        .with_tolerance(3.0)
+        .with_progress(false)
+        .with_latency_runs(1)
+        .with_eval_batch_size(64)
+}
+
+#[test]
+fn a_user_resnet_is_pruned_within_the_tolerance_and_its_run_resumes() {
+    let device = Device::flex();
+    let mut task = digits();
+    let model = trained(&task, &device);
+    let baseline = task
+        .accuracy(
+            &model,
+            &resnet::dataset(&Digits::bundled().split([0.3, 0.1], 3)[1]),
+            64,
+            &device,
+        )
+        .unwrap();
+    assert!(baseline > 50.0, "the ResNet did not learn: {baseline}%");
+
+    let whole_dir = tempfile::tempdir().unwrap();
+    let whole = prune_to_tolerance(
+        model.clone(),
+        &mut task,
+        &config().with_run_dir(Some(whole_dir.path().to_path_buf())),
+        &device,
+    )
+    .unwrap();
+    let report = &whole.report;
+    assert_eq!(report.metric, "top-1 accuracy");
+    assert_eq!(report.baseline, baseline);
+    assert!(report.drop <= 3.0, "{}", report.summary());
+    assert!(
+        report.flops_after < report.flops_before,
+        "{}",
+        report.summary()
+    );
+    assert!(report.params_after < report.params_before);
+    assert_eq!(report.input_shape, [1, 1, 8, 8]);
+    // The reported metric is the pruned network's, and its cost is counted from its layers,
+    // head included.
+    let valid = resnet::dataset(&Digits::bundled().split([0.3, 0.1], 3)[1]);
+    assert_eq!(
+        task.accuracy(&whole.model, &valid, 64, &device).unwrap(),
+        report.final_metric
+    );
+    let cost = task.cost(&whole.model, &device);
+    assert_eq!(cost.flops(), report.flops_after);
+    assert!(cost.layer("head").is_some());
+    // The residual stream of stage 2 kept one width in every layer that writes or reads it.
+    let stage2 = report
+        .widths
+        .iter()
+        .find(|w| w.group == "blocks.2.shortcut")
+        .unwrap();
+    assert_eq!(
+        whole
+            .model
+            .channel_groups()
+            .iter()
+            .find(|g| g.name == stage2.group)
+            .unwrap()
+            .size,
+        stage2.after
+    );
+
+    // Stopped after its first accepted step, then called again: the same result.
+    let split_dir = tempfile::tempdir().unwrap();
+    let split_config = config().with_run_dir(Some(split_dir.path().to_path_buf()));
+    let mut stop = |step: &StepRecord, _: &SearchState| !step.accepted;
+    let err = prune_to_tolerance_with(model.clone(), &mut task, &split_config, &device, &mut stop)
+        .unwrap_err();
+    assert!(matches!(err, Error::Interrupted { .. }), "{err}");
+    let resumed = prune_to_tolerance(model, &mut task, &split_config, &device).unwrap();
+    assert_eq!(resumed.report.steps, report.steps);
+    assert_eq!(resumed.report.widths, report.widths);
+    assert_eq!(resumed.report.final_metric, report.final_metric);
+}
+
+/// Logits = the first ten pixels: predicts the brightest of them.
+#[derive(Module, Debug)]
+struct FirstTen {
+    fc: Linear,
+}
+
+impl ClassificationModel for FirstTen {
+    fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        self.fc.forward(images.flatten(1, 3))
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Item(Vec<f32>, i64);
+
+struct ItemBatcher;
+
+impl Batcher<Item, ClassificationBatch> for ItemBatcher {
+    fn batch(&self, items: Vec<Item>, device: &Device) -> ClassificationBatch {
+        let n = items.len();
+        let pixels: Vec<f32> = items.iter().flat_map(|i| i.0.clone()).collect();
+        let labels: Vec<i64> = items.iter().map(|i| i.1).collect();
+        ClassificationBatch {
+            images: Tensor::from_data(TensorData::new(pixels, [n, 1, 4, 4]), device),
+            targets: Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), device),
+        }
+    }
+}
+
+#[test]
+fn top1_accuracy_counts_the_argmax_against_the_label() {
+    let device = Device::flex();
+    let mut identity = vec![0.0f32; 16 * 10];
+    for i in 0..10 {
+        identity[i * 10 + i] = 1.0;
+    }
+    let model = FirstTen {
+        fc: Linear {
+            weight: Param::from_tensor(Tensor::from_data(
+                TensorData::new(identity, [16, 10]),
+                &device,
+            )),
+            bias: None,
+        },
+    };
+    let item = |hot: usize, label: i64| {
+        let mut p = vec![0.1f32; 16];
+        p[hot] = 0.9;
+        Item(p, label)
+    };
+    // Right, right, wrong, right, wrong: 3 of 5.
+    let items = vec![item(3, 3), item(0, 0), item(7, 2), item(9, 9), item(5, 4)];
+    let task = ClassificationTask::new(
+        InMemDataset::new(items.clone()),
+        InMemDataset::new(items.clone()),
+        ItemBatcher,
+    );
+    let accuracy = task
+        .accuracy(&model, &InMemDataset::new(items), 2, &device)
+        .unwrap();
+    assert_eq!(accuracy, 60.0);
+    assert_eq!(Task::<FirstTen>::metric_name(&task), "top-1 accuracy");
+}
+
+/// A network whose groups leave out a consumer: the search refuses it before it starts.
+#[derive(Module, Debug)]
+struct Undeclared {
+    net: resnet::ResNet,
+}
+
+impl Prunable for Undeclared {
+    fn channel_groups(&self) -> Vec<ChannelGroup> {
+        let mut groups = self.net.channel_groups();
+        let stem = groups.iter_mut().find(|g| g.name == "stem").unwrap();
+        stem.consumers.remove(0); // blocks.0.conv1 reads the stem too
+        groups
+    }
+
+    fn layer_mut(&mut self, path: &str) -> Option<prunus::layers::LayerMut<'_>> {
+        self.net.layer_mut(path)
+    }
+}
+
+impl PrunableModel for Undeclared {}
+
+impl ClassificationModel for Undeclared {
+    fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        self.net.forward(images)
+    }
+}
+
+#[test]
+fn a_wrong_declaration_is_refused_before_the_search() {
+    let device = Device::flex();
+    let model = Undeclared {
+        net: resnet::ResNet::new(1, &[4, 8], 10, &device),
+    };
+    let err = prune_to_tolerance(model, &mut digits(), &config(), &device).unwrap_err();
+    assert!(err.to_string().contains("channel group `stem`"), "{err}");
+}
