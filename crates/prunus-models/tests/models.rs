@@ -363,3 +363,44 @@ fn unet_is_a_module_whose_clone_gives_the_same_output() {
         .into_data()
         .assert_eq(&net.forward(x).into_data(), true);
 }
+
+#[test]
+fn measured_cost_equals_the_config_count_layer_by_layer() {
+    use prunus_models::{TernausNetConfig, measure_cost};
+    let device = Device::flex();
+    let unet = UNetConfig::new(
+        3,
+        2,
+        vec![[3, 5], [7, 2], [4, 6]],
+        vec![[1, 4, 6], [2, 3, 5]],
+    );
+    let tern = TernausNetConfig::new(
+        [2, 3, 2, 4, 2, 3, 2, 2],
+        [[2, 3], [3, 2], [2, 2], [4, 2], [2, 3]],
+        2,
+    );
+    let measured = measure_cost(
+        &unet.init(&device).unwrap(),
+        random([2, 3, 32, 48], &device),
+        |n, x| n.forward(x),
+    );
+    let counted = unet.cost([32, 48]).unwrap();
+    assert_eq!(measured.layers.len(), counted.layers.len());
+    for (m, c) in measured.layers.iter().zip(&counted.layers) {
+        assert_eq!(m, c, "U-Net layer {}", c.name);
+    }
+    let measured = measure_cost(
+        &tern.init(&device).unwrap(),
+        random([1, 3, 64, 32], &device),
+        |n, x| n.forward(x),
+    );
+    let counted = tern.cost([64, 32]).unwrap();
+    assert_eq!(
+        (measured.macs(), measured.params(), measured.gates()),
+        (counted.macs(), counted.params(), counted.gates())
+    );
+    assert_eq!(
+        measured.layers.iter().map(|l| &l.name).collect::<Vec<_>>(),
+        counted.layers.iter().map(|l| &l.name).collect::<Vec<_>>()
+    );
+}

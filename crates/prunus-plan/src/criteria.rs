@@ -226,7 +226,8 @@ fn producer_scores(
 }
 
 /// Scores every channel of every group of `model` by `criterion`, read from each group's
-/// producer. `step` varies the [`Criterion::Random`] scores between pruning steps.
+/// producers: for a group with several (a residual stream), the largest gate score, or the sum
+/// of the filter-norm and γ scores. `step` varies the [`Criterion::Random`] scores between pruning steps.
 ///
 /// # Errors
 /// [`PlanError::Criterion`] when a producer lacks what the criterion reads (a gate for
@@ -257,7 +258,13 @@ pub fn score<M: Prunable>(model: &M, criterion: Criterion, step: u64) -> Result<
                     reason: format!("the network has no layer {producer}"),
                 })?;
             match producer_scores(layer, criterion, &group.name) {
+                // Several producers (a residual stream): a gate scores the channel by its
+                // strongest producer, so that a stream is on the scale of a single layer; filter
+                // norms and γ, compared within a group, add up.
                 Ok(values) => match &mut sum {
+                    Some(sum) if criterion == Criterion::Gate => {
+                        sum.iter_mut().zip(values).for_each(|(s, v)| *s = s.max(v))
+                    }
                     Some(sum) => sum.iter_mut().zip(values).for_each(|(s, v)| *s += v),
                     None => sum = Some(values),
                 },

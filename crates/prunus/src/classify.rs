@@ -108,7 +108,12 @@ impl<I: Send + Sync + 'static> ClassificationTask<I> {
         Ok(100.0 * right as f64 / data.len() as f64)
     }
 
-    /// Trains `model` on the training data with `config` (also how the search fine-tunes).
+    /// Trains `model` on the training data with `config` (also how the search fine-tunes):
+    /// cross-entropy plus `config.loss.gate_l1 · Σ|g|`, Adam at `learning_rate` (the gates at
+    /// `gate_lr_scale` times it) on its `schedule`, `epochs` epochs of shuffled batches of
+    /// `batch_size` (by `seed`), all parameters or the gates only (`mode`). The segmentation
+    /// loss weights, `workers`, `display` and `resume` do not apply: the loop is in memory and
+    /// quiet.
     ///
     /// # Errors
     /// As [`Task::fine_tune`].
