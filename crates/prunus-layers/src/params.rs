@@ -1,6 +1,6 @@
 //! Finding the gates in any module: their values, their L1 penalty, and which parameters train.
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::tensor::Tensor;
 
 /// The container types whose `gate` field is an importance weight.
@@ -35,9 +35,22 @@ impl PathTracker {
     }
 }
 
+/// One gate parameter found in a module.
+struct FoundGate {
+    /// The gated layer's path (`"encoder.conv1"`).
+    layer: String,
+    /// The parameter's own path (`"encoder.conv1.gate"`).
+    path: String,
+    id: ParamId,
+    value: Tensor<1>,
+}
+
+/// Visits a module and collects every gate parameter: one walk serves [`gates`],
+/// [`gate_param_paths`] and [`gate_param_ids`].
+#[derive(Default)]
 struct GateCollector {
     tracker: PathTracker,
-    gates: Vec<(String, Tensor<1>)>,
+    found: Vec<FoundGate>,
 }
 
 impl ModuleVisitor for GateCollector {
@@ -53,10 +66,20 @@ impl ModuleVisitor for GateCollector {
         if self.tracker.is_gate() {
             let value = param.val();
             let n = value.shape().num_elements();
-            self.gates
-                .push((self.tracker.layer_path(), value.reshape([n])));
+            self.found.push(FoundGate {
+                layer: self.tracker.layer_path(),
+                path: self.tracker.path.join("."),
+                id: param.id,
+                value: value.reshape([n]),
+            });
         }
     }
+}
+
+fn find_gates<M: Module>(module: &M) -> Vec<FoundGate> {
+    let mut collector = GateCollector::default();
+    module.visit(&mut collector);
+    collector.found
 }
 
 /// Every gate of `module` with the dotted path of the gated layer that owns it
@@ -64,33 +87,10 @@ impl ModuleVisitor for GateCollector {
 ///
 /// The tensors keep their autodiff graph, so a loss built from them trains the gates.
 pub fn gates<M: Module>(module: &M) -> Vec<(String, Tensor<1>)> {
-    let mut collector = GateCollector {
-        tracker: PathTracker::default(),
-        gates: Vec::new(),
-    };
-    module.visit(&mut collector);
-    collector.gates
-}
-
-struct GatePathCollector {
-    tracker: PathTracker,
-    paths: Vec<String>,
-}
-
-impl ModuleVisitor for GatePathCollector {
-    fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.tracker.enter(name, container_type);
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.tracker.exit();
-    }
-
-    fn visit_float<const D: usize>(&mut self, _param: &Param<Tensor<D>>) {
-        if self.tracker.is_gate() {
-            self.paths.push(self.tracker.path.join("."));
-        }
-    }
+    find_gates(module)
+        .into_iter()
+        .map(|g| (g.layer, g.value))
+        .collect()
 }
 
 /// The full dotted path of every gate parameter of `module` (`"encoder.conv1.gate"`), as
@@ -106,45 +106,14 @@ impl ModuleVisitor for GatePathCollector {
 /// assert_eq!(gate_param_paths(&layer), vec!["gate".to_string()]);
 /// ```
 pub fn gate_param_paths<M: Module>(module: &M) -> Vec<String> {
-    let mut collector = GatePathCollector {
-        tracker: PathTracker::default(),
-        paths: Vec::new(),
-    };
-    module.visit(&mut collector);
-    collector.paths
-}
-
-struct GateIdCollector {
-    tracker: PathTracker,
-    ids: Vec<burn::module::ParamId>,
-}
-
-impl ModuleVisitor for GateIdCollector {
-    fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.tracker.enter(name, container_type);
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.tracker.exit();
-    }
-
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        if self.tracker.is_gate() {
-            self.ids.push(param.id);
-        }
-    }
+    find_gates(module).into_iter().map(|g| g.path).collect()
 }
 
 /// The id of every gate parameter of `module`: split a step's gradients into the gates' and
 /// the weights' (`GradientsParams::from_params`) to give the gates their own learning rate in
 /// a hand-written training loop.
-pub fn gate_param_ids<M: Module>(module: &M) -> Vec<burn::module::ParamId> {
-    let mut collector = GateIdCollector {
-        tracker: PathTracker::default(),
-        ids: Vec::new(),
-    };
-    module.visit(&mut collector);
-    collector.ids
+pub fn gate_param_ids<M: Module>(module: &M) -> Vec<ParamId> {
+    find_gates(module).into_iter().map(|g| g.id).collect()
 }
 
 /// `Σ|g|` over every gate of `module`, as a one-element tensor that back-propagates into the

@@ -162,6 +162,20 @@ fn max_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
     (a - b).abs().max().into_scalar::<f32>()
 }
 
+/// `pruned` (by `plan`) computes what `net` computes with `plan`'s channels closed, and `net`'s
+/// declaration verifies.
+fn assert_exact<M: Prunable, const D: usize>(
+    net: &M,
+    pruned: &M,
+    plan: &PruningPlan,
+    x: Tensor<4>,
+    forward: impl Fn(&M, Tensor<4>) -> Tensor<D>,
+) {
+    let expected = forward(&close_removed_gates(net.clone(), plan).unwrap(), x.clone());
+    assert!(max_diff(forward(pruned, x.clone()), expected) <= 1e-5);
+    verify_prunable(net, x, forward).unwrap();
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
 
@@ -240,11 +254,7 @@ fn conv_flatten_linear_groups_cut_spans_and_linear_outputs() {
     let pruned = prune(net.clone(), &plan).unwrap();
     assert_eq!(pruned.fc1.weight.dims(), [3 * 16, 4]);
     assert_eq!(pruned.fc2.weight.dims(), [4, 3]);
-    let expected = close_removed_gates(net.clone(), &plan)
-        .unwrap()
-        .forward(x.clone());
-    assert!(max_diff(pruned.forward(x.clone()), expected) <= 1e-5);
-    verify_prunable(&net, x, |m, x| m.forward(x)).unwrap();
+    assert_exact(&net, &pruned, &plan, x, |m, x| m.forward(x));
 }
 
 // ---- depthwise convolution and a stand-alone BatchNorm, cut in step ----
@@ -303,11 +313,7 @@ fn depthwise_and_batch_norm_members_are_cut_in_step() {
     assert_eq!(pruned.depthwise.groups, 3);
     assert_eq!(pruned.norm.gamma.dims(), [3]);
     assert_eq!(pruned.project.weight.dims(), [4, 3, 1, 1]);
-    let expected = close_removed_gates(net.clone(), &plan)
-        .unwrap()
-        .forward(x.clone());
-    assert!(max_diff(pruned.forward(x.clone()), expected) <= 1e-5);
-    verify_prunable(&net, x, |m, x| m.forward(x)).unwrap();
+    assert_exact(&net, &pruned, &plan, x, |m, x| m.forward(x));
 }
 
 // ---- wrong declarations ----

@@ -144,13 +144,7 @@ impl<I: Send + Sync + 'static, M: ClassificationModel> Task<M> for Classificatio
     }
 
     fn check(&self, fine_tuning: bool) -> Result<(), Error> {
-        if self.valid.is_empty() {
-            return Err(Error::EmptyData("validation"));
-        }
-        if fine_tuning && self.train.is_empty() {
-            return Err(Error::EmptyData("training"));
-        }
-        Ok(())
+        crate::task::check_splits(self.train.len(), self.valid.len(), fine_tuning)
     }
 
     fn evaluate(&mut self, model: &M, batch_size: usize, device: &Device) -> Result<f64, Error> {

@@ -7,7 +7,7 @@ use std::time::Instant;
 use burn::config::Config;
 use burn::module::ModuleDisplay;
 use burn::tensor::Device;
-use prunus_models::{TernausNet, UNet};
+use prunus_models::{CostReport, Costed, TernausNet, UNet};
 use prunus_plan::{
     Criterion, PlanError, PlannerConfig, RunFolder, Scores, SearchConfig, SearchHost, SearchState,
     StepRecord, Targets, TaylorScores, Tolerance, score, search,
@@ -33,21 +33,41 @@ pub trait PrunableModel: Prunable + ModuleDisplay + 'static {
     fn to_network(&self) -> Option<Network> {
         None
     }
+
+    /// The exact cost of one forward pass on an input of `[height, width]` when the network
+    /// knows it without running (a cost model over its configuration, equal to the measured
+    /// one); `None` by default, and the task measures it.
+    fn known_cost(&self, input_size: [usize; 2]) -> Option<CostReport> {
+        let _ = input_size;
+        None
+    }
 }
 
 impl PrunableModel for UNet {
+    fn known_cost(&self, input_size: [usize; 2]) -> Option<CostReport> {
+        self.cost(input_size).ok()
+    }
+
     fn to_network(&self) -> Option<Network> {
         Some(Network::UNet(self.clone()))
     }
 }
 
 impl PrunableModel for TernausNet {
+    fn known_cost(&self, input_size: [usize; 2]) -> Option<CostReport> {
+        self.cost(input_size).ok()
+    }
+
     fn to_network(&self) -> Option<Network> {
         Some(Network::TernausNet(self.clone()))
     }
 }
 
 impl PrunableModel for Network {
+    fn known_cost(&self, input_size: [usize; 2]) -> Option<CostReport> {
+        self.cost(input_size).ok()
+    }
+
     fn to_network(&self) -> Option<Network> {
         Some(self.clone())
     }
@@ -233,6 +253,15 @@ impl<M: PrunableModel, T: Task<M>> Host<'_, M, T> {
         Ok(taylor.scores())
     }
 
+    /// The cost of `model` on the example input: from its configuration when it has a cost
+    /// model (no forward pass per candidate), else measured by the task.
+    fn cost(&self, model: &M) -> CostReport {
+        let [_, _, h, w] = self.input_shape;
+        model
+            .known_cost([h, w])
+            .unwrap_or_else(|| self.task.cost(model, self.device))
+    }
+
     fn provenance(&self, state: &SearchState) -> Result<Option<Provenance>, Error> {
         let Some(original) = &self.original_network else {
             return Ok(None);
@@ -275,7 +304,7 @@ impl<M: PrunableModel, T: Task<M>> SearchHost<M> for Host<'_, M, T> {
     }
 
     fn flops(&mut self, model: &M) -> Result<u64, Error> {
-        Ok(self.task.cost(model, self.device).flops())
+        Ok(self.cost(model).flops())
     }
 
     fn fine_tune(&mut self, model: M, step: usize) -> Result<M, Error> {
@@ -395,17 +424,19 @@ pub fn prune_to_tolerance_with<M: PrunableModel, T: Task<M>>(
     // The finished search, so that a later call with this run folder starts from it (and counts
     // the final fine-tune's pass once, not once per call).
     host.save_state(&state)?;
-    let (model, final_metric, final_tune, evaluations) =
-        final_fine_tune(model, &state, &mut host, &search_config)?;
-    let mut report = measure(&original, &model, &state, &mut host, &search_config, &input)?;
-    report.final_metric = final_metric;
-    report.drop = search_config.drop(state.baseline, final_metric);
-    report.final_fine_tune = final_tune;
-    report.evaluations = evaluations;
+    let finished = final_fine_tune(model, &state, &mut host, &search_config)?;
+    let mut report = measure(
+        &original,
+        &finished,
+        &state,
+        &mut host,
+        &search_config,
+        &input,
+    )?;
     let model = if config.fold {
-        fold_gates(model)?
+        fold_gates(finished.model)?
     } else {
-        model
+        finished.model
     };
     report.seconds = started.elapsed().as_secs_f64();
     save_outputs(&host, &model, &state, &report)?;
@@ -461,34 +492,53 @@ fn resume_or_start<M: PrunableModel, T: Task<M>>(
     Ok((original.clone(), state))
 }
 
-/// The final fine-tune, kept only within the tolerance: the network, its metric, the
-/// fine-tune's metric and whether it was kept, and the validation passes in all.
-#[allow(clippy::type_complexity)]
+/// The network a search ends with, after the optional final fine-tune.
+struct Finished<M> {
+    model: M,
+    /// Its validation metric.
+    metric: f64,
+    /// The final fine-tune's metric, and whether its network was kept.
+    tune: Option<(f64, bool)>,
+    /// Validation passes in all, the final fine-tune's included.
+    evaluations: usize,
+}
+
+/// The final fine-tune, kept only within the tolerance.
 fn final_fine_tune<M: PrunableModel, T: Task<M>>(
     model: M,
     state: &SearchState,
     host: &mut Host<'_, M, T>,
     search_config: &SearchConfig,
-) -> Result<(M, f64, Option<(f64, bool)>, usize), Error> {
+) -> Result<Finished<M>, Error> {
     let Some(tune) = host.config.final_fine_tune.clone() else {
-        return Ok((model, state.metric, None, state.evaluations));
+        return Ok(Finished {
+            model,
+            metric: state.metric,
+            tune: None,
+            evaluations: state.evaluations,
+        });
     };
     let tuned = host.tune(model.clone(), &tune, "final-fine-tune", u64::MAX / 2)?;
     let metric = host.evaluate(&tuned)?;
     let keep = search_config.drop(state.baseline, metric) <= search_config.tolerance.value();
-    let evaluations = state.evaluations + 1;
-    Ok(if keep {
-        (tuned, metric, Some((metric, true)), evaluations)
+    let (model, kept_metric) = if keep {
+        (tuned, metric)
     } else {
-        (model, state.metric, Some((metric, false)), evaluations)
+        (model, state.metric)
+    };
+    Ok(Finished {
+        model,
+        metric: kept_metric,
+        tune: Some((metric, keep)),
+        evaluations: state.evaluations + 1,
     })
 }
 
-/// Cost, latency and widths of the original and the result (the metric fields are the
-/// caller's to fill).
+/// The report: metrics, cost, latency and widths of the original and the result (`seconds` is
+/// the caller's to fill).
 fn measure<M: PrunableModel, T: Task<M>>(
     original: &M,
-    model: &M,
+    finished: &Finished<M>,
     state: &SearchState,
     host: &mut Host<'_, M, T>,
     search_config: &SearchConfig,
@@ -503,8 +553,9 @@ fn measure<M: PrunableModel, T: Task<M>>(
             after: state.kept.get(&g.name).map_or(g.size, Vec::len),
         })
         .collect();
-    let before = host.task.cost(original, host.device);
-    let after = host.task.cost(model, host.device);
+    let model = &finished.model;
+    let before = host.cost(original);
+    let after = host.cost(model);
     let runs = host.config.latency_runs;
     let task = &*host.task;
     let latency = |m: &M| -> Result<f64, Error> {
@@ -522,8 +573,8 @@ fn measure<M: PrunableModel, T: Task<M>>(
         criterion: host.config.criterion,
         input_shape: host.input_shape,
         baseline: state.baseline,
-        final_metric: state.metric,
-        drop: search_config.drop(state.baseline, state.metric),
+        final_metric: finished.metric,
+        drop: search_config.drop(state.baseline, finished.metric),
         flops_before: before.flops(),
         flops_after: after.flops(),
         params_before: before.params(),
@@ -531,10 +582,10 @@ fn measure<M: PrunableModel, T: Task<M>>(
         latency_ms_before: latency(original)?,
         latency_ms_after: latency(model)?,
         device: crate::device_label(host.device),
-        evaluations: state.evaluations,
+        evaluations: finished.evaluations,
         steps: state.steps.clone(),
         stop: state.stopped,
-        final_fine_tune: None,
+        final_fine_tune: finished.tune,
         widths,
         seconds: 0.0,
     })

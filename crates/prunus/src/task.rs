@@ -79,13 +79,26 @@ pub trait Task<M> {
     fn forward(&self, model: &M, input: Tensor<4>) -> Tensor<2>;
 
     /// The cost of one forward pass on the example input; measured by default
-    /// ([`measure_cost`]).
+    /// ([`measure_cost`]). The search asks for it only for networks without a cost model
+    /// ([`PrunableModel::known_cost`](crate::PrunableModel::known_cost)).
     fn cost(&self, model: &M, device: &Device) -> CostReport
     where
         M: Module,
     {
         measure_cost(model, self.example_input(device), |m, x| self.forward(m, x))
     }
+}
+
+/// A task's data checked before a search: validation examples always, training examples when
+/// the search fine-tunes.
+pub(crate) fn check_splits(train: usize, valid: usize, fine_tuning: bool) -> Result<(), Error> {
+    if valid == 0 {
+        return Err(Error::EmptyData("validation"));
+    }
+    if fine_tuning && train == 0 {
+        return Err(Error::EmptyData("training"));
+    }
+    Ok(())
 }
 
 /// Binary segmentation (building footprints) on [`SegmentationData`]: BCE + soft-Jaccard
@@ -142,13 +155,7 @@ impl<M: SegmentationModel> Task<M> for SegmentationTask {
     }
 
     fn check(&self, fine_tuning: bool) -> Result<(), Error> {
-        if self.valid.is_empty() {
-            return Err(Error::EmptyData("validation"));
-        }
-        if fine_tuning && self.train.is_empty() {
-            return Err(Error::EmptyData("training"));
-        }
-        Ok(())
+        check_splits(self.train.len(), self.valid.len(), fine_tuning)
     }
 
     fn evaluate(&mut self, model: &M, batch_size: usize, device: &Device) -> Result<f64, Error> {
