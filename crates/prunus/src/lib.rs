@@ -44,6 +44,7 @@
 //! println!("{} GFLOPs", config.cost([64, 64]).unwrap().flops() as f64 / 1e9);
 //! ```
 
+mod checkpoint;
 mod classify;
 mod datasets;
 mod device;

@@ -15,7 +15,7 @@ use burn::optim::lr_scheduler::LrSchedulerConfig;
 use burn::optim::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig;
 use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLrSchedulerConfig;
 use burn::tensor::{Device, Tensor};
-use burn::train::checkpoint::KeepLastNCheckpoints;
+use burn::train::checkpoint::{Checkpointer, KeepLastNCheckpoints};
 use burn::train::metric::LossMetric;
 use burn::train::renderer::{MetricsRenderer, default_renderer};
 use burn::train::{
@@ -27,6 +27,7 @@ use prunus_models::{TernausNet, UNet};
 use prunus_surgery::Network;
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::EagerCheckpointer;
 use crate::datasets::{SegmentationBatch, SegmentationData};
 use crate::error::Error;
 use crate::loss::LossConfig;
@@ -358,14 +359,22 @@ pub fn train<N: SegmentationModel>(
     } else {
         None
     };
+    let epochs = config.epochs.max(resumed_from.unwrap_or(0));
     if let Some(epoch) = resumed_from {
-        check_checkpoint(&model, run_dir, epoch)?;
+        let restored = restore_model(&model, run_dir, epoch)?;
+        if epoch >= config.epochs {
+            // Nothing left to train: the checkpoint is the result (no optimiser state to load).
+            return Ok(Trained {
+                model: set_trainable(restored.net, Trainable::All),
+                resumed_from,
+                epochs,
+            });
+        }
     }
     let learner = Learner::new(model, AdamConfig::new().init(), scheduler);
 
     let loader_train = train.loader(config.batch_size, Some(config.seed), device);
     let loader_valid = valid.loader(config.batch_size, None, device);
-    let epochs = config.epochs.max(resumed_from.unwrap_or(0));
 
     let renderer: Box<dyn MetricsRenderer> = match config.display {
         TrainDisplay::Auto if std::io::stdout().is_terminal() => {
@@ -379,7 +388,11 @@ pub fn train<N: SegmentationModel>(
     let mut training = SupervisedTraining::new(run_dir, loader_train, loader_valid)
         .num_epochs(epochs)
         .with_interrupter(guard.interrupter.clone())
-        .with_default_checkpointers()
+        .with_custom_checkpointers(
+            EagerCheckpointer::new(&checkpoint_dir(run_dir), "model"),
+            EagerCheckpointer::new(&checkpoint_dir(run_dir), "optim"),
+            EagerCheckpointer::new(&checkpoint_dir(run_dir), "scheduler"),
+        )
         .with_checkpointing_strategy(KeepLastNCheckpoints::new(2))
         .renderer(renderer)
         .with_application_logger(None)
@@ -412,28 +425,26 @@ pub fn train<N: SegmentationModel>(
     })
 }
 
-/// Checks that the model checkpoint of `epoch` loads into `model` (Burn's resume would panic).
-fn check_checkpoint<N: SegmentationModel>(
+/// Loads the model checkpoint of `epoch` into a copy of `model`: an error, not Burn's panic,
+/// when it belongs to another architecture.
+fn restore_model<N: SegmentationModel>(
     model: &TrainingModel<N>,
     run_dir: &Path,
     epoch: usize,
-) -> Result<(), Error> {
-    use burn::train::checkpoint::{Checkpointer, FileCheckpointer};
-    let path = checkpoint_dir(run_dir).join(format!("model-{epoch}.bpk"));
+) -> Result<TrainingModel<N>, Error> {
+    let checkpoints = EagerCheckpointer::new(&checkpoint_dir(run_dir), "model");
+    let path = checkpoints.path(epoch);
     let bad = |reason: String| {
         Error::Training(format!(
             "cannot resume from {}: {reason}; use another run folder or turn resume off",
             path.display()
         ))
     };
-    let record = FileCheckpointer::new(checkpoint_dir(run_dir), "model")
-        .restore(epoch)
-        .map_err(|e| bad(e.to_string()))?;
+    let record = checkpoints.restore(epoch).map_err(|e| bad(e.to_string()))?;
     model
         .clone()
         .try_load_record(record)
-        .map_err(|e| bad(format!("{e:?}")))?;
-    Ok(())
+        .map_err(|e| bad(format!("{e:?}")))
 }
 
 /// Thresholds `net`'s logits at 0 over every sample of `data` and counts the confusion matrix.
