@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use prunus::data::{Metric, SyntheticConfig};
 use prunus::plan::Criterion;
-use prunus::surgery::ModelFile;
+use prunus::surgery::{ModelFile, Network};
 use prunus::{
     PruneConfig, SegmentationData, SegmentationTask, TrainConfig, evaluate, prune_to_tolerance,
 };
@@ -56,7 +56,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     };
     let run_dir = PathBuf::from(get("--run").unwrap_or_else(|| "runs/prune_synthetic".into()));
 
-    let file = ModelFile::load(&model_path, &device)?;
+    let file = ModelFile::<Network>::load(&model_path, &device)?;
     let size = file.header.provenance.input_size[0];
     let scenes = SyntheticConfig::new().with_size(size);
     let train_data = SegmentationData::synthetic(scenes.clone(), 0, tune_scenes.max(1));

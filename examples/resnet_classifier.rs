@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use prunus::data::Digits;
+use prunus::surgery::ModelFile;
 use prunus::{ClassificationTask, PruneConfig, Task, TrainConfig, prune_to_tolerance};
 
 #[path = "common/args.rs"]
@@ -117,6 +118,15 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     for w in &report.widths {
         println!("  {:<20} {:>4} → {}", w.group, w.before, w.after);
     }
+    // The pruned network as a file: it rebuilds with nothing but the file.
+    let path = run_dir.join("prune").join("pruned.prunus");
+    let file: ModelFile<resnet::ResNet> = ModelFile::load(&path, &device)?;
+    println!(
+        "pruned model: {} ({} bytes; loaded back: test top-1 {:.2}%)",
+        path.display(),
+        std::fs::metadata(&path)?.len(),
+        task.accuracy(&file.network, &test, 128, &device)?
+    );
     println!(
         "{} layers counted; training {train_seconds:.0} s, pruning {:.0} s ({} validation passes), total {:.0} s",
         cost.layers.len(),

@@ -5,10 +5,11 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::InMemDataset;
 use burn::module::{Module, Param};
 use burn::nn::Linear;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use prunus::data::Digits;
 use prunus::layers::{ChannelGroup, Prunable};
 use prunus::plan::{SearchState, StepRecord};
+use prunus::surgery::{ModelFile, Rebuild};
 use prunus::{
     ClassificationBatch, ClassificationModel, ClassificationTask, Error, PrunableModel,
     PruneConfig, Task, TrainConfig, TrainDisplay, prune_to_tolerance, prune_to_tolerance_with,
@@ -105,6 +106,33 @@ fn a_user_resnet_is_pruned_within_the_tolerance_and_its_run_resumes() {
             .size,
         stage2.after
     );
+
+    // The pruned network is a self-describing file that rebuilds it with nothing else.
+    let file: ModelFile<resnet::ResNet> =
+        ModelFile::load(whole_dir.path().join("pruned.prunus"), &device).unwrap();
+    assert_eq!(file.network.architecture(), whole.model.architecture());
+    assert_eq!(file.header.provenance.original, model.architecture());
+    assert_eq!(
+        file.header.provenance.original_cost.macs * 2,
+        report.flops_before
+    );
+    assert_eq!(file.header.provenance.input_size, [8, 8]);
+    assert!(!file.header.provenance.kept.is_empty());
+    // And every accepted step is one too.
+    let steps = std::fs::read_dir(whole_dir.path())
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().into_string().ok())
+        .filter(|name| name.starts_with("step-") && name.ends_with(".prunus"))
+        .count();
+    let accepted = report.steps.iter().filter(|s| s.accepted).count();
+    assert!(accepted >= 1);
+    assert_eq!(steps, accepted);
+    let x = Tensor::<4>::random([4, 1, 8, 8], Distribution::Default, &device);
+    let diff = (file.network.forward(x.clone()) - whole.model.forward(x))
+        .abs()
+        .max()
+        .into_scalar::<f32>();
+    assert!(diff <= 1e-5, "the loaded network differs by {diff}");
 
     // Stopped after its first accepted step, then called again: the same result.
     let split_dir = tempfile::tempdir().unwrap();

@@ -7,7 +7,7 @@ use burn::tensor::Device;
 use prunus::data::{Metric, SyntheticConfig};
 use prunus::models::{UNet, UNetConfig};
 use prunus::plan::{Criterion, StopReason, Tolerance};
-use prunus::surgery::{ModelFile, Prunable};
+use prunus::surgery::{ModelFile, Network, Prunable};
 use prunus::{
     Error, PruneConfig, SegmentationData, SegmentationTask, TrainConfig, TrainDisplay, evaluate,
     prune_to_tolerance, prune_to_tolerance_with, train,
@@ -187,7 +187,7 @@ fn an_interrupted_run_resumes_to_the_same_result() {
 
     // The run folder: a model file per accepted step, the report, the result.
     let n = whole.report.steps.iter().position(|s| s.accepted).unwrap() + 1;
-    let first = ModelFile::load(
+    let first = ModelFile::<Network>::load(
         whole_dir.path().join(format!("step-{n:03}.prunus")),
         &device,
     );
@@ -204,7 +204,8 @@ fn an_interrupted_run_resumes_to_the_same_result() {
         );
         assert!((read.metric - kept.metric).abs() < 1e-9);
     }
-    let pruned = ModelFile::load(whole_dir.path().join("pruned.prunus"), &device).unwrap();
+    let pruned =
+        ModelFile::<Network>::load(whole_dir.path().join("pruned.prunus"), &device).unwrap();
     let kept = &pruned.header.provenance.kept;
     for width in &whole.report.widths {
         assert_eq!(

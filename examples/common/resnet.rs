@@ -13,7 +13,10 @@ use prunus::layers::{
     Activation, ChannelGroup, GatedConv2d, GatedConv2dConfig, Layers, Prunable, consumer, counted,
     layer_fields,
 };
+use prunus::models::CostReport;
+use prunus::surgery::{ModelFile, PruningPlan, Rebuild};
 use prunus::{ClassificationBatch, ClassificationModel, PrunableModel};
+use serde::{Deserialize, Serialize};
 
 /// `relu(conv2(conv1(x)) + shortcut(x))`; `shortcut` is the identity or a 1×1 projection.
 #[derive(Module, Debug)]
@@ -24,7 +27,7 @@ pub struct Block {
 }
 
 impl Block {
-    fn new(channels: [usize; 2], stride: usize, device: &Device) -> Self {
+    fn new(cin: usize, w: &BlockWidths, device: &Device) -> Self {
         let conv = |c: [usize; 2], k: usize, s: usize, act: Activation| {
             GatedConv2dConfig::new(c)
                 .with_kernel_size(k)
@@ -35,12 +38,21 @@ impl Block {
                 .with_activation(act)
                 .init(device)
         };
-        let [cin, cout] = channels;
         Self {
-            conv1: conv(channels, 3, stride, Activation::Relu),
-            conv2: conv([cout, cout], 3, 1, Activation::Identity),
-            shortcut: (stride != 1 || cin != cout)
-                .then(|| conv(channels, 1, stride, Activation::Identity)),
+            conv1: conv([cin, w.inner], 3, w.stride, Activation::Relu),
+            conv2: conv([w.inner, w.out], 3, 1, Activation::Identity),
+            shortcut: w
+                .projection
+                .then(|| conv([cin, w.out], 1, w.stride, Activation::Identity)),
+        }
+    }
+
+    fn widths(&self) -> BlockWidths {
+        BlockWidths {
+            inner: self.conv1.channels()[1],
+            out: self.conv2.channels()[1],
+            stride: self.conv1.conv.stride[0],
+            projection: self.shortcut.is_some(),
         }
     }
 
@@ -65,22 +77,51 @@ impl ResNet {
     /// `widths[0]` for the stem and the first stage; each further width starts a stage of two
     /// blocks at half the resolution.
     pub fn new(in_channels: usize, widths: &[usize], classes: usize, device: &Device) -> Self {
-        let stem = GatedConv2dConfig::new([in_channels, widths[0]])
-            .with_bias(false)
-            .with_batch_norm(true)
-            .init(device);
         let mut blocks = Vec::new();
         let mut width = widths[0];
         for (stage, &w) in widths.iter().enumerate() {
             let stride = if stage == 0 { 1 } else { 2 };
-            blocks.push(Block::new([width, w], stride, device));
-            blocks.push(Block::new([w, w], 1, device));
+            let block = |stride, projection| BlockWidths {
+                inner: w,
+                out: w,
+                stride,
+                projection,
+            };
+            blocks.push(block(stride, stride != 1 || width != w));
+            blocks.push(block(1, false));
             width = w;
         }
+        Self::build(
+            &ResNetWidths {
+                in_channels,
+                stem: widths[0],
+                blocks,
+                classes,
+            },
+            device,
+        )
+    }
+
+    /// A network with exactly these widths (fresh weights).
+    fn build(a: &ResNetWidths, device: &Device) -> Self {
+        let stem = GatedConv2dConfig::new([a.in_channels, a.stem])
+            .with_bias(false)
+            .with_batch_norm(true)
+            .init(device);
+        let mut width = a.stem;
+        let blocks = a
+            .blocks
+            .iter()
+            .map(|w| {
+                let block = Block::new(width, w, device);
+                width = w.out;
+                block
+            })
+            .collect();
         Self {
             stem,
             blocks,
-            head: LinearConfig::new(width, classes).init(device),
+            head: LinearConfig::new(width, a.classes).init(device),
         }
     }
 
@@ -133,7 +174,59 @@ impl Prunable for ResNet {
     }
 }
 
-impl PrunableModel for ResNet {}
+// ---- what gives it model files: its widths, serialisable, and a way to build from them ----
+
+/// Every width of a [`ResNet`]: what a model file stores to rebuild it, pruned or not.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ResNetWidths {
+    in_channels: usize,
+    stem: usize,
+    blocks: Vec<BlockWidths>,
+    classes: usize,
+}
+
+/// A block's inner and output widths, its stride, and whether it has a projection shortcut.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct BlockWidths {
+    inner: usize,
+    out: usize,
+    stride: usize,
+    projection: bool,
+}
+
+impl Rebuild for ResNet {
+    type Architecture = ResNetWidths;
+
+    fn architecture(&self) -> ResNetWidths {
+        ResNetWidths {
+            in_channels: self.stem.channels()[0],
+            stem: self.stem.channels()[1],
+            blocks: self.blocks.iter().map(Block::widths).collect(),
+            classes: self.head.weight.dims()[1],
+        }
+    }
+
+    fn rebuild(a: &ResNetWidths, device: &Device) -> Result<Self, String> {
+        let widths = [a.in_channels, a.stem, a.classes]
+            .into_iter()
+            .chain(a.blocks.iter().flat_map(|b| [b.inner, b.out, b.stride]));
+        if widths.into_iter().any(|w| !(1..=4096).contains(&w)) {
+            return Err(format!("a width or stride outside 1…4096 in {a:?}"));
+        }
+        Ok(Self::build(a, device))
+    }
+}
+
+impl PrunableModel for ResNet {
+    fn model_file(
+        &self,
+        original: &Self,
+        original_cost: &CostReport,
+        plan: &PruningPlan,
+    ) -> Option<Result<Vec<u8>, String>> {
+        Some(ModelFile::pruned(self.clone(), original, original_cost, plan).to_bytes())
+    }
+}
 
 impl ClassificationModel for ResNet {
     fn forward(&self, images: Tensor<4>) -> Tensor<2> {

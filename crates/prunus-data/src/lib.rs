@@ -5,6 +5,9 @@
 //! - [`inria_pairs`], [`airs_pairs`] → [`AerialCrops`]: the Inria and AIRS layouts on disk,
 //!   random training crops and a deterministic validation grid, read from TIFF/GeoTIFF windows
 //!   ([`Raster`]) without decoding whole tiles.
+//! - [`SegmentationData`] → [`SegmentationBatcher`]: any of these sources as a Burn
+//!   [`Dataset`](burn::data::dataset::Dataset) and data loader, batched as
+//!   [`imagenet_normalize`]d images with their building masks.
 //! - [`Digits`]: scikit-learn's 1,797 handwritten 8×8 digits, bundled, for classifiers.
 //! - [`Confusion`], [`Metric`]: pixel accuracy, IoU, Dice/F1, precision, recall accumulated over
 //!   a dataset.
@@ -29,6 +32,7 @@ mod image;
 mod metrics;
 mod raster;
 mod rng;
+mod segmentation;
 mod synthetic;
 mod tiling;
 
@@ -38,5 +42,8 @@ pub use error::DataError;
 pub use image::{MAX_IMAGE_PIXELS, RgbImage, write_mask, write_png};
 pub use metrics::{Confusion, Metric};
 pub use raster::Raster;
+pub use segmentation::{
+    Sample, SegmentationBatch, SegmentationBatcher, SegmentationData, imagenet_normalize,
+};
 pub use synthetic::{Scene, SyntheticConfig, generate};
 pub use tiling::{Tile, Tiling};

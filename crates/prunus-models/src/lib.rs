@@ -36,7 +36,5 @@ mod unet;
 
 pub use cost::{CostReport, Costed, LayerCost, LayerKind, MAX_WIDTH, measure_cost};
 pub use error::ModelError;
-pub use ternausnet::{
-    DECODER_BLOCKS, DecoderBlock, ENCODER_LAYERS, TernausNet, TernausNetConfig, imagenet_normalize,
-};
+pub use ternausnet::{DECODER_BLOCKS, DecoderBlock, ENCODER_LAYERS, TernausNet, TernausNetConfig};
 pub use unet::{DoubleConv, MAX_DEPTH, UNet, UNetConfig, UpBlock};

@@ -5,8 +5,8 @@
 //! with bias and ReLU and no BatchNorm, five max-pools. Decoder blocks are
 //! `Conv3×3 + ReLU → ConvTranspose2d(k3, s2, p1, output_padding 1) + ReLU` and take
 //! `[decoder, skip]` concatenated; a 1×1 convolution gives the class logits. Inputs are RGB
-//! normalised with ImageNet's mean and standard deviation ([`imagenet_normalize`]); height and
-//! width are multiples of 32.
+//! normalised with ImageNet's mean and standard deviation (`prunus_data::imagenet_normalize`);
+//! height and width are multiples of 32.
 //!
 //! Every convolution and transposed convolution except the output one is gated. All widths
 //! live in [`TernausNetConfig`].
@@ -416,18 +416,6 @@ impl Costed for TernausNet {
     }
 }
 
-/// Normalises RGB values in `[0, 1]` with ImageNet's per-channel mean and standard deviation,
-/// the input the pretrained VGG11 encoder expects.
-///
-/// # Shapes
-/// - `rgb`: `[batch, 3, height, width]`, values in `[0, 1]`
-/// - output: the same shape
-pub fn imagenet_normalize(rgb: Tensor<4>) -> Tensor<4> {
-    let device = rgb.device();
-    let mean = Tensor::<1>::from_floats([0.485, 0.456, 0.406], &device).reshape([1, 3, 1, 1]);
-    let std = Tensor::<1>::from_floats([0.229, 0.224, 0.225], &device).reshape([1, 3, 1, 1]);
-    (rgb - mean) / std
-}
 /// TernausNet groups, named by producer path. Each encoder convolution feeds the next one;
 /// `conv5`, `conv4`, `conv3`, `conv2`, `conv1` also feed the second part of the input of
 /// `dec5.conv`, `dec4.conv`, `dec3.conv`, `dec2.conv`, `dec1` (TernausNet concatenates

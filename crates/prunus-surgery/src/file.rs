@@ -17,8 +17,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use burn::module::Module;
-use burn::store::{BurnpackStore, ModuleSnapshot};
+use burn::store::BurnpackStore;
 use burn::tensor::{Bytes, Device};
 use prunus_models::{CostReport, Costed};
 use serde::{Deserialize, Serialize};
@@ -28,17 +27,19 @@ use crate::identity::first_non_finite;
 use crate::network::{Architecture, Network};
 use crate::plan::PruningPlan;
 use crate::prunable::{fold_batch_norms, fold_gates};
-use prunus_layers::Prunable;
+use crate::rebuild::Rebuild;
+use prunus_layers::{LayerMut, Prunable};
 
 const MAGIC: &[u8; 8] = b"PRUNUSMF";
 const VERSION: u32 = 1;
 const PREAMBLE: usize = 8 + 4 + 8 + 8 + 8;
 
-/// Where a network came from: the original it was pruned from and what it kept.
+/// Where a network came from: the original it was pruned from and what it kept. `A` is the
+/// architecture type of the network ([`Rebuild::Architecture`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Provenance {
+pub struct Provenance<A = Architecture> {
     /// The unpruned network's architecture.
-    pub original: Architecture,
+    pub original: A,
     /// The unpruned network's cost at [`Provenance::input_size`].
     pub original_cost: CostSummary,
     /// The input size costs are counted at, `[height, width]`.
@@ -49,19 +50,28 @@ pub struct Provenance {
 }
 
 impl Provenance {
-    /// The provenance of an unpruned network: itself, everything kept.
+    /// The provenance of an unpruned bundled network: itself, everything kept, its cost counted
+    /// at `input_size`.
     ///
     /// # Errors
     /// When the network cannot take `input_size`.
     pub fn original(network: &Network, input_size: [usize; 2]) -> Result<Self, SurgeryError> {
         let original = network.architecture();
-        let original_cost = CostSummary::from(&original.cost(input_size)?);
-        Ok(Self {
+        Ok(Self::new(original.clone(), &original.cost(input_size)?))
+    }
+}
+
+impl<A> Provenance<A> {
+    /// The provenance of an unpruned network of architecture `original` whose cost (counted or
+    /// measured, e.g. with [`measure_cost`](prunus_models::measure_cost)) is `cost`: itself,
+    /// everything kept.
+    pub fn new(original: A, cost: &CostReport) -> Self {
+        Self {
             original,
-            original_cost,
-            input_size,
+            original_cost: CostSummary::from(cost),
+            input_size: cost.input_size,
             kept: BTreeMap::new(),
-        })
+        }
     }
 
     /// Records a pruning step whose `plan` is relative to the current network: the kept
@@ -124,29 +134,30 @@ impl From<&CostReport> for CostSummary {
     }
 }
 
-/// The JSON header of a model file.
+/// The JSON header of a model file; `A` is the network's [`Rebuild::Architecture`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ModelHeader {
+pub struct ModelHeader<A = Architecture> {
     /// The network's architecture now (pruned widths).
-    pub architecture: Architecture,
+    pub architecture: A,
     /// Whether the gates are folded into the weights (the layers then have no gates).
     pub folded: bool,
     /// Whether the BatchNorms are folded into the convolutions (an inference-only network).
     #[serde(default)]
     pub norms_folded: bool,
     /// Where the network came from.
-    pub provenance: Provenance,
+    pub provenance: Provenance<A>,
     /// The prunus version that wrote the file.
     pub writer: String,
 }
 
-/// A network with its header, as stored in a model file.
+/// A network with its header, as stored in a model file: a bundled [`Network`] by default, or
+/// any network that implements [`Rebuild`].
 #[derive(Debug)]
-pub struct ModelFile {
+pub struct ModelFile<N: Rebuild = Network> {
     /// The network.
-    pub network: Network,
+    pub network: N,
     /// Its architecture, gate state and provenance.
-    pub header: ModelHeader,
+    pub header: ModelHeader<N::Architecture>,
 }
 
 /// FNV-1a 64 of `parts` taken one after another: the model file's checksum, also used to
@@ -179,32 +190,25 @@ impl Fnv1a {
     }
 }
 
-fn has_gates(network: &Network) -> bool {
-    !prunus_layers::gates(network).is_empty()
-}
-
-/// U-Net has a BatchNorm after every 3×3 convolution until they are folded; TernausNet has none.
-fn norms_folded(network: &Network) -> bool {
-    match network {
-        Network::UNet(n) => n.encoder[0].conv1.norm.is_none(),
-        Network::TernausNet(_) => false,
-    }
+/// Whether a network built fresh from its architecture would have BatchNorms that `network`
+/// no longer has: no gated producer or member carries one (they were folded, or there were
+/// none — folding is then a no-op).
+fn norms_folded<N: Prunable + Clone>(network: &N) -> bool {
+    let mut network = network.clone();
+    let paths: Vec<String> = network
+        .channel_groups()
+        .into_iter()
+        .flat_map(|g| g.producers.into_iter().chain(g.members))
+        .collect();
+    !paths.iter().any(|path| match network.layer_mut(path) {
+        Some(LayerMut::Gated(l)) => l.norm.is_some(),
+        Some(LayerMut::GatedTranspose(l)) => l.norm.is_some(),
+        _ => false,
+    })
 }
 
 impl ModelFile {
-    /// A model file for `network`, with its provenance.
-    pub fn new(network: Network, provenance: Provenance) -> Self {
-        let header = ModelHeader {
-            architecture: network.architecture(),
-            folded: !has_gates(&network),
-            norms_folded: norms_folded(&network),
-            provenance,
-            writer: format!("prunus {}", env!("CARGO_PKG_VERSION")),
-        };
-        Self { network, header }
-    }
-
-    /// A model file for an unpruned `network`: [`ModelFile::new`] with
+    /// A model file for an unpruned bundled `network`: [`ModelFile::new`] with
     /// [`Provenance::original`] at `input_size`, the size its cost is reported for.
     ///
     /// # Errors
@@ -214,6 +218,49 @@ impl ModelFile {
         Ok(Self::new(network, provenance))
     }
 
+    /// The network's cost at its provenance's input size.
+    ///
+    /// # Errors
+    /// When the network cannot take that size.
+    pub fn cost(&self) -> Result<CostReport, SurgeryError> {
+        Ok(self.network.cost(self.header.provenance.input_size)?)
+    }
+}
+
+impl<N: Rebuild> ModelFile<N> {
+    /// A model file for `network`, with its provenance.
+    pub fn new(network: N, provenance: Provenance<N::Architecture>) -> Self {
+        let header = ModelHeader {
+            architecture: network.architecture(),
+            folded: prunus_layers::gates(&network).is_empty(),
+            norms_folded: norms_folded(&network),
+            provenance,
+            writer: format!("prunus {}", env!("CARGO_PKG_VERSION")),
+        };
+        Self { network, header }
+    }
+
+    /// A model file for `network`, pruned from `original` (whose cost is `original_cost`) by
+    /// `plan`, a plan relative to `original`.
+    pub fn pruned(
+        network: N,
+        original: &N,
+        original_cost: &CostReport,
+        plan: &PruningPlan,
+    ) -> Self {
+        let mut provenance = Provenance::new(original.architecture(), original_cost);
+        provenance.record(plan);
+        Self::new(network, provenance)
+    }
+
+    /// A model file for an unpruned `network` whose cost is `cost` (counted, or measured with
+    /// [`measure_cost`](prunus_models::measure_cost)): [`ModelFile::new`] with
+    /// [`Provenance::new`].
+    pub fn unpruned(network: N, cost: &CostReport) -> Self {
+        let provenance = Provenance::new(network.architecture(), cost);
+        Self::new(network, provenance)
+    }
+
     /// The file's bytes.
     ///
     /// # Errors
@@ -221,12 +268,10 @@ impl ModelFile {
     pub fn to_bytes(&self) -> Result<Vec<u8>, String> {
         let header = serde_json::to_vec(&self.header).map_err(|e| e.to_string())?;
         let mut store = BurnpackStore::from_bytes(None);
-        let network = self.network.valid();
-        match &network {
-            Network::UNet(n) => n.save_into(&mut store),
-            Network::TernausNet(n) => n.save_into(&mut store),
-        }
-        .map_err(|e| format!("cannot serialise the weights: {e}"))?;
+        self.network
+            .valid()
+            .save_weights(&mut store)
+            .map_err(|e| format!("cannot serialise the weights: {e}"))?;
         let weights = store.get_bytes().map_err(|e| e.to_string())?;
         let mut bytes = Vec::with_capacity(PREAMBLE + header.len() + weights.len());
         bytes.extend_from_slice(MAGIC);
@@ -314,13 +359,10 @@ impl ModelFile {
         if fnv1a(&[header, weights]) != checksum {
             return Err("corrupt (checksum mismatch)".into());
         }
-        let header: ModelHeader =
+        let header: ModelHeader<N::Architecture> =
             serde_json::from_slice(header).map_err(|e| format!("corrupt header: {e}"))?;
-        check_header(&header, weights.len() as u64)?;
-        let mut network = header
-            .architecture
-            .init(device)
-            .map_err(|e| e.to_string())?;
+        check_header::<N>(&header, weights.len() as u64)?;
+        let mut network = N::rebuild(&header.architecture, device)?;
         if header.folded {
             network = fold_gates(network).map_err(|e| e.to_string())?;
         }
@@ -328,11 +370,9 @@ impl ModelFile {
             network = fold_batch_norms(network).map_err(|e| e.to_string())?;
         }
         let mut store = BurnpackStore::from_bytes(Some(Bytes::from_bytes_vec(weights.to_vec())));
-        let result = match &mut network {
-            Network::UNet(n) => n.load_from(&mut store),
-            Network::TernausNet(n) => n.load_from(&mut store),
-        }
-        .map_err(|e| format!("weights do not load: {e}"))?;
+        let result = network
+            .load_weights(&mut store)
+            .map_err(|e| format!("weights do not load: {e}"))?;
         if !result.errors.is_empty() || !result.missing.is_empty() {
             let mut problems: Vec<String> = result.errors.iter().map(|e| e.to_string()).collect();
             problems.extend(result.missing.iter().map(|(p, _)| format!("missing {p}")));
@@ -341,24 +381,13 @@ impl ModelFile {
                 problems.join("; ")
             ));
         }
-        let non_finite = match &network {
-            Network::UNet(n) => first_non_finite(n),
-            Network::TernausNet(n) => first_non_finite(n),
-        }?;
+        let non_finite = first_non_finite(&network)?;
         if let Some((path, index)) = non_finite {
             return Err(format!(
                 "weights: {path} holds a NaN or infinite value (element {index})"
             ));
         }
         Ok(Self { network, header })
-    }
-
-    /// The network's cost at its provenance's input size.
-    ///
-    /// # Errors
-    /// When the network cannot take that size.
-    pub fn cost(&self) -> Result<CostReport, SurgeryError> {
-        Ok(self.network.cost(self.header.provenance.input_size)?)
     }
 
     /// The groups of the network now.
@@ -370,10 +399,12 @@ impl ModelFile {
 /// The largest input side a model file may declare (2^16 pixels).
 pub const MAX_INPUT_SIDE: usize = 1 << 16;
 
-/// Checks a header against the weights it describes before anything is allocated for it: an
-/// input size in range that the architecture takes, widths within the models' limits, and at
-/// least one `f32` in the file for every convolution weight the architecture declares.
-fn check_header(header: &ModelHeader, weights_len: u64) -> Result<(), String> {
+/// Checks a header before anything is allocated for it: an input size in range, then what the
+/// network type checks of it ([`Rebuild::check`]).
+fn check_header<N: Rebuild>(
+    header: &ModelHeader<N::Architecture>,
+    weights_len: u64,
+) -> Result<(), String> {
     let size = header.provenance.input_size;
     if size.iter().any(|&s| s == 0 || s > MAX_INPUT_SIDE) {
         return Err(format!(
@@ -381,6 +412,13 @@ fn check_header(header: &ModelHeader, weights_len: u64) -> Result<(), String> {
             size[0], size[1]
         ));
     }
+    N::check(header, weights_len)
+}
+
+/// Widths within the models' limits that take the header's input size, and at least one `f32`
+/// in the file for every convolution weight the architecture declares.
+pub(crate) fn check_bundled(header: &ModelHeader, weights_len: u64) -> Result<(), String> {
+    let size = header.provenance.input_size;
     let cost = header
         .architecture
         .cost(size)

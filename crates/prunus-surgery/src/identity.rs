@@ -102,7 +102,9 @@ mod tests {
         let device = Device::flex();
         let net = UNetConfig::standard(3, 1, 4, 2).init(&device).unwrap();
         let file = crate::ModelFile::original(crate::Network::UNet(net.clone()), [16, 16]).unwrap();
-        let back = crate::ModelFile::from_bytes(&file.to_bytes().unwrap(), &device).unwrap();
+        let back =
+            crate::ModelFile::<crate::Network>::from_bytes(&file.to_bytes().unwrap(), &device)
+                .unwrap();
         let crate::Network::UNet(back) = back.network else {
             panic!("a U-Net")
         };

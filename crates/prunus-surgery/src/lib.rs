@@ -17,7 +17,8 @@
 //! - [`fold_gates`]: gates multiplied into the weights, no inference overhead;
 //!   [`fold_batch_norms`] / [`fold_for_inference`]: BatchNorms folded into the convolutions too.
 //! - [`ModelFile`]: architecture, weights and provenance in one file; [`ModelFile::load`]
-//!   rebuilds the network with no other input.
+//!   rebuilds the network with no other input — a bundled [`Network`], or any network that
+//!   implements [`Rebuild`] (a serialisable architecture that builds it).
 //!
 //! ```
 //! use burn::tensor::{Device, Distribution, Tensor};
@@ -48,6 +49,7 @@ mod identity;
 mod network;
 mod plan;
 mod prunable;
+mod rebuild;
 mod verify;
 
 pub use error::SurgeryError;
@@ -62,4 +64,5 @@ pub use prunus_layers::{
     ChannelGroup, Consumer, LayerMut, Layers, Prunable, SliceChannels, consumer, flattened,
     layer_fields, select_batch_norm, select_depthwise, select_param,
 };
+pub use rebuild::Rebuild;
 pub use verify::{VERIFY_TOLERANCE, verify_prunable};

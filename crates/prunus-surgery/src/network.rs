@@ -1,6 +1,7 @@
 //! A network of either bundled family, as a model file holds it.
 
 use burn::module::Module;
+use burn::store::{ApplyResult, BurnpackStore, ModuleSnapshot};
 use burn::tensor::{Device, Tensor};
 use prunus_models::{
     CostReport, Costed, ModelError, TernausNet, TernausNetConfig, UNet, UNetConfig,
@@ -8,6 +9,9 @@ use prunus_models::{
 use serde::{Deserialize, Serialize};
 
 use prunus_layers::{ChannelGroup, LayerMut, Prunable};
+
+use crate::file::{ModelHeader, check_bundled};
+use crate::rebuild::Rebuild;
 
 /// A network's family and full configuration (every width): all it takes to rebuild it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -113,6 +117,39 @@ impl Prunable for Network {
             Self::UNet(n) => n.layer_mut(path),
             Self::TernausNet(n) => n.layer_mut(path),
         }
+    }
+}
+
+impl Rebuild for Network {
+    type Architecture = Architecture;
+
+    fn architecture(&self) -> Architecture {
+        Network::architecture(self)
+    }
+
+    fn rebuild(architecture: &Architecture, device: &Device) -> Result<Self, String> {
+        architecture.init(device).map_err(|e| e.to_string())
+    }
+
+    fn check(header: &ModelHeader, weights_len: u64) -> Result<(), String> {
+        check_bundled(header, weights_len)
+    }
+
+    // The weights of the family's own network, without the variant's name in their paths.
+    fn save_weights(&self, store: &mut BurnpackStore) -> Result<(), String> {
+        match self {
+            Self::UNet(n) => n.save_into(store),
+            Self::TernausNet(n) => n.save_into(store),
+        }
+        .map_err(|e| e.to_string())
+    }
+
+    fn load_weights(&mut self, store: &mut BurnpackStore) -> Result<ApplyResult, String> {
+        match self {
+            Self::UNet(n) => n.load_from(store),
+            Self::TernausNet(n) => n.load_from(store),
+        }
+        .map_err(|e| e.to_string())
     }
 }
 

@@ -43,7 +43,7 @@ fn pruned_unet_round_trips_bit_identically() {
     let path = dir.join("unet.prunus");
     let file = ModelFile::new(net, provenance.clone());
     file.save(&path).unwrap();
-    let loaded = ModelFile::load(&path, &device).unwrap();
+    let loaded = ModelFile::<Network>::load(&path, &device).unwrap();
     assert_eq!(loaded.header, file.header);
     assert_eq!(loaded.header.provenance, provenance);
     assert!(!loaded.header.folded);
@@ -71,7 +71,7 @@ fn ternausnet_round_trips_bit_identically_with_its_outputs() {
         ModelFile::new(net, Provenance::original(&file.network, [32, 32]).unwrap()).header
     );
     file.save(&path).unwrap();
-    let loaded = ModelFile::load(&path, &device).unwrap();
+    let loaded = ModelFile::<Network>::load(&path, &device).unwrap();
     assert_eq!(loaded.header.architecture, Architecture::TernausNet(config));
     assert_bit_identical(&file.network, &loaded.network, [1, 3, 32, 32], &device);
 }
@@ -86,7 +86,7 @@ fn folded_network_round_trips_without_gates() {
     let file = ModelFile::new(folded, provenance);
     assert!(file.header.folded);
     file.save(&path).unwrap();
-    let loaded = ModelFile::load(&path, &device).unwrap();
+    let loaded = ModelFile::<Network>::load(&path, &device).unwrap();
     assert!(loaded.header.folded);
     assert!(prunus_layers::gates(&loaded.network).is_empty());
     assert_bit_identical(&file.network, &loaded.network, [1, 3, 8, 8], &device);
@@ -119,7 +119,7 @@ fn saving_never_overwrites_an_existing_file() {
     assert!(matches!(err, SurgeryError::Write { .. }), "{err}");
     assert_eq!(fs::read(&path).unwrap(), b"the user's model");
     file.save_replacing(&path).unwrap();
-    assert!(ModelFile::load(&path, &device).is_ok());
+    assert!(ModelFile::<Network>::load(&path, &device).is_ok());
     // No temporary file is left behind.
     assert_eq!(fs::read_dir(&dir).unwrap().count(), 1);
 }
@@ -143,7 +143,7 @@ fn load_error(bytes: &[u8], name: &str) -> String {
     let dir = temp_dir(name);
     let path = dir.join("bad.prunus");
     fs::write(&path, bytes).unwrap();
-    let err = ModelFile::load(&path, &Device::flex()).unwrap_err();
+    let err = ModelFile::<Network>::load(&path, &Device::flex()).unwrap_err();
     assert!(matches!(err, SurgeryError::Read { .. }));
     let message = err.to_string();
     assert!(message.contains("bad.prunus"), "{message}");
@@ -179,7 +179,7 @@ fn foreign_file_is_a_clear_error() {
 
 #[test]
 fn missing_file_is_a_clear_error() {
-    let err = ModelFile::load("/no/such/model.prunus", &Device::flex()).unwrap_err();
+    let err = ModelFile::<Network>::load("/no/such/model.prunus", &Device::flex()).unwrap_err();
     assert!(err.to_string().contains("/no/such/model.prunus"), "{err}");
 }
 
@@ -193,7 +193,7 @@ fn inference_folded_network_round_trips() {
     let file = ModelFile::new(folded, provenance);
     assert!(file.header.folded && file.header.norms_folded);
     file.save(&path).unwrap();
-    let loaded = ModelFile::load(&path, &device).unwrap();
+    let loaded = ModelFile::<Network>::load(&path, &device).unwrap();
     assert_bit_identical(&file.network, &loaded.network, [1, 3, 16, 16], &device);
 }
 

@@ -4,7 +4,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use prunus_data::{RgbImage, Tiling};
 
 use crate::{Error, SegmentationModel};
-use prunus_models::imagenet_normalize;
+use prunus_data::imagenet_normalize;
 
 /// Building probabilities for every pixel of `image` (`height × width`, row-major).
 ///

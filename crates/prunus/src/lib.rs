@@ -46,7 +46,6 @@
 
 mod checkpoint;
 mod classify;
-mod datasets;
 mod device;
 mod error;
 mod fit;
@@ -62,7 +61,6 @@ mod task;
 mod train;
 
 pub use classify::{ClassificationBatch, ClassificationModel, ClassificationTask};
-pub use datasets::{SegmentationBatch, SegmentationBatcher, SegmentationData};
 pub use device::{DEVICE_ENV, DeviceError, device, device_from_env, device_label};
 pub use error::Error;
 pub use infer::predict_image;
@@ -71,6 +69,9 @@ pub use memory::{check_memory, memory_available, memory_needed};
 pub use progress::{PlainRenderer, SegmentationMetric, SegmentationOutput};
 pub use prune::{PrunableModel, PruneConfig, prune_to_tolerance, prune_to_tolerance_with};
 pub use prunus_data as data;
+pub use prunus_data::{
+    SegmentationBatch, SegmentationBatcher, SegmentationData, imagenet_normalize,
+};
 pub use prunus_layers as layers;
 pub use prunus_models as models;
 pub use prunus_plan as plan;

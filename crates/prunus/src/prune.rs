@@ -13,8 +13,8 @@ use prunus_plan::{
     StepRecord, Targets, TaylorScores, Tolerance, score, search,
 };
 use prunus_surgery::{
-    ModelFile, Network, Provenance, Prunable, fold_for_inference, fold_gates, model_digest,
-    verify_prunable, write_atomic,
+    ModelFile, Network, Prunable, PruningPlan, SurgeryError, fold_for_inference, fold_gates,
+    model_digest, verify_prunable, write_atomic,
 };
 
 use crate::error::Error;
@@ -23,14 +23,24 @@ use crate::task::Task;
 use crate::train::{TrainConfig, TrainDisplay};
 
 /// A network `prune_to_tolerance` can work on: [`Prunable`] (its channel groups and layers),
-/// printable, and optionally one of prunus's own architectures.
+/// printable, and optionally with a cost model and a model file format.
 ///
 /// For your own network this is one line, `impl PrunableModel for MyNet {}`, beside its
-/// [`Prunable`] declaration.
+/// [`Prunable`] declaration; three more give it model files (see
+/// [`PrunableModel::model_file`]).
 pub trait PrunableModel: Prunable + ModuleDisplay + 'static {
-    /// This network as a [`Network`] when it is one of prunus's architectures; accepted steps
-    /// and the result are then also saved as self-describing model files. `None` by default.
-    fn to_network(&self) -> Option<Network> {
+    /// This network as the bytes of a self-describing model file, pruned from `original`
+    /// (whose cost is `original_cost`) by `plan`; accepted steps and the result are then also
+    /// saved as model files in the run folder. `None` by default. A network that implements
+    /// [`Rebuild`](prunus_surgery::Rebuild) writes one with
+    /// `Some(ModelFile::pruned(self.clone(), original, original_cost, plan).to_bytes())`.
+    fn model_file(
+        &self,
+        original: &Self,
+        original_cost: &CostReport,
+        plan: &PruningPlan,
+    ) -> Option<Result<Vec<u8>, String>> {
+        let _ = (original, original_cost, plan);
         None
     }
 
@@ -48,8 +58,17 @@ impl PrunableModel for UNet {
         self.cost(input_size).ok()
     }
 
-    fn to_network(&self) -> Option<Network> {
-        Some(Network::UNet(self.clone()))
+    fn model_file(
+        &self,
+        original: &Self,
+        original_cost: &CostReport,
+        plan: &PruningPlan,
+    ) -> Option<Result<Vec<u8>, String>> {
+        Network::UNet(self.clone()).model_file(
+            &Network::UNet(original.clone()),
+            original_cost,
+            plan,
+        )
     }
 }
 
@@ -58,8 +77,17 @@ impl PrunableModel for TernausNet {
         self.cost(input_size).ok()
     }
 
-    fn to_network(&self) -> Option<Network> {
-        Some(Network::TernausNet(self.clone()))
+    fn model_file(
+        &self,
+        original: &Self,
+        original_cost: &CostReport,
+        plan: &PruningPlan,
+    ) -> Option<Result<Vec<u8>, String>> {
+        Network::TernausNet(self.clone()).model_file(
+            &Network::TernausNet(original.clone()),
+            original_cost,
+            plan,
+        )
     }
 }
 
@@ -68,8 +96,13 @@ impl PrunableModel for Network {
         self.cost(input_size).ok()
     }
 
-    fn to_network(&self) -> Option<Network> {
-        Some(self.clone())
+    fn model_file(
+        &self,
+        original: &Self,
+        original_cost: &CostReport,
+        plan: &PruningPlan,
+    ) -> Option<Result<Vec<u8>, String>> {
+        Some(ModelFile::pruned(self.clone(), original, original_cost, plan).to_bytes())
     }
 }
 
@@ -194,11 +227,26 @@ struct Host<'a, M, T> {
     task: &'a mut T,
     device: &'a Device,
     run: Option<RunFolder>,
-    original_network: Option<Network>,
+    /// The unpruned network and its cost, for the provenance of model files.
+    original: (M, CostReport),
     input_shape: [usize; 4],
     observer: &'a mut dyn FnMut(&StepRecord, &SearchState) -> bool,
     stop: bool,
     _model: std::marker::PhantomData<M>,
+}
+
+/// The cost of `model` on an input of `input_shape`: from its configuration when it has a cost
+/// model (no forward pass), else measured by the task.
+fn cost_of<M: PrunableModel, T: Task<M>>(
+    model: &M,
+    task: &T,
+    input_shape: [usize; 4],
+    device: &Device,
+) -> CostReport {
+    let [_, _, h, w] = input_shape;
+    model
+        .known_cost([h, w])
+        .unwrap_or_else(|| task.cost(model, device))
 }
 
 impl<M: PrunableModel, T: Task<M>> Host<'_, M, T> {
@@ -256,20 +304,22 @@ impl<M: PrunableModel, T: Task<M>> Host<'_, M, T> {
     /// The cost of `model` on the example input: from its configuration when it has a cost
     /// model (no forward pass per candidate), else measured by the task.
     fn cost(&self, model: &M) -> CostReport {
-        let [_, _, h, w] = self.input_shape;
-        model
-            .known_cost([h, w])
-            .unwrap_or_else(|| self.task.cost(model, self.device))
+        cost_of(model, &*self.task, self.input_shape, self.device)
     }
 
-    fn provenance(&self, state: &SearchState) -> Result<Option<Provenance>, Error> {
-        let Some(original) = &self.original_network else {
-            return Ok(None);
-        };
-        let [_, _, h, w] = self.input_shape;
-        let mut provenance = Provenance::original(original, [h, w])?;
-        provenance.record(&state.plan());
-        Ok(Some(provenance))
+    /// Writes `model` to `path` as a model file when it can be one
+    /// ([`PrunableModel::model_file`]).
+    fn save_model_file(&self, model: &M, state: &SearchState, path: &Path) -> Result<(), Error> {
+        let (original, original_cost) = &self.original;
+        match model.model_file(original, original_cost, &state.plan()) {
+            Some(Ok(bytes)) => Ok(write_atomic(path, &bytes)?),
+            Some(Err(reason)) => Err(SurgeryError::Write {
+                path: path.to_path_buf(),
+                reason,
+            }
+            .into()),
+            None => Ok(()),
+        }
     }
 }
 
@@ -319,13 +369,10 @@ impl<M: PrunableModel, T: Task<M>> SearchHost<M> for Host<'_, M, T> {
             return Ok(());
         };
         run.save_accepted(model, state)?;
-        if let (Some(network), Some(provenance)) = (model.to_network(), self.provenance(state)?) {
-            let path = run
-                .dir()
-                .join(format!("step-{:03}.prunus", state.steps.len()));
-            ModelFile::new(network, provenance).save_replacing(path)?;
-        }
-        Ok(())
+        let path = run
+            .dir()
+            .join(format!("step-{:03}.prunus", state.steps.len()));
+        self.save_model_file(model, state, &path)
     }
 
     fn progress(&mut self, record: &StepRecord, state: &SearchState) {
@@ -408,12 +455,13 @@ pub fn prune_to_tolerance_with<M: PrunableModel, T: Task<M>>(
         None => None,
     };
     let original = model;
+    let original_cost = cost_of(&original, &*task, input.dims(), device);
     let mut host = Host::<M, T> {
         config,
         task,
         device,
         run,
-        original_network: original.to_network(),
+        original: (original.clone(), original_cost),
         input_shape: input.dims(),
         observer,
         stop: false,
@@ -603,8 +651,5 @@ fn save_outputs<M: PrunableModel, T: Task<M>>(
     };
     let json = serde_json::to_vec_pretty(report).expect("the report serialises");
     write_atomic(&run.dir().join("report.json"), &json)?;
-    if let (Some(network), Some(provenance)) = (model.to_network(), host.provenance(state)?) {
-        ModelFile::new(network, provenance).save_replacing(run.dir().join("pruned.prunus"))?;
-    }
-    Ok(())
+    host.save_model_file(model, state, &run.dir().join("pruned.prunus"))
 }

@@ -9,9 +9,9 @@ use burn::tensor::{Device, Tensor};
 use prunus_data::Metric;
 use prunus_models::{CostReport, measure_cost};
 
-use crate::datasets::SegmentationData;
 use crate::error::Error;
 use crate::train::{SegmentationModel, TrainConfig, evaluate, train};
+use prunus_data::SegmentationData;
 
 /// A task a network is pruned for: [`prune_to_tolerance`](crate::prune_to_tolerance) asks it
 /// for the validation metric of every candidate, fine-tunes candidates through it, and measures

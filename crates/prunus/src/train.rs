@@ -28,12 +28,12 @@ use prunus_surgery::Network;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::EagerCheckpointer;
-use crate::datasets::{SegmentationBatch, SegmentationData};
 use crate::error::Error;
 use crate::loss::LossConfig;
 use crate::progress::{
     PlainRenderer, SegmentationMetric, SegmentationOutput, confusion_counts, read_confusion,
 };
+use prunus_data::{SegmentationBatch, SegmentationData};
 
 /// A network that maps `[batch, 3, h, w]` images to `[batch, 1, h, w]` building logits.
 ///

@@ -13,7 +13,7 @@ use prunus::data::{
 };
 use prunus::models::{Costed, TernausNetConfig, UNetConfig};
 use prunus::plan::Criterion;
-use prunus::surgery::{Architecture, ModelFile, Prunable, write_atomic};
+use prunus::surgery::{Architecture, ModelFile, Network, Prunable, write_atomic};
 use prunus::{
     LossConfig, PruneConfig, SegmentationData, SegmentationTask, TrainConfig, TrainDisplay,
     evaluate, measure_latency, predict_image, prune_to_tolerance, train,
@@ -404,7 +404,7 @@ fn prune_cmd(a: &PruneArgs, device: &Device) -> Result<()> {
         .into());
     }
     checks::output(&a.out, a.force, "--out")?;
-    let file = ModelFile::load(&a.model, device)?;
+    let file = ModelFile::<Network>::load(&a.model, device)?;
     let size = a.data.size.unwrap_or(file.header.provenance.input_size[0]);
     let tune = |epochs: usize| TrainConfig::fine_tuning(epochs).with_display(TrainDisplay::Quiet);
     let tuning = a.tune_samples > 0;
@@ -447,7 +447,7 @@ fn prune_cmd(a: &PruneArgs, device: &Device) -> Result<()> {
 }
 
 fn eval_cmd(a: &EvalArgs, device: &Device) -> Result<()> {
-    let file = ModelFile::load(&a.model, device)?;
+    let file = ModelFile::<Network>::load(&a.model, device)?;
     let size = a.data.size.unwrap_or(file.header.provenance.input_size[0]);
     let batch = a.batch.min(a.data.valid_samples.max(1));
     checks::fits("evaluation", &file.header.architecture, size, batch, false)?;
@@ -482,7 +482,7 @@ fn infer_cmd(a: &InferArgs, device: &Device) -> Result<()> {
         )
         .into());
     }
-    let file = ModelFile::load(&a.model, device)?;
+    let file = ModelFile::<Network>::load(&a.model, device)?;
     let align = checks::alignment(&file.header.architecture);
     if a.tile < align {
         return Err(format!(
@@ -519,7 +519,7 @@ fn infer_cmd(a: &InferArgs, device: &Device) -> Result<()> {
 }
 
 fn bench_cmd(a: &BenchArgs, device: &Device) -> Result<()> {
-    let file = ModelFile::load(&a.model, device)?;
+    let file = ModelFile::<Network>::load(&a.model, device)?;
     let size = a.size.unwrap_or(file.header.provenance.input_size[0]);
     let cost = checks::fits("the benchmark", &file.header.architecture, size, 1, false)?;
     let input = Tensor::<4>::random([1, 3, size, size], Distribution::Default, device);
@@ -537,7 +537,7 @@ fn bench_cmd(a: &BenchArgs, device: &Device) -> Result<()> {
 fn inspect(a: &InspectArgs) -> Result<()> {
     // Widths and cost need only the header, but loading checks the whole file.
     let device = prunus::device("flex")?;
-    let file = ModelFile::load(&a.model, &device)?;
+    let file = ModelFile::<Network>::load(&a.model, &device)?;
     let h = &file.header;
     if a.json {
         out!("{}", serde_json::to_string_pretty(h)?);

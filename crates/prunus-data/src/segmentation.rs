@@ -1,16 +1,32 @@
-//! Segmentation datasets for Burn's data loaders: synthetic scenes and aerial crops.
+//! Segmentation datasets for Burn's data loaders: synthetic scenes and aerial crops, batched as
+//! ImageNet-normalised images and building masks.
 
 use std::sync::Arc;
 
+use crate::aerial::{AerialCrops, CropAt};
+use crate::error::DataError;
+use crate::synthetic::{Scene, SyntheticConfig, generate};
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
 use burn::data::dataset::{Dataset, DatasetError};
 use burn::tensor::{Device, Tensor, TensorData};
-use prunus_data::{AerialCrops, CropAt, DataError, Scene, SyntheticConfig, generate};
-use prunus_models::imagenet_normalize;
 
 /// One image and its building mask.
 pub type Sample = Scene;
+
+/// Normalises RGB values in `[0, 1]` with ImageNet's per-channel mean and standard deviation,
+/// the input a pretrained VGG11 encoder (TernausNet's) expects; every [`SegmentationBatch`] is
+/// normalised so.
+///
+/// # Shapes
+/// - `rgb`: `[batch, 3, height, width]`, values in `[0, 1]`
+/// - output: the same shape
+pub fn imagenet_normalize(rgb: Tensor<4>) -> Tensor<4> {
+    let device = rgb.device();
+    let mean = Tensor::<1>::from_floats([0.485, 0.456, 0.406], &device).reshape([1, 3, 1, 1]);
+    let std = Tensor::<1>::from_floats([0.229, 0.224, 0.225], &device).reshape([1, 3, 1, 1]);
+    (rgb - mean) / std
+}
 
 /// A batch of images and masks on a device.
 #[derive(Debug, Clone)]
