@@ -21,6 +21,10 @@ pub const VERIFY_TOLERANCE: f32 = 1e-5;
 /// Each consumer is checked on its own too: with the channels closed, also zeroing the inputs
 /// the consumer declares must not change the output (they must be the closed channels).
 ///
+/// The proof is as good as `input`: a channel that is 0 everywhere on it (a ReLU that never
+/// fires) reads the same wherever it is wired, so a wrong offset that only moves such channels
+/// passes. Give an input that exercises the network, such as a real example.
+///
 /// # Errors
 /// [`SurgeryError::Declaration`] naming the group and the layer at fault:
 /// - a layer of the wrong width, a consumer too narrow for its offset (before any pass);

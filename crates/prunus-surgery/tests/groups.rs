@@ -330,8 +330,10 @@ impl TwoBranch {
     fn new(device: &Device) -> Self {
         Self {
             stem: gated([3, 6], 1, Activation::Relu, device),
-            a: gated([6, 5], 1, Activation::Relu, device),
-            b: gated([6, 5], 1, Activation::Relu, device),
+            // No ReLU on the branches: a channel that is 0 on the whole input (a dead ReLU)
+            // reads the same whatever it is wired to, and no forward pass can tell.
+            a: gated([6, 5], 1, Activation::Identity, device),
+            b: gated([6, 5], 1, Activation::Identity, device),
             fuse: Conv2dConfig::new([10, 2], [1, 1]).init(device),
         }
     }
