@@ -26,10 +26,6 @@ edition = "2024"
 publish = false
 
 $deps
-# Not needed by the example: criterion, a dev-dependency of the workspace, turns on ciborium's
-# default features there; asking for them here gives Burn the same feature set, so this build
-# reuses the workspace's compiled Burn instead of building it a second time (20–40 min).
-ciborium = "0.2"
 
 # As the workspace builds its dependencies, so the build can be shared.
 [profile.dev.package."*"]
