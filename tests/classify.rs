@@ -31,7 +31,7 @@ fn digits() -> ClassificationTask<resnet::DigitItem> {
 fn trained(task: &ClassificationTask<resnet::DigitItem>, device: &Device) -> resnet::ResNet {
     let model = resnet::ResNet::new(1, &[8, 16], 10, device);
     let config = TrainConfig::new()
-        .with_epochs(3)
+        .with_epochs(10)
         .with_batch_size(32)
         .with_learning_rate(3e-3)
         .with_display(TrainDisplay::Quiet);
