@@ -190,10 +190,10 @@ impl Fnv1a {
     }
 }
 
-/// Whether a network built fresh from its architecture would have BatchNorms that `network`
-/// no longer has: no gated producer or member carries one (they were folded, or there were
-/// none — folding is then a no-op).
-fn norms_folded<N: Prunable + Clone>(network: &N) -> bool {
+/// Whether no gated producer or member of `network` carries a BatchNorm (they were folded, or
+/// there were none — folding a fresh network on load is then a no-op): [`Rebuild::norms_folded`]
+/// by default.
+pub(crate) fn no_gated_norms<N: Prunable + Clone>(network: &N) -> bool {
     let mut network = network.clone();
     let paths: Vec<String> = network
         .channel_groups()
@@ -233,7 +233,7 @@ impl<N: Rebuild> ModelFile<N> {
         let header = ModelHeader {
             architecture: network.architecture(),
             folded: prunus_layers::gates(&network).is_empty(),
-            norms_folded: norms_folded(&network),
+            norms_folded: network.norms_folded(),
             provenance,
             writer: format!("prunus {}", env!("CARGO_PKG_VERSION")),
         };

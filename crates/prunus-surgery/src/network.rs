@@ -131,6 +131,15 @@ impl Rebuild for Network {
         architecture.init(device).map_err(|e| e.to_string())
     }
 
+    /// U-Net has a BatchNorm after every 3×3 convolution until they are folded; TernausNet has
+    /// none to fold.
+    fn norms_folded(&self) -> bool {
+        match self {
+            Self::UNet(n) => n.encoder[0].conv1.norm.is_none(),
+            Self::TernausNet(_) => false,
+        }
+    }
+
     fn check(header: &ModelHeader, weights_len: u64) -> Result<(), String> {
         check_bundled(header, weights_len)
     }

@@ -90,6 +90,14 @@ pub trait Rebuild: Prunable + Module + Sized {
     /// When the architecture is invalid; the message is reported with the file's name.
     fn rebuild(architecture: &Self::Architecture, device: &Device) -> Result<Self, String>;
 
+    /// Whether the network's BatchNorms are folded into its convolutions, so that a network
+    /// rebuilt from its architecture must fold them too before the weights load. By default:
+    /// no gated producer or member carries a BatchNorm (also true for a network that never had
+    /// any, where folding changes nothing).
+    fn norms_folded(&self) -> bool {
+        crate::file::no_gated_norms(self)
+    }
+
     /// Checks a header read from a file before anything is built for it, given the length of
     /// the file's weights in bytes: a corrupt header must not allocate without bound (e.g. a
     /// width of 10⁹). Accepts every header by default.

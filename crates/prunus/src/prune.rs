@@ -26,8 +26,8 @@ use crate::train::{TrainConfig, TrainDisplay};
 /// printable, and optionally with a cost model and a model file format.
 ///
 /// For your own network this is one line, `impl PrunableModel for MyNet {}`, beside its
-/// [`Prunable`] declaration; three more give it model files (see
-/// [`PrunableModel::model_file`]).
+/// [`Prunable`] declaration; with [`Rebuild`](prunus_surgery::Rebuild) and
+/// [`PrunableModel::model_file`] it also gets model files.
 pub trait PrunableModel: Prunable + ModuleDisplay + 'static {
     /// This network as the bytes of a self-describing model file, pruned from `original`
     /// (whose cost is `original_cost`) by `plan`; accepted steps and the result are then also
@@ -232,7 +232,6 @@ struct Host<'a, M, T> {
     input_shape: [usize; 4],
     observer: &'a mut dyn FnMut(&StepRecord, &SearchState) -> bool,
     stop: bool,
-    _model: std::marker::PhantomData<M>,
 }
 
 /// The cost of `model` on an input of `input_shape`: from its configuration when it has a cost
@@ -465,7 +464,6 @@ pub fn prune_to_tolerance_with<M: PrunableModel, T: Task<M>>(
         input_shape: input.dims(),
         observer,
         stop: false,
-        _model: std::marker::PhantomData,
     };
     let (current, state) = resume_or_start(&original, &mut host, &search_config)?;
     let (model, state) = search(current, state, &mut host, &search_config)?;
@@ -473,14 +471,7 @@ pub fn prune_to_tolerance_with<M: PrunableModel, T: Task<M>>(
     // the final fine-tune's pass once, not once per call).
     host.save_state(&state)?;
     let finished = final_fine_tune(model, &state, &mut host, &search_config)?;
-    let mut report = measure(
-        &original,
-        &finished,
-        &state,
-        &mut host,
-        &search_config,
-        &input,
-    )?;
+    let mut report = measure(&finished, &state, &host, &search_config, &input)?;
     let model = if config.fold {
         fold_gates(finished.model)?
     } else {
@@ -585,13 +576,13 @@ fn final_fine_tune<M: PrunableModel, T: Task<M>>(
 /// The report: metrics, cost, latency and widths of the original and the result (`seconds` is
 /// the caller's to fill).
 fn measure<M: PrunableModel, T: Task<M>>(
-    original: &M,
     finished: &Finished<M>,
     state: &SearchState,
-    host: &mut Host<'_, M, T>,
+    host: &Host<'_, M, T>,
     search_config: &SearchConfig,
     input: &burn::tensor::Tensor<4>,
 ) -> Result<Report, Error> {
+    let (original, before) = &host.original;
     let groups = original.channel_groups();
     let widths = groups
         .iter()
@@ -602,7 +593,6 @@ fn measure<M: PrunableModel, T: Task<M>>(
         })
         .collect();
     let model = &finished.model;
-    let before = host.cost(original);
     let after = host.cost(model);
     let runs = host.config.latency_runs;
     let task = &*host.task;
@@ -639,7 +629,8 @@ fn measure<M: PrunableModel, T: Task<M>>(
     })
 }
 
-/// The report and, for prunus's own architectures, the pruned model file, in the run folder.
+/// The report and, when the network can be one ([`PrunableModel::model_file`]), the pruned
+/// model file, in the run folder.
 fn save_outputs<M: PrunableModel, T: Task<M>>(
     host: &Host<'_, M, T>,
     model: &M,

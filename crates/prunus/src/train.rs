@@ -21,7 +21,7 @@ use burn::train::renderer::{MetricsRenderer, default_renderer};
 use burn::train::{
     InferenceStep, Interrupter, Learner, SupervisedTraining, TrainOutput, TrainStep,
 };
-use prunus_data::{Confusion, Metric};
+use prunus_data::{Confusion, Metric, SegmentationBatch, SegmentationData};
 use prunus_layers::{Trainable, gate_param_paths, set_trainable};
 use prunus_models::{TernausNet, UNet};
 use prunus_surgery::Network;
@@ -33,7 +33,6 @@ use crate::loss::LossConfig;
 use crate::progress::{
     PlainRenderer, SegmentationMetric, SegmentationOutput, confusion_counts, read_confusion,
 };
-use prunus_data::{SegmentationBatch, SegmentationData};
 
 /// A network that maps `[batch, 3, h, w]` images to `[batch, 1, h, w]` building logits.
 ///
