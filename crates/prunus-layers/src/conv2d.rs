@@ -101,7 +101,28 @@ impl GatedConv2d {
     /// # Shapes
     /// - `input`: `[batch, in, height, width]`
     /// - output: `[batch, out, (height + 2·padding − kernel) / stride + 1, same for width]`
+    ///
+    /// On the Flex CPU backend without autodiff, prunus's own kernel computes all four in one
+    /// pass (see [`set_cpu_kernels`](crate::set_cpu_kernels)); elsewhere Burn's operations do.
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
+        let dims = input.dims();
+        let y = match crate::cpu::gated_conv2d(self, &input) {
+            Some(y) => y,
+            None => return self.forward_burn(input),
+        };
+        let out = y.dims();
+        crate::record::note_conv(
+            &self.conv,
+            self.norm.as_ref(),
+            self.gate.as_ref(),
+            dims,
+            out,
+        );
+        y
+    }
+
+    /// [`forward`](Self::forward) by Burn's operations alone.
+    pub(crate) fn forward_burn(&self, input: Tensor<4>) -> Tensor<4> {
         let dims = input.dims();
         let z = self.conv.forward(input);
         crate::record::note_conv(
@@ -165,9 +186,90 @@ mod tests {
             .with_activation(Activation::Identity)
             .init(&device);
         let x = random([1, 2, 5, 5], &device);
-        let gated = layer.forward(x.clone());
-        let plain = layer.conv.forward(x);
-        gated.into_data().assert_eq(&plain.into_data(), true);
+        // Burn's path multiplies by exactly 1; prunus's kernel rounds its own way (≤ 1e-5).
+        layer
+            .forward_burn(x.clone())
+            .into_data()
+            .assert_eq(&layer.conv.forward(x.clone()).into_data(), true);
+        layer
+            .forward(x.clone())
+            .into_data()
+            .assert_approx_eq::<f32>(&layer.conv.forward(x).into_data(), Default::default());
+    }
+
+    /// A layer with every part set to something other than its initial value: random gates
+    /// (one of them 0), BatchNorm statistics and affine parameters away from 0 and 1.
+    fn trained_like(config: GatedConv2dConfig, device: &Device) -> GatedConv2d {
+        let mut layer = config.init(device);
+        let out = layer.channels()[1];
+        let vector = |low: f64, high: f64| {
+            Tensor::<1>::random(
+                [out],
+                burn::tensor::Distribution::Uniform(low, high),
+                device,
+            )
+        };
+        let mut gate = vector(-1.5, 1.5);
+        gate = gate.slice_assign([0..1], Tensor::zeros([1], device));
+        layer.gate = Some(Param::from_tensor(gate));
+        if let Some(norm) = layer.norm.as_mut() {
+            norm.gamma = Param::from_tensor(vector(0.5, 2.0));
+            norm.beta = Param::from_tensor(vector(-1.0, 1.0));
+            norm.running_mean = burn::module::RunningState::new(vector(-0.5, 0.5));
+            norm.running_var = burn::module::RunningState::new(vector(0.2, 3.0));
+        }
+        layer
+    }
+
+    #[test]
+    fn prunus_kernel_matches_burns_operations() {
+        let device = Device::flex();
+        for (batch_norm, bias, activation, stride, padding, kernel) in [
+            (true, false, Activation::Relu, 1, 1, 3),
+            (false, true, Activation::Relu, 1, 1, 3),
+            (false, true, Activation::Identity, 2, 1, 3),
+            (true, true, Activation::Identity, 1, 0, 1),
+            (false, false, Activation::Relu, 2, 0, 2),
+        ] {
+            let config = GatedConv2dConfig::new([6, 10])
+                .with_batch_norm(batch_norm)
+                .with_bias(bias)
+                .with_activation(activation)
+                .with_stride(stride)
+                .with_padding(padding)
+                .with_kernel_size(kernel);
+            let mut layer = trained_like(config, &device);
+            let x = random([3, 6, 13, 11], &device);
+            for folded in [false, true] {
+                if folded {
+                    // As inference runs it: no gate, no norm, only weights and bias.
+                    layer.gate = None;
+                    layer.norm = None;
+                }
+                assert!(
+                    crate::cpu::gated_conv2d(&layer, &x).is_some(),
+                    "prunus's kernel takes this layer"
+                );
+                let want = layer.forward_burn(x.clone());
+                let got = layer.forward(x.clone());
+                assert_eq!(got.dims(), want.dims());
+                got.into_data().assert_approx_eq::<f32>(
+                    &want.into_data(),
+                    burn::tensor::Tolerance::absolute(1e-4),
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn autodiff_inputs_take_burns_path_and_get_gradients() {
+        let device = Device::flex().autodiff();
+        let layer = GatedConv2dConfig::new([2, 3])
+            .with_batch_norm(true)
+            .init(&device);
+        let x = random([2, 2, 6, 6], &device).require_grad();
+        let grads = layer.forward(x.clone()).sum().backward();
+        assert!(x.grad(&grads).is_some(), "the input has a gradient");
     }
 
     #[test]

@@ -1,0 +1,136 @@
+//! The kernel behind Burn's module API: Flex primitives in and out, the layer's parameters as
+//! one per-channel map.
+
+use burn::backend::Flex;
+use burn::backend::flex::FlexTensor;
+use burn::nn::conv::Conv2d;
+use burn::nn::{BatchNorm, PaddingConfig2d};
+use burn::tensor::{Tensor, TensorData};
+
+use super::cpu_kernels;
+use super::kernel::{self, ConvGeometry, Epilogue};
+use crate::{Activation, GatedConv2d};
+
+/// The Flex primitive of a tensor without autodiff, `None` for any other tensor.
+fn flex<const D: usize>(tensor: &Tensor<D>) -> Option<FlexTensor> {
+    tensor.clone().try_into_primitive::<Flex>().ok()
+}
+
+/// The values of a small tensor, on whatever device it lives.
+fn host(tensor: Tensor<1>) -> Option<Vec<f32>> {
+    tensor.into_data().try_into_vec::<f32>().ok()
+}
+
+/// `y = act(gate · norm(conv(x)))` of a gated convolution by prunus's kernel, or `None` where the
+/// kernel does not apply (the caller then runs Burn's operations).
+pub(crate) fn gated_conv2d(layer: &GatedConv2d, input: &Tensor<4>) -> Option<Tensor<4>> {
+    if !cpu_kernels() {
+        return None;
+    }
+    let geometry = geometry(&layer.conv, input.dims())?;
+    let x = flex(input)?;
+    let weight = flex(&layer.conv.weight.val())?;
+    let epilogue = epilogue(layer)?;
+    let x = if x.is_contiguous() {
+        x
+    } else {
+        x.to_contiguous()
+    };
+    let weight = if weight.is_contiguous() {
+        weight
+    } else {
+        weight.to_contiguous()
+    };
+    let out = kernel::conv2d(
+        x.as_slice::<f32>()?,
+        weight.as_slice::<f32>()?,
+        &geometry,
+        &epilogue,
+    );
+    let [oh, ow] = geometry.output()?;
+    let shape = [geometry.batch, geometry.out_channels, oh, ow];
+    Some(Tensor::from_primitive::<Flex>(FlexTensor::from_data(
+        TensorData::new(out, shape),
+    )))
+}
+
+/// The convolution's geometry on an input of `dims`, `None` for what the kernel does not do.
+fn geometry(conv: &Conv2d, [batch, channels, h, w]: [usize; 4]) -> Option<ConvGeometry> {
+    let [out_channels, in_per_group, kh, kw] = conv.weight.dims();
+    if conv.groups != 1 || conv.dilation != [1, 1] || in_per_group != channels {
+        return None;
+    }
+    let padding = match conv.padding {
+        PaddingConfig2d::Explicit(top, left, bottom, right) => [top, left, bottom, right],
+        PaddingConfig2d::Valid => [0; 4],
+        PaddingConfig2d::Same => return None,
+    };
+    let geometry = ConvGeometry {
+        batch,
+        in_channels: channels,
+        input: [h, w],
+        out_channels,
+        kernel: [kh, kw],
+        stride: conv.stride,
+        padding,
+    };
+    // An empty output is Burn's to report.
+    (geometry.output().is_some() && batch > 0).then_some(geometry)
+}
+
+/// Bias, BatchNorm (running statistics), gate and activation as one per-channel map:
+/// `act(g · (s · (z + bias − mean) + β))` with `s = γ / √(var + ε)`.
+fn epilogue(layer: &GatedConv2d) -> Option<Epilogue> {
+    let bias = match &layer.conv.bias {
+        Some(b) => Some(host(b.val())?),
+        None => None,
+    };
+    let gate = match &layer.gate {
+        Some(g) => Some(host(g.val())?),
+        None => None,
+    };
+    let (mut scale, mut shift) = match &layer.norm {
+        Some(norm) => norm_affine(norm, bias)?,
+        None => (None, bias),
+    };
+    if let Some(gate) = gate {
+        let times = |v: Option<Vec<f32>>| {
+            Some(match v {
+                Some(v) => v.iter().zip(&gate).map(|(a, g)| a * g).collect(),
+                None => gate.clone(),
+            })
+        };
+        shift = shift.map(|s| s.iter().zip(&gate).map(|(a, g)| a * g).collect());
+        scale = times(scale);
+    }
+    let relu = match layer.activation {
+        Activation::Relu => true,
+        Activation::Identity => false,
+    };
+    Some(Epilogue { scale, shift, relu })
+}
+
+/// BatchNorm in inference mode after a conv with `bias`, as `(scale, shift)` of the conv's
+/// raw output.
+fn norm_affine(
+    norm: &BatchNorm,
+    bias: Option<Vec<f32>>,
+) -> Option<(Option<Vec<f32>>, Option<Vec<f32>>)> {
+    let gamma = host(norm.gamma.val())?;
+    let beta = host(norm.beta.val())?;
+    let mean = host(norm.running_mean.value())?;
+    let var = host(norm.running_var.value())?;
+    let eps = norm.epsilon as f32;
+    let scale: Vec<f32> = gamma
+        .iter()
+        .zip(&var)
+        .map(|(g, v)| g / (v + eps).sqrt())
+        .collect();
+    let shift = (0..scale.len())
+        .map(|c| {
+            let b = bias.as_ref().map_or(0.0, |b| b[c]);
+            (b - mean[c]) * scale[c] + beta[c]
+        })
+        .collect();
+    Some((Some(scale), Some(shift)))
+}

@@ -1,0 +1,398 @@
+//! The convolution kernel itself, on plain slices: NCHW in, NCHW out, one matrix product per
+//! band of output rows, with a per-channel affine map and ReLU applied while the band is still in
+//! cache.
+//!
+//! For each image and band of output rows, the band's receptive fields are laid out as columns
+//! (`im2col`, `[in · kh · kw, pixels]`, in a buffer each thread keeps between calls) and the
+//! output band is `weight [out, in · kh · kw] × columns`, written straight into the output
+//! tensor: no layout conversion, no scatter, no fresh allocation but the output's. Bands run in
+//! parallel on rayon's pool; when there are too few to share out, the product itself is
+//! parallel instead.
+
+use std::cell::RefCell;
+
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+/// Geometry of one 2-d convolution (no groups, no dilation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ConvGeometry {
+    /// Images.
+    pub batch: usize,
+    /// Input channels.
+    pub in_channels: usize,
+    /// Input `[height, width]`.
+    pub input: [usize; 2],
+    /// Output channels.
+    pub out_channels: usize,
+    /// Kernel `[height, width]`.
+    pub kernel: [usize; 2],
+    /// Stride `[vertical, horizontal]`.
+    pub stride: [usize; 2],
+    /// Zero padding `[top, left, bottom, right]`.
+    pub padding: [usize; 4],
+}
+
+impl ConvGeometry {
+    /// Output `[height, width]`, or `None` when the kernel does not fit the padded input.
+    pub fn output(&self) -> Option<[usize; 2]> {
+        let [pt, pl, pb, pr] = self.padding;
+        let side = |size: usize, before: usize, after: usize, k: usize, s: usize| {
+            let padded = size + before + after;
+            (padded >= k && s > 0).then(|| (padded - k) / s + 1)
+        };
+        Some([
+            side(self.input[0], pt, pb, self.kernel[0], self.stride[0])?,
+            side(self.input[1], pl, pr, self.kernel[1], self.stride[1])?,
+        ])
+    }
+
+    /// Rows of the column matrix: `in · kh · kw`.
+    fn depth(&self) -> usize {
+        self.in_channels * self.kernel[0] * self.kernel[1]
+    }
+}
+
+/// What happens to each output channel after the product: `act(scale[o] · z + shift[o])`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Epilogue {
+    /// Per-channel factor (1 when `None`).
+    pub scale: Option<Vec<f32>>,
+    /// Per-channel offset (0 when `None`).
+    pub shift: Option<Vec<f32>>,
+    /// Whether ReLU follows.
+    pub relu: bool,
+}
+
+impl Epilogue {
+    fn apply(&self, channel: usize, values: &mut [f32]) {
+        let a = self.scale.as_ref().map_or(1.0, |s| s[channel]);
+        let b = self.shift.as_ref().map_or(0.0, |s| s[channel]);
+        match (a == 1.0 && b == 0.0, self.relu) {
+            (true, false) => {}
+            (true, true) => values.iter_mut().for_each(|v| *v = v.max(0.0)),
+            (false, false) => values.iter_mut().for_each(|v| *v = *v * a + b),
+            (false, true) => values.iter_mut().for_each(|v| *v = (*v * a + b).max(0.0)),
+        }
+    }
+}
+
+/// Bytes of column matrix a band aims at: large enough that the weights' packing is paid over
+/// many pixels, small enough to stay in the last-level cache beside them.
+const BAND_BYTES: usize = 4 << 20;
+/// Fewest pixels in a band (unless the image has fewer).
+const MIN_BAND_PIXELS: usize = 256;
+
+thread_local! {
+    static COLUMNS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The output pointer, shared by the tasks that write disjoint parts of it.
+#[derive(Clone, Copy)]
+struct Out(*mut f32);
+// SAFETY: every task writes a disjoint set of output elements (its image's rows of its band),
+// and the buffer outlives the parallel loop.
+unsafe impl Send for Out {}
+unsafe impl Sync for Out {}
+
+impl Out {
+    /// The pointer (a method, so that closures capture the whole `Send` wrapper).
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// `x` (`[batch, in, h, w]`) convolved with `weight` (`[out, in, kh, kw]`), then `epilogue`;
+/// NCHW, `[batch, out, oh, ow]`.
+///
+/// # Panics
+/// When a slice's length does not match the geometry or the kernel does not fit.
+pub(crate) fn conv2d(
+    x: &[f32],
+    weight: &[f32],
+    geometry: &ConvGeometry,
+    epilogue: &Epilogue,
+) -> Vec<f32> {
+    let g = geometry;
+    let [h, w] = g.input;
+    let [oh, ow] = g.output().expect("the kernel fits the padded input");
+    assert_eq!(x.len(), g.batch * g.in_channels * h * w, "input length");
+    assert_eq!(weight.len(), g.out_channels * g.depth(), "weight length");
+    let out_len = g.batch * g.out_channels * oh * ow;
+    let mut out: Vec<f32> = Vec::with_capacity(out_len);
+    let threads = rayon::current_num_threads().max(1);
+    let pixels = oh * ow;
+    let target = (BAND_BYTES / (4 * g.depth().max(1))).max(MIN_BAND_PIXELS);
+    let rows_per_band = target.div_ceil(ow.max(1)).clamp(1, oh.max(1));
+    let bands = oh.div_ceil(rows_per_band);
+    let tasks = g.batch * bands;
+    let dst = Out(out.as_mut_ptr());
+    let run = |task: usize, parallelism: Parallelism| {
+        let (image, b) = (task / bands, task % bands);
+        let rows = b * rows_per_band..((b + 1) * rows_per_band).min(oh);
+        let x = &x[image * g.in_channels * h * w..(image + 1) * g.in_channels * h * w];
+        // SAFETY: this task's rows of this image are written by it alone, within `out_len`.
+        let band_out = unsafe {
+            dst.get()
+                .add(image * g.out_channels * pixels + rows.start * ow)
+        };
+        unsafe { band(x, weight, g, rows, band_out, pixels, epilogue, parallelism) };
+    };
+    if tasks >= threads || threads == 1 {
+        (0..tasks)
+            .into_par_iter()
+            .for_each(|t| run(t, Parallelism::None));
+    } else {
+        (0..tasks).for_each(|t| run(t, Parallelism::Rayon(threads)));
+    }
+    // SAFETY: the bands cover every row of every image and output channel, and `gemm` with
+    // `read_dst = false` writes every element of its destination.
+    unsafe { out.set_len(out_len) };
+    out
+}
+
+/// One band of output rows of one image.
+///
+/// # Safety
+/// `out` points at the band's first pixel of output channel 0 in a buffer whose channels are
+/// `channel_stride` apart, valid for writes of every channel's band.
+#[allow(clippy::too_many_arguments)]
+unsafe fn band(
+    x: &[f32],
+    weight: &[f32],
+    g: &ConvGeometry,
+    rows: std::ops::Range<usize>,
+    out: *mut f32,
+    channel_stride: usize,
+    epilogue: &Epilogue,
+    parallelism: Parallelism,
+) {
+    let [_, ow] = g.output().expect("checked by conv2d");
+    let n = rows.len() * ow;
+    let k = g.depth();
+    // Taken out of the thread's slot rather than borrowed: a parallel product may run another
+    // band on this thread meanwhile, which then finds the slot empty and allocates its own.
+    let mut buffer = COLUMNS.with(RefCell::take);
+    if buffer.len() < k * n {
+        buffer.resize(k * n, 0.0);
+    }
+    {
+        let columns = &mut buffer[..k * n];
+        im2col(x, g, rows.clone(), columns);
+        // SAFETY: dst is `[out, n]` with rows `channel_stride` apart (the caller's contract);
+        // lhs is the weight `[out, k]`, rhs the columns `[k, n]`, both row-major and in bounds.
+        unsafe {
+            gemm::gemm(
+                g.out_channels,
+                n,
+                k,
+                out,
+                1,
+                channel_stride as isize,
+                false,
+                weight.as_ptr(),
+                1,
+                k as isize,
+                columns.as_ptr(),
+                1,
+                n as isize,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                parallelism,
+            );
+        }
+        for channel in 0..g.out_channels {
+            // SAFETY: within the channel's band, which this task alone writes.
+            let values =
+                unsafe { std::slice::from_raw_parts_mut(out.add(channel * channel_stride), n) };
+            epilogue.apply(channel, values);
+        }
+    }
+    COLUMNS.with(|slot| *slot.borrow_mut() = buffer);
+}
+
+/// The columns of output rows `rows`: row `(c, ky, kx)`, column `(y − rows.start) · ow + x` holds
+/// the input pixel that kernel tap `(ky, kx)` of channel `c` sees from output pixel `(y, x)`, or 0
+/// in the padding.
+fn im2col(x: &[f32], g: &ConvGeometry, rows: std::ops::Range<usize>, columns: &mut [f32]) {
+    let [h, w] = g.input;
+    let [kh, kw] = g.kernel;
+    let [sh, sw] = g.stride;
+    let [pt, pl, _, _] = g.padding;
+    let [_, ow] = g.output().expect("checked by conv2d");
+    let n = rows.len() * ow;
+    // Output columns x whose tap kx lands inside the input: pl ≤ x·sw + kx < w + pl.
+    let valid = |kx: usize| {
+        let first = pl.saturating_sub(kx).div_ceil(sw);
+        let end = (w + pl).saturating_sub(kx).div_ceil(sw).min(ow);
+        first.min(end)..end
+    };
+    for c in 0..g.in_channels {
+        let plane = &x[c * h * w..(c + 1) * h * w];
+        for ky in 0..kh {
+            for kx in 0..kw {
+                let row = ((c * kh + ky) * kw + kx) * n;
+                let dst = &mut columns[row..row + n];
+                let xs = valid(kx);
+                for (i, y) in rows.clone().enumerate() {
+                    let line = &mut dst[i * ow..(i + 1) * ow];
+                    let iy = (y * sh + ky).wrapping_sub(pt);
+                    if iy >= h || xs.is_empty() {
+                        line.fill(0.0);
+                        continue;
+                    }
+                    let src = &plane[iy * w..(iy + 1) * w];
+                    line[..xs.start].fill(0.0);
+                    line[xs.end..].fill(0.0);
+                    let ix0 = xs.start * sw + kx - pl;
+                    if sw == 1 {
+                        line[xs.clone()].copy_from_slice(&src[ix0..ix0 + xs.len()]);
+                    } else {
+                        for (j, v) in line[xs.clone()].iter_mut().enumerate() {
+                            *v = src[ix0 + j * sw];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// The definition, one output at a time.
+    pub(crate) fn naive(x: &[f32], weight: &[f32], g: &ConvGeometry, e: &Epilogue) -> Vec<f32> {
+        let [h, w] = g.input;
+        let [kh, kw] = g.kernel;
+        let [oh, ow] = g.output().unwrap();
+        let mut out = vec![0.0; g.batch * g.out_channels * oh * ow];
+        for b in 0..g.batch {
+            for o in 0..g.out_channels {
+                for y in 0..oh {
+                    for xo in 0..ow {
+                        let mut acc = 0.0f64;
+                        for c in 0..g.in_channels {
+                            for ky in 0..kh {
+                                for kx in 0..kw {
+                                    let iy =
+                                        (y * g.stride[0] + ky) as isize - g.padding[0] as isize;
+                                    let ix =
+                                        (xo * g.stride[1] + kx) as isize - g.padding[1] as isize;
+                                    if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                                        continue;
+                                    }
+                                    let xi = ((b * g.in_channels + c) * h + iy as usize) * w
+                                        + ix as usize;
+                                    let wi = ((o * g.in_channels + c) * kh + ky) * kw + kx;
+                                    acc += x[xi] as f64 * weight[wi] as f64;
+                                }
+                            }
+                        }
+                        let a = e.scale.as_ref().map_or(1.0, |s| s[o]);
+                        let s = e.shift.as_ref().map_or(0.0, |s| s[o]);
+                        let mut v = acc as f32 * a + s;
+                        if e.relu {
+                            v = v.max(0.0);
+                        }
+                        out[((b * g.out_channels + o) * oh + y) * ow + xo] = v;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Deterministic values in [-1, 1).
+    pub(crate) fn values(n: usize, seed: u64) -> Vec<f32> {
+        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+            })
+            .collect()
+    }
+
+    fn check(g: ConvGeometry, e: Epilogue) {
+        let [h, w] = g.input;
+        let x = values(g.batch * g.in_channels * h * w, 1);
+        let weight = values(g.out_channels * g.depth(), 2);
+        let got = conv2d(&x, &weight, &g, &e);
+        let want = naive(&x, &weight, &g, &e);
+        assert_eq!(got.len(), want.len());
+        for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                "{g:?} at {i}: {a} vs {b}"
+            );
+        }
+    }
+
+    fn geometry(
+        batch: usize,
+        channels: [usize; 2],
+        input: [usize; 2],
+        kernel: usize,
+        stride: usize,
+        padding: [usize; 4],
+    ) -> ConvGeometry {
+        ConvGeometry {
+            batch,
+            in_channels: channels[0],
+            input,
+            out_channels: channels[1],
+            kernel: [kernel; 2],
+            stride: [stride; 2],
+            padding,
+        }
+    }
+
+    #[test]
+    fn matches_the_definition_on_every_padding_and_stride() {
+        let affine = Epilogue {
+            scale: Some(values(7, 3)),
+            shift: Some(values(7, 4)),
+            relu: true,
+        };
+        for (kernel, stride, padding) in [
+            (3, 1, [1, 1, 1, 1]),
+            (3, 2, [1, 1, 1, 1]),
+            (3, 1, [0, 0, 0, 0]),
+            (1, 1, [0, 0, 0, 0]),
+            (2, 2, [0, 1, 1, 0]),
+            (5, 3, [2, 0, 1, 2]),
+        ] {
+            let g = geometry(2, [5, 7], [11, 9], kernel, stride, padding);
+            check(g, affine.clone());
+            check(g, Epilogue::default());
+        }
+    }
+
+    #[test]
+    fn bands_and_parallel_products_cover_the_whole_output() {
+        // Wide enough for several bands per image (more tasks than threads), and a single
+        // small image (fewer tasks than threads: the product runs in parallel instead).
+        let relu = Epilogue {
+            relu: true,
+            ..Epilogue::default()
+        };
+        check(
+            geometry(1, [64, 9], [70, 40], 3, 1, [1, 1, 1, 1]),
+            relu.clone(),
+        );
+        check(geometry(1, [3, 33], [5, 4], 3, 1, [1, 1, 1, 1]), relu);
+    }
+
+    #[test]
+    fn a_kernel_larger_than_the_padded_input_has_no_output() {
+        let g = geometry(1, [1, 1], [2, 2], 5, 1, [1, 1, 1, 1]);
+        assert_eq!(g.output(), None);
+    }
+}

@@ -1,0 +1,249 @@
+//! Forward and training-step times of the bundled networks, unpruned and uniformly pruned, on
+//! one device — the prunus half of `benches/versus.sh`, which runs PyTorch on the same cases and
+//! prints the ratios.
+//!
+//! ```sh
+//! cargo run --release --example speed                      # every case, flex
+//! cargo run --release --example speed -- --only unet16     # cases whose name contains unet16
+//! cargo run --release --example speed -- --json cases.json # also write cases and timings
+//! ```
+//!
+//! Options: `--device NAME` (flex), `--runs N` timed repetitions per case (median taken; 5),
+//! `--only TEXT`, `--json FILE`, `--no-train`, `--no-pruned`.
+//!
+//! Forward cases run batch 1 with gates and BatchNorms folded (as `prunus bench` and the report
+//! measure latency); pruned cases keep the same share of every channel group, bisected so that
+//! 85% or 90% of the multiply-adds are gone. Training cases time one Adam step of the gated
+//! network in training mode: forward, loss with the gate penalty, backward, update, and reading
+//! the loss back (as `train` does every step).
+
+use std::time::Instant;
+
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::{Device, Distribution, Tensor};
+use prunus::LossConfig;
+use prunus::models::{Costed, TernausNetConfig, UNetConfig};
+use prunus::surgery::{Architecture, Network, Prunable, PruningPlan, fold_for_inference, prune};
+use serde_json::json;
+
+#[path = "common/args.rs"]
+mod args;
+
+fn main() {
+    args::main_with(run);
+}
+
+/// Shares of the multiply-adds removed in the pruned cases.
+const CUTS: [f64; 2] = [0.85, 0.9];
+
+/// One timed case.
+struct Case {
+    name: String,
+    /// `forward` or `train`.
+    kind: &'static str,
+    architecture: Architecture,
+    input: [usize; 4],
+    /// The unpruned case this one is a pruned version of.
+    pruned_from: Option<String>,
+}
+
+fn networks() -> Vec<(&'static str, Architecture)> {
+    vec![
+        (
+            "ternausnet",
+            Architecture::TernausNet(TernausNetConfig::standard(1, 32)),
+        ),
+        (
+            "unet64",
+            Architecture::UNet(UNetConfig::standard(3, 1, 64, 4)),
+        ),
+        (
+            "unet16",
+            Architecture::UNet(UNetConfig::standard(3, 1, 16, 4)),
+        ),
+    ]
+}
+
+/// A plan that keeps the leading `ceil(fraction · size)` channels of every group.
+fn uniform_plan(net: &Network, fraction: f64) -> PruningPlan {
+    let mut plan = PruningPlan::new();
+    for group in net.channel_groups() {
+        let keep = ((group.size as f64 * fraction).ceil() as usize).clamp(1, group.size);
+        plan.set_keep(group.name, 0..keep);
+    }
+    plan
+}
+
+fn macs(architecture: &Architecture, size: usize) -> Result<u64, Box<dyn std::error::Error>> {
+    Ok(architecture.cost([size, size])?.macs())
+}
+
+/// The architecture whose multiply-adds are closest above `(1 − cut)` of the original's, every
+/// group keeping the same share.
+fn pruned_to(
+    architecture: &Architecture,
+    cut: f64,
+    size: usize,
+    device: &Device,
+) -> Result<Architecture, Box<dyn std::error::Error>> {
+    let net = architecture.init(device)?;
+    let target = (1.0 - cut) * macs(architecture, size)? as f64;
+    let at = |fraction| -> Result<Architecture, Box<dyn std::error::Error>> {
+        Ok(prune(net.clone(), &uniform_plan(&net, fraction))?.architecture())
+    };
+    let (mut low, mut high) = (0.0f64, 1.0f64);
+    for _ in 0..20 {
+        let mid = (low + high) / 2.0;
+        if (macs(&at(mid)?, size)? as f64) < target {
+            low = mid;
+        } else {
+            high = mid;
+        }
+    }
+    at(high)
+}
+
+fn cases(
+    device: &Device,
+    train: bool,
+    pruned: bool,
+) -> Result<Vec<Case>, Box<dyn std::error::Error>> {
+    let mut cases = Vec::new();
+    for (name, architecture) in networks() {
+        for size in [256, 512] {
+            let base = format!("{name}_{size}");
+            cases.push(Case {
+                name: base.clone(),
+                kind: "forward",
+                architecture: architecture.clone(),
+                input: [1, 3, size, size],
+                pruned_from: None,
+            });
+            if pruned {
+                for cut in CUTS {
+                    cases.push(Case {
+                        name: format!("{base}_cut{}", (cut * 100.0).round()),
+                        kind: "forward",
+                        architecture: pruned_to(&architecture, cut, size, device)?,
+                        input: [1, 3, size, size],
+                        pruned_from: Some(base.clone()),
+                    });
+                }
+            }
+        }
+    }
+    if train {
+        for (name, architecture) in networks() {
+            let batch = match name {
+                "unet16" => 4,
+                "ternausnet" => 1,
+                _ => continue,
+            };
+            cases.push(Case {
+                name: format!("train_{name}_{batch}x256"),
+                kind: "train",
+                architecture,
+                input: [batch, 3, 256, 256],
+                pruned_from: None,
+            });
+        }
+    }
+    Ok(cases)
+}
+
+fn median(mut times: Vec<f64>) -> f64 {
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+/// Median ms of one folded forward pass, its output read back.
+fn time_forward(
+    case: &Case,
+    runs: usize,
+    device: &Device,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    let net = fold_for_inference(case.architecture.init(device)?)?;
+    let x = Tensor::<4>::random(case.input, Distribution::Default, device);
+    let once = || {
+        let start = Instant::now();
+        let _ = net.forward(x.clone()).into_data();
+        start.elapsed().as_secs_f64() * 1e3
+    };
+    once();
+    once();
+    Ok(median((0..runs).map(|_| once()).collect()))
+}
+
+/// Median ms of one Adam step of the gated network, the loss read back.
+fn time_train(
+    case: &Case,
+    runs: usize,
+    device: &Device,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    let device = device.clone().autodiff();
+    let mut net = case.architecture.init(&device)?;
+    let [b, _, h, w] = case.input;
+    let x = Tensor::<4>::random(case.input, Distribution::Default, &device);
+    let masks = Tensor::<4>::random([b, 1, h, w], Distribution::Bernoulli(0.1), &device);
+    let loss = LossConfig::new();
+    let mut optim = AdamConfig::new().init();
+    let mut once = || {
+        let start = Instant::now();
+        let logits = net.forward(x.clone());
+        let l = loss.loss(&net, logits, masks.clone());
+        let grads = GradientsParams::from_grads(l.backward(), &net);
+        let _ = l.into_data();
+        net = optim.step(1e-4, net.clone(), grads);
+        start.elapsed().as_secs_f64() * 1e3
+    };
+    once();
+    once();
+    Ok(median((0..runs).map(|_| once()).collect()))
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let args = args::Args::from_env();
+    let device = prunus::device(&args.get("--device").unwrap_or_else(|| "flex".into()))?;
+    let runs = (args.num("--runs", 5.0)? as usize).max(1);
+    let only = args.get("--only").unwrap_or_default();
+    let all = cases(&device, !args.flag("--no-train"), !args.flag("--no-pruned"))?;
+    let mut rows = Vec::new();
+    println!("device: {}", prunus::device_label(&device));
+    println!(
+        "{:<24} {:>9} {:>10} {:>10}",
+        "case", "GMACs", "ms", "GMAC/s"
+    );
+    for case in all.iter().filter(|c| c.name.contains(&only)) {
+        let ms = match case.kind {
+            "train" => time_train(case, runs, &device)?,
+            _ => time_forward(case, runs, &device)?,
+        };
+        let [b, _, h, _] = case.input;
+        let gmacs = b as f64 * macs(&case.architecture, h)? as f64 / 1e9;
+        println!(
+            "{:<24} {:>9.3} {:>10.2} {:>10.1}",
+            case.name,
+            gmacs,
+            ms,
+            gmacs / (ms / 1e3)
+        );
+        rows.push(json!({
+            "name": case.name,
+            "kind": case.kind,
+            "architecture": case.architecture,
+            "input": case.input,
+            "pruned_from": case.pruned_from,
+            "gmacs": gmacs,
+            "ms": ms,
+        }));
+    }
+    if let Some(path) = args.get("--json") {
+        let text = serde_json::to_string_pretty(&json!({
+            "device": prunus::device_label(&device),
+            "runs": runs,
+            "cases": rows,
+        }))?;
+        std::fs::write(&path, text).map_err(|e| format!("{path}: {e}"))?;
+    }
+    Ok(())
+}
