@@ -210,7 +210,7 @@ mod tests {
             )
         };
         let mut gate = vector(-1.5, 1.5);
-        gate = gate.slice_assign([0..1], Tensor::zeros([1], device));
+        gate = gate.slice_assign(0..1, Tensor::zeros([1], device));
         layer.gate = Some(Param::from_tensor(gate));
         if let Some(norm) = layer.norm.as_mut() {
             norm.gamma = Param::from_tensor(vector(0.5, 2.0));
@@ -224,14 +224,17 @@ mod tests {
     #[test]
     fn prunus_kernel_matches_burns_operations() {
         let device = Device::flex();
-        for (batch_norm, bias, activation, stride, padding, kernel) in [
-            (true, false, Activation::Relu, 1, 1, 3),
-            (false, true, Activation::Relu, 1, 1, 3),
-            (false, true, Activation::Identity, 2, 1, 3),
-            (true, true, Activation::Identity, 1, 0, 1),
-            (false, false, Activation::Relu, 2, 0, 2),
+        // 16 channels and more take the Winograd kernel at 3×3, stride 1; fewer, im2col.
+        for (channels, batch_norm, bias, activation, stride, padding, kernel) in [
+            ([6, 10], true, false, Activation::Relu, 1, 1, 3),
+            ([16, 20], true, false, Activation::Relu, 1, 1, 3),
+            ([16, 20], false, true, Activation::Identity, 1, 1, 3),
+            ([6, 10], false, true, Activation::Relu, 1, 1, 3),
+            ([6, 10], false, true, Activation::Identity, 2, 1, 3),
+            ([6, 10], true, true, Activation::Identity, 1, 0, 1),
+            ([6, 10], false, false, Activation::Relu, 2, 0, 2),
         ] {
-            let config = GatedConv2dConfig::new([6, 10])
+            let config = GatedConv2dConfig::new(channels)
                 .with_batch_norm(batch_norm)
                 .with_bias(bias)
                 .with_activation(activation)
@@ -239,7 +242,7 @@ mod tests {
                 .with_padding(padding)
                 .with_kernel_size(kernel);
             let mut layer = trained_like(config, &device);
-            let x = random([3, 6, 13, 11], &device);
+            let x = random([3, channels[0], 13, 11], &device);
             for folded in [false, true] {
                 if folded {
                     // As inference runs it: no gate, no norm, only weights and bias.

@@ -90,7 +90,10 @@ fn epilogue(layer: &GatedConv2d) -> Option<Epilogue> {
         None => None,
     };
     let (mut scale, mut shift) = match &layer.norm {
-        Some(norm) => norm_affine(norm, bias)?,
+        Some(norm) => {
+            let (scale, shift) = norm_affine(norm, bias)?;
+            (Some(scale), Some(shift))
+        }
         None => (None, bias),
     };
     if let Some(gate) = gate {
@@ -112,10 +115,7 @@ fn epilogue(layer: &GatedConv2d) -> Option<Epilogue> {
 
 /// BatchNorm in inference mode after a conv with `bias`, as `(scale, shift)` of the conv's
 /// raw output.
-fn norm_affine(
-    norm: &BatchNorm,
-    bias: Option<Vec<f32>>,
-) -> Option<(Option<Vec<f32>>, Option<Vec<f32>>)> {
+fn norm_affine(norm: &BatchNorm, bias: Option<Vec<f32>>) -> Option<(Vec<f32>, Vec<f32>)> {
     let gamma = host(norm.gamma.val())?;
     let beta = host(norm.beta.val())?;
     let mean = host(norm.running_mean.value())?;
@@ -132,5 +132,5 @@ fn norm_affine(
             (b - mean[c]) * scale[c] + beta[c]
         })
         .collect();
-    Some((Some(scale), Some(shift)))
+    Some((scale, shift))
 }

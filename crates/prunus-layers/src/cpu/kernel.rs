@@ -65,7 +65,8 @@ pub(crate) struct Epilogue {
 }
 
 impl Epilogue {
-    fn apply(&self, channel: usize, values: &mut [f32]) {
+    /// Maps `values`, all of output channel `channel`, in place.
+    pub(crate) fn apply(&self, channel: usize, values: &mut [f32]) {
         let a = self.scale.as_ref().map_or(1.0, |s| s[channel]);
         let b = self.shift.as_ref().map_or(0.0, |s| s[channel]);
         match (a == 1.0 && b == 0.0, self.relu) {
@@ -84,12 +85,26 @@ const BAND_BYTES: usize = 4 << 20;
 const MIN_BAND_PIXELS: usize = 256;
 
 thread_local! {
-    static COLUMNS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on this thread's scratch buffer of at least `len` values (contents unspecified),
+/// kept between calls so that bands allocate nothing.
+pub(crate) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    // Taken out of the thread's slot rather than borrowed: a parallel product may run another
+    // band on this thread meanwhile, which then finds the slot empty and allocates its own.
+    let mut buffer = SCRATCH.with(RefCell::take);
+    if buffer.len() < len {
+        buffer.resize(len, 0.0);
+    }
+    let result = f(&mut buffer[..len]);
+    SCRATCH.with(|slot| *slot.borrow_mut() = buffer);
+    result
 }
 
 /// The output pointer, shared by the tasks that write disjoint parts of it.
 #[derive(Clone, Copy)]
-struct Out(*mut f32);
+pub(crate) struct Out(pub(crate) *mut f32);
 // SAFETY: every task writes a disjoint set of output elements (its image's rows of its band),
 // and the buffer outlives the parallel loop.
 unsafe impl Send for Out {}
@@ -97,7 +112,7 @@ unsafe impl Sync for Out {}
 
 impl Out {
     /// The pointer (a method, so that closures capture the whole `Send` wrapper).
-    fn get(self) -> *mut f32 {
+    pub(crate) fn get(self) -> *mut f32 {
         self.0
     }
 }
@@ -114,6 +129,9 @@ pub(crate) fn conv2d(
     epilogue: &Epilogue,
 ) -> Vec<f32> {
     let g = geometry;
+    if super::winograd::applies(g) {
+        return super::winograd::conv3x3(x, weight, g, epilogue);
+    }
     let [h, w] = g.input;
     let [oh, ow] = g.output().expect("the kernel fits the padded input");
     assert_eq!(x.len(), g.batch * g.in_channels * h * w, "input length");
@@ -170,14 +188,7 @@ unsafe fn band(
     let [_, ow] = g.output().expect("checked by conv2d");
     let n = rows.len() * ow;
     let k = g.depth();
-    // Taken out of the thread's slot rather than borrowed: a parallel product may run another
-    // band on this thread meanwhile, which then finds the slot empty and allocates its own.
-    let mut buffer = COLUMNS.with(RefCell::take);
-    if buffer.len() < k * n {
-        buffer.resize(k * n, 0.0);
-    }
-    {
-        let columns = &mut buffer[..k * n];
+    with_scratch(k * n, |columns| {
         im2col(x, g, rows.clone(), columns);
         // SAFETY: dst is `[out, n]` with rows `channel_stride` apart (the caller's contract);
         // lhs is the weight `[out, k]`, rhs the columns `[k, n]`, both row-major and in bounds.
@@ -204,14 +215,13 @@ unsafe fn band(
                 parallelism,
             );
         }
-        for channel in 0..g.out_channels {
-            // SAFETY: within the channel's band, which this task alone writes.
-            let values =
-                unsafe { std::slice::from_raw_parts_mut(out.add(channel * channel_stride), n) };
-            epilogue.apply(channel, values);
-        }
+    });
+    for channel in 0..g.out_channels {
+        // SAFETY: within the channel's band, which this task alone writes.
+        let values =
+            unsafe { std::slice::from_raw_parts_mut(out.add(channel * channel_stride), n) };
+        epilogue.apply(channel, values);
     }
-    COLUMNS.with(|slot| *slot.borrow_mut() = buffer);
 }
 
 /// The columns of output rows `rows`: row `(c, ky, kx)`, column `(y − rows.start) · ow + x` holds

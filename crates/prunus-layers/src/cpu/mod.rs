@@ -16,6 +16,7 @@
 #[cfg(feature = "flex")]
 mod flex;
 mod kernel;
+mod winograd;
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, Ordering};
