@@ -102,23 +102,29 @@ impl GatedConv2d {
     /// - `input`: `[batch, in, height, width]`
     /// - output: `[batch, out, (height + 2·padding − kernel) / stride + 1, same for width]`
     ///
-    /// On the Flex CPU backend without autodiff, prunus's own kernel computes all four in one
-    /// pass (see [`set_cpu_kernels`](crate::set_cpu_kernels)); elsewhere Burn's operations do.
+    /// On the Flex CPU backend prunus's own kernel computes the convolution (see
+    /// [`set_cpu_kernels`](crate::set_cpu_kernels)): without autodiff all four steps in one pass,
+    /// with autodiff the convolution and its gradients. Elsewhere Burn's operations do.
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
         let dims = input.dims();
-        let y = match crate::cpu::gated_conv2d(self, &input) {
-            Some(y) => y,
-            None => return self.forward_burn(input),
+        let note = |out| {
+            crate::record::note_conv(
+                &self.conv,
+                self.norm.as_ref(),
+                self.gate.as_ref(),
+                dims,
+                out,
+            )
         };
-        let out = y.dims();
-        crate::record::note_conv(
-            &self.conv,
-            self.norm.as_ref(),
-            self.gate.as_ref(),
-            dims,
-            out,
-        );
-        y
+        if let Some(y) = crate::cpu::gated_conv2d(self, &input) {
+            note(y.dims());
+            return y;
+        }
+        if let Some(z) = crate::cpu::conv2d_autodiff(&self.conv, &input) {
+            note(z.dims());
+            return gate_forward(z, self.norm.as_ref(), self.gate.as_ref(), self.activation);
+        }
+        self.forward_burn(input)
     }
 
     /// [`forward`](Self::forward) by Burn's operations alone.
@@ -265,14 +271,53 @@ mod tests {
     }
 
     #[test]
-    fn autodiff_inputs_take_burns_path_and_get_gradients() {
+    fn training_gradients_match_burns() {
         let device = Device::flex().autodiff();
-        let layer = GatedConv2dConfig::new([2, 3])
-            .with_batch_norm(true)
-            .init(&device);
-        let x = random([2, 2, 6, 6], &device).require_grad();
-        let grads = layer.forward(x.clone()).sum().backward();
-        assert!(x.grad(&grads).is_some(), "the input has a gradient");
+        for (channels, batch_norm, bias, stride, padding, kernel) in [
+            ([3, 5], true, false, 1, 1, 3),
+            ([16, 20], false, true, 1, 1, 3),
+            ([4, 6], false, true, 2, 1, 3),
+            ([4, 6], true, true, 2, 0, 2),
+        ] {
+            let config = GatedConv2dConfig::new(channels)
+                .with_batch_norm(batch_norm)
+                .with_bias(bias)
+                .with_stride(stride)
+                .with_padding(padding)
+                .with_kernel_size(kernel);
+            let layer = trained_like(config, &device);
+            let x = random([2, channels[0], 9, 10], &device).require_grad();
+            assert!(
+                crate::cpu::conv2d_autodiff(&layer.conv, &x).is_some(),
+                "prunus's kernel takes this layer"
+            );
+            // A weighted sum, so that every output position has its own gradient.
+            let [_, out, oh, ow] = layer.forward_burn(x.clone()).dims();
+            let weights = random([2, out, oh, ow], &device);
+            let ours = layer.forward(x.clone());
+            let burns = layer.forward_burn(x.clone());
+            ours.clone()
+                .into_data()
+                .assert_approx_eq::<f32>(&burns.clone().into_data(), Default::default());
+            let grads_ours = (ours * weights.clone()).sum().backward();
+            let grads_burn = (burns * weights).sum().backward();
+            let close = |a: Option<Tensor<4>>, b: Option<Tensor<4>>, what: &str| {
+                let (a, b) = (a.expect(what), b.expect(what));
+                a.into_data().assert_approx_eq::<f32>(
+                    &b.into_data(),
+                    burn::tensor::Tolerance::absolute(1e-4),
+                );
+            };
+            close(x.grad(&grads_ours), x.grad(&grads_burn), "input gradient");
+            let w = layer.conv.weight.val();
+            close(w.grad(&grads_ours), w.grad(&grads_burn), "weight gradient");
+            let gate = layer.gate.as_ref().unwrap().val();
+            let (a, b) = (gate.grad(&grads_ours), gate.grad(&grads_burn));
+            a.unwrap().into_data().assert_approx_eq::<f32>(
+                &b.unwrap().into_data(),
+                burn::tensor::Tolerance::absolute(1e-4),
+            );
+        }
     }
 
     #[test]

@@ -54,6 +54,21 @@ pub(crate) fn gated_conv2d(layer: &GatedConv2d, input: &Tensor<4>) -> Option<Ten
     )))
 }
 
+/// `conv(x) + bias` of a gated convolution on Flex with autodiff by prunus's kernel and its
+/// gradients, or `None` where they do not apply. Normalisation, gate and activation stay Burn's
+/// (BatchNorm in training mode needs the batch's statistics).
+pub(crate) fn conv2d_autodiff(conv: &Conv2d, input: &Tensor<4>) -> Option<Tensor<4>> {
+    if !cpu_kernels() {
+        return None;
+    }
+    let geometry = geometry(conv, input.dims())?;
+    let z = super::autodiff::conv2d(input, &conv.weight.val(), geometry)?;
+    Some(match &conv.bias {
+        Some(bias) => z + bias.val().reshape([1, geometry.out_channels, 1, 1]),
+        None => z,
+    })
+}
+
 /// The convolution's geometry on an input of `dims`, `None` for what the kernel does not do.
 fn geometry(conv: &Conv2d, [batch, channels, h, w]: [usize; 4]) -> Option<ConvGeometry> {
     let [out_channels, in_per_group, kh, kw] = conv.weight.dims();

@@ -48,7 +48,7 @@ impl ConvGeometry {
     }
 
     /// Rows of the column matrix: `in · kh · kw`.
-    fn depth(&self) -> usize {
+    pub fn depth(&self) -> usize {
         self.in_channels * self.kernel[0] * self.kernel[1]
     }
 }
@@ -117,6 +117,14 @@ impl Out {
     }
 }
 
+/// Output rows per band and bands per image: about [`BAND_BYTES`] of columns per band.
+pub(crate) fn bands(g: &ConvGeometry) -> (usize, usize) {
+    let [oh, ow] = g.output().expect("checked by the caller");
+    let target = (BAND_BYTES / (4 * g.depth().max(1))).max(MIN_BAND_PIXELS);
+    let rows_per_band = target.div_ceil(ow.max(1)).clamp(1, oh.max(1));
+    (rows_per_band, oh.div_ceil(rows_per_band))
+}
+
 /// `x` (`[batch, in, h, w]`) convolved with `weight` (`[out, in, kh, kw]`), then `epilogue`;
 /// NCHW, `[batch, out, oh, ow]`.
 ///
@@ -140,9 +148,7 @@ pub(crate) fn conv2d(
     let mut out: Vec<f32> = Vec::with_capacity(out_len);
     let threads = rayon::current_num_threads().max(1);
     let pixels = oh * ow;
-    let target = (BAND_BYTES / (4 * g.depth().max(1))).max(MIN_BAND_PIXELS);
-    let rows_per_band = target.div_ceil(ow.max(1)).clamp(1, oh.max(1));
-    let bands = oh.div_ceil(rows_per_band);
+    let (rows_per_band, bands) = bands(g);
     let tasks = g.batch * bands;
     let dst = Out(out.as_mut_ptr());
     let run = |task: usize, parallelism: Parallelism| {
@@ -227,19 +233,19 @@ unsafe fn band(
 /// The columns of output rows `rows`: row `(c, ky, kx)`, column `(y − rows.start) · ow + x` holds
 /// the input pixel that kernel tap `(ky, kx)` of channel `c` sees from output pixel `(y, x)`, or 0
 /// in the padding.
-fn im2col(x: &[f32], g: &ConvGeometry, rows: std::ops::Range<usize>, columns: &mut [f32]) {
+pub(crate) fn im2col(
+    x: &[f32],
+    g: &ConvGeometry,
+    rows: std::ops::Range<usize>,
+    columns: &mut [f32],
+) {
     let [h, w] = g.input;
     let [kh, kw] = g.kernel;
     let [sh, sw] = g.stride;
     let [pt, pl, _, _] = g.padding;
     let [_, ow] = g.output().expect("checked by conv2d");
     let n = rows.len() * ow;
-    // Output columns x whose tap kx lands inside the input: pl ≤ x·sw + kx < w + pl.
-    let valid = |kx: usize| {
-        let first = pl.saturating_sub(kx).div_ceil(sw);
-        let end = (w + pl).saturating_sub(kx).div_ceil(sw).min(ow);
-        first.min(end)..end
-    };
+    let valid = |kx| valid_columns(g, kx);
     for c in 0..g.in_channels {
         let plane = &x[c * h * w..(c + 1) * h * w];
         for ky in 0..kh {
@@ -269,6 +275,17 @@ fn im2col(x: &[f32], g: &ConvGeometry, rows: std::ops::Range<usize>, columns: &m
             }
         }
     }
+}
+
+/// Output columns `x` whose kernel tap `kx` lands inside the input: `pl ≤ x·sw + kx < w + pl`.
+pub(crate) fn valid_columns(g: &ConvGeometry, kx: usize) -> std::ops::Range<usize> {
+    let [_, w] = g.input;
+    let [_, pl, _, _] = g.padding;
+    let sw = g.stride[1];
+    let [_, ow] = g.output().expect("checked by the caller");
+    let first = pl.saturating_sub(kx).div_ceil(sw);
+    let end = (w + pl).saturating_sub(kx).div_ceil(sw).min(ow);
+    first.min(end)..end
 }
 
 #[cfg(test)]

@@ -14,6 +14,9 @@
 //! [`set_cpu_kernels`] (or `PRUNUS_CPU_KERNELS=0`) turns it off, to compare.
 
 #[cfg(feature = "flex")]
+mod autodiff;
+mod backward;
+#[cfg(feature = "flex")]
 mod flex;
 mod kernel;
 mod winograd;
@@ -22,7 +25,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 #[cfg(feature = "flex")]
-pub(crate) use flex::gated_conv2d;
+pub(crate) use flex::{conv2d_autodiff, gated_conv2d};
 
 /// 0: not decided yet (read `PRUNUS_CPU_KERNELS`), 1: on, 2: off.
 static STATE: AtomicU8 = AtomicU8::new(0);
@@ -56,6 +59,15 @@ pub fn cpu_kernels() -> bool {
 #[cfg(not(feature = "flex"))]
 pub(crate) fn gated_conv2d(
     _layer: &crate::GatedConv2d,
+    _input: &burn::tensor::Tensor<4>,
+) -> Option<burn::tensor::Tensor<4>> {
+    None
+}
+
+/// Without the `flex` feature there is no Flex tensor to take over.
+#[cfg(not(feature = "flex"))]
+pub(crate) fn conv2d_autodiff(
+    _conv: &burn::nn::conv::Conv2d,
     _input: &burn::tensor::Tensor<4>,
 ) -> Option<burn::tensor::Tensor<4>> {
     None

@@ -1,0 +1,78 @@
+//! The kernel as a differentiable operation on Flex with autodiff: prunus's forward pass and
+//! [`super::backward`]'s gradients, registered in Burn's graph like any of its operations.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::{Autodiff, Flex};
+use burn::tensor::{Tensor, TensorData};
+
+use super::backward::{conv2d_input_grad, conv2d_weight_grad};
+use super::kernel::{self, ConvGeometry, Epilogue};
+
+/// A 2-d convolution without bias whose backward pass is [`super::backward`]'s.
+#[derive(Debug)]
+struct KernelConv2d;
+
+/// What the backward pass needs: the input and the weight (contiguous) and the geometry.
+type State = (FlexTensor, FlexTensor, ConvGeometry);
+
+fn contiguous(tensor: FlexTensor) -> FlexTensor {
+    if tensor.is_contiguous() && tensor.as_slice::<f32>().is_some() {
+        tensor
+    } else {
+        tensor.to_contiguous()
+    }
+}
+
+fn slice(tensor: &FlexTensor) -> &[f32] {
+    tensor.as_slice::<f32>().expect("contiguous f32 tensor")
+}
+
+fn flex_tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+impl Backward<Flex, 2> for KernelConv2d {
+    type State = State;
+
+    fn backward(self, ops: Ops<State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_weight] = ops.parents;
+        let dz = contiguous(grads.consume::<Flex>(&ops.node));
+        let (x, weight, g) = ops.state;
+        if let Some(node) = node_x {
+            let dx = conv2d_input_grad(slice(&weight), slice(&dz), &g);
+            let [h, w] = g.input;
+            let shape = [g.batch, g.in_channels, h, w];
+            grads.register::<Flex>(node.id, flex_tensor(dx, shape));
+        }
+        if let Some(node) = node_weight {
+            let dw = conv2d_weight_grad(slice(&x), slice(&dz), &g);
+            let shape = [g.out_channels, g.in_channels, g.kernel[0], g.kernel[1]];
+            grads.register::<Flex>(node.id, flex_tensor(dw, shape));
+        }
+    }
+}
+
+/// `conv(x, weight)` (no bias) for tensors on Flex with autodiff, or `None` for any other.
+pub(crate) fn conv2d(x: &Tensor<4>, weight: &Tensor<4>, g: ConvGeometry) -> Option<Tensor<4>> {
+    let x = x.clone().try_into_primitive::<Autodiff<Flex>>().ok()?;
+    let weight = weight.clone().try_into_primitive::<Autodiff<Flex>>().ok()?;
+    let (x, x_node) = x.into_parts();
+    let (weight, weight_node) = weight.into_parts();
+    let (x, weight) = (contiguous(x), contiguous(weight));
+    let out = kernel::conv2d(slice(&x), slice(&weight), &g, &Epilogue::default());
+    let [oh, ow] = g.output()?;
+    let out = flex_tensor(out, [g.batch, g.out_channels, oh, ow]);
+    let tensor = match KernelConv2d
+        .prepare::<NoCheckpointing>([x_node, weight_node])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish((x, weight, g), out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    };
+    Some(Tensor::from_primitive::<Autodiff<Flex>>(tensor))
+}
