@@ -15,54 +15,85 @@ use rayon::prelude::*;
 use super::kernel::{ConvGeometry, bands, im2col, with_scratch};
 
 /// `∂L/∂weight` (`[out, in, kh, kw]`) from the input `x` and the output gradient `dz`.
+///
+/// Each (image, band) task adds its product onto its thread's own accumulator, and the
+/// accumulators are summed at the end: the product's output is small (`out × in·kh·kw`) and its
+/// inner dimension long (the band's pixels), so splitting the product itself would leave threads
+/// idle — unless there are too few tasks to share out.
 pub(crate) fn conv2d_weight_grad(x: &[f32], dz: &[f32], g: &ConvGeometry) -> Vec<f32> {
     let [h, w] = g.input;
     let [oh, ow] = g.output().expect("the kernel fits the padded input");
     let (k, pixels) = (g.depth(), oh * ow);
     let (rows_per_band, count) = bands(g);
+    let size = g.out_channels * k;
     let threads = rayon::current_num_threads().max(1);
-    let mut dw = vec![0.0f32; g.out_channels * k];
-    for image in 0..g.batch {
+    let tasks = g.batch * count;
+    // Too few tasks to share out: one accumulator, the products themselves in parallel.
+    let parallelism = if tasks < 2 * threads {
+        Parallelism::Rayon(threads)
+    } else {
+        Parallelism::None
+    };
+    let task = |mut dw: Vec<f32>, task: usize| {
+        let (image, b) = (task / count, task % count);
         let x = &x[image * g.in_channels * h * w..(image + 1) * g.in_channels * h * w];
         let dz = &dz[image * g.out_channels * pixels..(image + 1) * g.out_channels * pixels];
-        for b in 0..count {
-            let rows = b * rows_per_band..((b + 1) * rows_per_band).min(oh);
-            let n = rows.len() * ow;
-            with_scratch(k * n, |cols| {
-                im2col(x, g, rows.clone(), cols);
-                // SAFETY: dst dW [out, k] row-major; lhs the band of dz, [out, n] with rows
-                // `pixels` apart; rhs colsᵀ [n, k] read from cols [k, n]; all in bounds.
-                unsafe {
-                    gemm::gemm(
-                        g.out_channels,
-                        k,
-                        n,
-                        dw.as_mut_ptr(),
-                        1,
-                        k as isize,
-                        true,
-                        dz.as_ptr().add(rows.start * ow),
-                        1,
-                        pixels as isize,
-                        cols.as_ptr(),
-                        n as isize,
-                        1,
-                        1.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        Parallelism::Rayon(threads),
-                    );
-                }
-            });
-        }
+        let rows = b * rows_per_band..((b + 1) * rows_per_band).min(oh);
+        let n = rows.len() * ow;
+        with_scratch(k * n, |cols| {
+            im2col(x, g, rows.clone(), cols);
+            // SAFETY: dst dW [out, k] row-major; lhs the band of dz, [out, n] with rows
+            // `pixels` apart; rhs colsᵀ [n, k] read from cols [k, n]; all in bounds.
+            unsafe {
+                gemm::gemm(
+                    g.out_channels,
+                    k,
+                    n,
+                    dw.as_mut_ptr(),
+                    1,
+                    k as isize,
+                    true,
+                    dz.as_ptr().add(rows.start * ow),
+                    1,
+                    pixels as isize,
+                    cols.as_ptr(),
+                    n as isize,
+                    1,
+                    1.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    parallelism,
+                );
+            }
+        });
+        dw
+    };
+    if tasks < 2 * threads {
+        return (0..tasks).fold(vec![0.0f32; size], task);
     }
-    dw
+    (0..tasks)
+        .into_par_iter()
+        .fold(|| vec![0.0f32; size], task)
+        .reduce(
+            || vec![0.0f32; size],
+            |mut a, b| {
+                a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
+                a
+            },
+        )
 }
 
 /// `∂L/∂x` (`[batch, in, h, w]`) from the weight and the output gradient `dz`.
+///
+/// At stride 1 this is itself a convolution — of `dz` by the weight flipped in space, input and
+/// output channels swapped, with padding `k − 1 − p` — and the forward kernel (Winograd where it
+/// applies) computes it; otherwise products per band and `col2im`.
 pub(crate) fn conv2d_input_grad(weight: &[f32], dz: &[f32], g: &ConvGeometry) -> Vec<f32> {
+    if let Some((flipped, transposed)) = as_convolution(weight, g) {
+        return super::kernel::conv2d(dz, &flipped, &transposed, &Default::default());
+    }
     let [h, w] = g.input;
     let [oh, ow] = g.output().expect("the kernel fits the padded input");
     let (k, pixels) = (g.depth(), oh * ow);
@@ -115,6 +146,37 @@ pub(crate) fn conv2d_input_grad(weight: &[f32], dz: &[f32], g: &ConvGeometry) ->
         }
     }
     dx
+}
+
+/// The stride-1 input gradient as a convolution: the weight `[in, out, kh, kw]` flipped in space
+/// and the geometry from `dz` to `x`; `None` at other strides or padding wider than the kernel.
+fn as_convolution(weight: &[f32], g: &ConvGeometry) -> Option<(Vec<f32>, ConvGeometry)> {
+    let [kh, kw] = g.kernel;
+    let [pt, pl, pb, pr] = g.padding;
+    if g.stride != [1, 1] || pt >= kh || pb >= kh || pl >= kw || pr >= kw {
+        return None;
+    }
+    let (o, c) = (g.out_channels, g.in_channels);
+    let mut flipped = vec![0.0f32; weight.len()];
+    for oc in 0..o {
+        for ic in 0..c {
+            let src = &weight[(oc * c + ic) * kh * kw..][..kh * kw];
+            let dst = &mut flipped[(ic * o + oc) * kh * kw..][..kh * kw];
+            for (d, s) in dst.iter_mut().zip(src.iter().rev()) {
+                *d = *s;
+            }
+        }
+    }
+    let transposed = ConvGeometry {
+        batch: g.batch,
+        in_channels: o,
+        input: g.output()?,
+        out_channels: c,
+        kernel: g.kernel,
+        stride: [1, 1],
+        padding: [kh - 1 - pt, kw - 1 - pl, kh - 1 - pb, kw - 1 - pr],
+    };
+    Some((flipped, transposed))
 }
 
 /// Adds the columns of output rows `rows` back onto the input positions they were read from:
