@@ -203,27 +203,10 @@ mod tests {
             .assert_approx_eq::<f32>(&layer.conv.forward(x).into_data(), Default::default());
     }
 
-    /// A layer with every part set to something other than its initial value: random gates
-    /// (one of them 0), BatchNorm statistics and affine parameters away from 0 and 1.
     fn trained_like(config: GatedConv2dConfig, device: &Device) -> GatedConv2d {
         let mut layer = config.init(device);
         let out = layer.channels()[1];
-        let vector = |low: f64, high: f64| {
-            Tensor::<1>::random(
-                [out],
-                burn::tensor::Distribution::Uniform(low, high),
-                device,
-            )
-        };
-        let mut gate = vector(-1.5, 1.5);
-        gate = gate.slice_assign(0..1, Tensor::zeros([1], device));
-        layer.gate = Some(Param::from_tensor(gate));
-        if let Some(norm) = layer.norm.as_mut() {
-            norm.gamma = Param::from_tensor(vector(0.5, 2.0));
-            norm.beta = Param::from_tensor(vector(-1.0, 1.0));
-            norm.running_mean = burn::module::RunningState::new(vector(-0.5, 0.5));
-            norm.running_var = burn::module::RunningState::new(vector(0.2, 3.0));
-        }
+        crate::test_util::trained_like(&mut layer.gate, layer.norm.as_mut(), out, device);
         layer
     }
 

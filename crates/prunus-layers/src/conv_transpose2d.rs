@@ -103,7 +103,35 @@ impl GatedConvTranspose2d {
     /// - `input`: `[batch, in, height, width]`
     /// - output: `[batch, out, (height − 1)·stride − 2·padding + kernel + padding_out, same for
     ///   width]`
+    ///
+    /// On the Flex CPU backend prunus's own kernel computes the transposed convolution (see
+    /// [`set_cpu_kernels`](crate::set_cpu_kernels)): without autodiff all four steps in one
+    /// pass, with autodiff the transposed convolution and its gradients. Elsewhere Burn's
+    /// operations do.
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
+        let dims = input.dims();
+        let note = |out| {
+            crate::record::note_conv_transpose(
+                &self.conv,
+                self.norm.as_ref(),
+                self.gate.as_ref(),
+                dims,
+                out,
+            )
+        };
+        if let Some(y) = crate::cpu::gated_conv_transpose2d(self, &input) {
+            note(y.dims());
+            return y;
+        }
+        if let Some(z) = crate::cpu::conv_transpose2d_autodiff(&self.conv, &input) {
+            note(z.dims());
+            return gate_forward(z, self.norm.as_ref(), self.gate.as_ref(), self.activation);
+        }
+        self.forward_burn(input)
+    }
+
+    /// [`forward`](Self::forward) by Burn's operations alone.
+    pub(crate) fn forward_burn(&self, input: Tensor<4>) -> Tensor<4> {
         let dims = input.dims();
         let z = self.conv.forward(input);
         crate::record::note_conv_transpose(
@@ -186,5 +214,83 @@ mod tests {
             .val()
             .into_data()
             .assert_approx_eq::<f32>(&expected.into_data(), Default::default());
+    }
+
+    fn trained_like(config: GatedConvTranspose2dConfig, device: &Device) -> GatedConvTranspose2d {
+        let mut layer = config.init(device);
+        let out = layer.channels()[1];
+        crate::test_util::trained_like(&mut layer.gate, layer.norm.as_mut(), out, device);
+        layer
+    }
+
+    /// The U-Net's (2×2, stride 2), TernausNet's (3×3, stride 2, padding 1, output padding 1)
+    /// and a stride-1 transposed convolution, with and without BatchNorm and bias.
+    fn configs(channels: [usize; 2]) -> Vec<GatedConvTranspose2dConfig> {
+        vec![
+            GatedConvTranspose2dConfig::new(channels).with_activation(Activation::Identity),
+            GatedConvTranspose2dConfig::new(channels)
+                .with_kernel_size(3)
+                .with_padding(1)
+                .with_padding_out(1),
+            GatedConvTranspose2dConfig::new(channels)
+                .with_kernel_size(3)
+                .with_stride(1)
+                .with_padding(1)
+                .with_bias(false)
+                .with_batch_norm(true),
+        ]
+    }
+
+    #[test]
+    fn prunus_kernel_matches_burns_operations() {
+        let device = Device::flex();
+        for config in configs([5, 7]) {
+            let mut layer = trained_like(config, &device);
+            let x = random([2, 5, 6, 7], &device);
+            for folded in [false, true] {
+                if folded {
+                    layer.gate = None;
+                    layer.norm = None;
+                }
+                assert!(crate::cpu::gated_conv_transpose2d(&layer, &x).is_some());
+                let want = layer.forward_burn(x.clone());
+                let got = layer.forward(x.clone());
+                assert_eq!(got.dims(), want.dims());
+                got.into_data().assert_approx_eq::<f32>(
+                    &want.into_data(),
+                    burn::tensor::Tolerance::absolute(1e-4),
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn training_gradients_match_burns() {
+        let device = Device::flex().autodiff();
+        for config in configs([4, 6]) {
+            let layer = trained_like(config, &device);
+            let x = random([2, 4, 5, 6], &device).require_grad();
+            assert!(crate::cpu::conv_transpose2d_autodiff(&layer.conv, &x).is_some());
+            let burns = layer.forward_burn(x.clone());
+            let weights = random(burns.dims(), &device);
+            let ours = layer.forward(x.clone());
+            ours.clone()
+                .into_data()
+                .assert_approx_eq::<f32>(&burns.clone().into_data(), Default::default());
+            let grads_ours = (ours * weights.clone()).sum().backward();
+            let grads_burn = (burns * weights).sum().backward();
+            let tolerance = burn::tensor::Tolerance::absolute(1e-4);
+            let x_ours = x.grad(&grads_ours).expect("input gradient");
+            let x_burn = x.grad(&grads_burn).expect("input gradient");
+            x_ours
+                .into_data()
+                .assert_approx_eq::<f32>(&x_burn.into_data(), tolerance);
+            let w = layer.conv.weight.val();
+            let w_ours = w.grad(&grads_ours).expect("weight gradient");
+            let w_burn = w.grad(&grads_burn).expect("weight gradient");
+            w_ours
+                .into_data()
+                .assert_approx_eq::<f32>(&w_burn.into_data(), tolerance);
+        }
     }
 }

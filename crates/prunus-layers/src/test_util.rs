@@ -30,3 +30,24 @@ pub(crate) fn assert_channel_zero(y: &Tensor<4>, c: usize) {
         }
     }
 }
+
+/// Sets a layer's gates and BatchNorm to something other than their initial values: random
+/// gates (the first one 0), statistics and affine parameters away from 0 and 1.
+pub(crate) fn trained_like(
+    gate: &mut Option<burn::module::Param<Tensor<1>>>,
+    norm: Option<&mut burn::nn::BatchNorm>,
+    out: usize,
+    device: &Device,
+) {
+    use burn::module::{Param, RunningState};
+    let vector =
+        |low: f64, high: f64| Tensor::<1>::random([out], Distribution::Uniform(low, high), device);
+    let g = vector(-1.5, 1.5).slice_assign(0..1, Tensor::zeros([1], device));
+    *gate = Some(Param::from_tensor(g));
+    if let Some(norm) = norm {
+        norm.gamma = Param::from_tensor(vector(0.5, 2.0));
+        norm.beta = Param::from_tensor(vector(-1.0, 1.0));
+        norm.running_mean = RunningState::new(vector(-0.5, 0.5));
+        norm.running_var = RunningState::new(vector(0.2, 3.0));
+    }
+}

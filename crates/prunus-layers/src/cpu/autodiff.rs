@@ -11,6 +11,7 @@ use burn::tensor::{Tensor, TensorData};
 
 use super::backward::{conv2d_input_grad, conv2d_weight_grad};
 use super::kernel::{self, ConvGeometry, Epilogue};
+use burn::backend::autodiff::ops::NodeGuard;
 
 /// A 2-d convolution without bias whose backward pass is [`super::backward`]'s.
 #[derive(Debug)]
@@ -56,13 +57,67 @@ impl Backward<Flex, 2> for KernelConv2d {
     }
 }
 
-/// `conv(x, weight)` (no bias) for tensors on Flex with autodiff, or `None` for any other.
-pub(crate) fn conv2d(x: &Tensor<4>, weight: &Tensor<4>, g: ConvGeometry) -> Option<Tensor<4>> {
+/// The transposed convolution whose forward pass is the input gradient of the convolution `g`
+/// (with the same weight), so that its gradients are that convolution's forward pass and its
+/// weight gradient with input and output exchanged.
+#[derive(Debug)]
+struct KernelConvTranspose2d;
+
+impl Backward<Flex, 2> for KernelConvTranspose2d {
+    type State = State;
+
+    fn backward(self, ops: Ops<State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_weight] = ops.parents;
+        let dy = contiguous(grads.consume::<Flex>(&ops.node));
+        let (x, weight, g) = ops.state;
+        if let Some(node) = node_x {
+            let dx = kernel::conv2d(slice(&dy), slice(&weight), &g, &Epilogue::default());
+            let [oh, ow] = g.output().expect("checked at the forward pass");
+            let shape = [g.batch, g.out_channels, oh, ow];
+            grads.register::<Flex>(node.id, flex_tensor(dx, shape));
+        }
+        if let Some(node) = node_weight {
+            let dw = conv2d_weight_grad(slice(&dy), slice(&x), &g);
+            let shape = [g.out_channels, g.in_channels, g.kernel[0], g.kernel[1]];
+            grads.register::<Flex>(node.id, flex_tensor(dw, shape));
+        }
+    }
+}
+
+/// The primitives and graph nodes of `x` and `weight` if both are on Flex with autodiff.
+fn parts(x: &Tensor<4>, weight: &Tensor<4>) -> Option<[(FlexTensor, NodeGuard); 2]> {
     let x = x.clone().try_into_primitive::<Autodiff<Flex>>().ok()?;
     let weight = weight.clone().try_into_primitive::<Autodiff<Flex>>().ok()?;
     let (x, x_node) = x.into_parts();
     let (weight, weight_node) = weight.into_parts();
-    let (x, weight) = (contiguous(x), contiguous(weight));
+    Some([(contiguous(x), x_node), (contiguous(weight), weight_node)])
+}
+
+/// `conv_transpose(x, weight)` (no bias) for tensors on Flex with autodiff, where `g` is the
+/// convolution it is the adjoint of; `None` for other tensors.
+pub(crate) fn conv_transpose2d(
+    x: &Tensor<4>,
+    weight: &Tensor<4>,
+    g: ConvGeometry,
+) -> Option<Tensor<4>> {
+    let [(x, x_node), (weight, weight_node)] = parts(x, weight)?;
+    let out = conv2d_input_grad(slice(&weight), slice(&x), &g);
+    let [h, w] = g.input;
+    let out = flex_tensor(out, [g.batch, g.in_channels, h, w]);
+    let tensor = match KernelConvTranspose2d
+        .prepare::<NoCheckpointing>([x_node, weight_node])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish((x, weight, g), out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    };
+    Some(Tensor::from_primitive::<Autodiff<Flex>>(tensor))
+}
+
+/// `conv(x, weight)` (no bias) for tensors on Flex with autodiff, or `None` for any other.
+pub(crate) fn conv2d(x: &Tensor<4>, weight: &Tensor<4>, g: ConvGeometry) -> Option<Tensor<4>> {
+    let [(x, x_node), (weight, weight_node)] = parts(x, weight)?;
     let out = kernel::conv2d(slice(&x), slice(&weight), &g, &Epilogue::default());
     let [oh, ow] = g.output()?;
     let out = flex_tensor(out, [g.batch, g.out_channels, oh, ow]);

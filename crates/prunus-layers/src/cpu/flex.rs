@@ -3,13 +3,14 @@
 
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
-use burn::nn::conv::Conv2d;
+use burn::module::Param;
+use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::tensor::{Tensor, TensorData};
 
 use super::cpu_kernels;
 use super::kernel::{self, ConvGeometry, Epilogue};
-use crate::{Activation, GatedConv2d};
+use crate::{Activation, GatedConv2d, GatedConvTranspose2d};
 
 /// The Flex primitive of a tensor without autodiff, `None` for any other tensor.
 fn flex<const D: usize>(tensor: &Tensor<D>) -> Option<FlexTensor> {
@@ -30,7 +31,12 @@ pub(crate) fn gated_conv2d(layer: &GatedConv2d, input: &Tensor<4>) -> Option<Ten
     let geometry = geometry(&layer.conv, input.dims())?;
     let x = flex(input)?;
     let weight = flex(&layer.conv.weight.val())?;
-    let epilogue = epilogue(layer)?;
+    let epilogue = epilogue(
+        layer.conv.bias.as_ref(),
+        layer.norm.as_ref(),
+        layer.gate.as_ref(),
+        layer.activation,
+    )?;
     let x = if x.is_contiguous() {
         x
     } else {
@@ -69,6 +75,94 @@ pub(crate) fn conv2d_autodiff(conv: &Conv2d, input: &Tensor<4>) -> Option<Tensor
     })
 }
 
+/// `y = act(gate · norm(conv_transpose(x)))` of a gated transposed convolution by prunus's
+/// kernel (the adjoint of a convolution: products per band and `col2im`), or `None` where it
+/// does not apply.
+pub(crate) fn gated_conv_transpose2d(
+    layer: &GatedConvTranspose2d,
+    input: &Tensor<4>,
+) -> Option<Tensor<4>> {
+    if !cpu_kernels() {
+        return None;
+    }
+    let g = transpose_geometry(&layer.conv, input.dims())?;
+    let x = contiguous(flex(input)?);
+    let weight = contiguous(flex(&layer.conv.weight.val())?);
+    let epilogue = epilogue(
+        layer.conv.bias.as_ref(),
+        layer.norm.as_ref(),
+        layer.gate.as_ref(),
+        layer.activation,
+    )?;
+    let mut out =
+        super::backward::conv2d_input_grad(weight.as_slice::<f32>()?, x.as_slice::<f32>()?, &g);
+    let [h, w] = g.input;
+    for (i, plane) in out.chunks_exact_mut(h * w).enumerate() {
+        epilogue.apply(i % g.in_channels, plane);
+    }
+    let shape = [g.batch, g.in_channels, h, w];
+    Some(Tensor::from_primitive::<Flex>(FlexTensor::from_data(
+        TensorData::new(out, shape),
+    )))
+}
+
+/// `conv_transpose(x) + bias` on Flex with autodiff by prunus's kernel and its gradients, or
+/// `None` where they do not apply.
+pub(crate) fn conv_transpose2d_autodiff(
+    conv: &ConvTranspose2d,
+    input: &Tensor<4>,
+) -> Option<Tensor<4>> {
+    if !cpu_kernels() {
+        return None;
+    }
+    let g = transpose_geometry(conv, input.dims())?;
+    let z = super::autodiff::conv_transpose2d(input, &conv.weight.val(), g)?;
+    Some(match &conv.bias {
+        Some(bias) => z + bias.val().reshape([1, g.in_channels, 1, 1]),
+        None => z,
+    })
+}
+
+/// The convolution whose adjoint a transposed convolution on an input of `dims` is: its input is
+/// the transposed convolution's output and the other way round, with the same weight
+/// (`[in, out, k, k]` of the transposed convolution is `[out, in, k, k]` of the convolution).
+fn transpose_geometry(
+    conv: &ConvTranspose2d,
+    [batch, channels, h, w]: [usize; 4],
+) -> Option<ConvGeometry> {
+    let [c, out_per_group, kh, kw] = conv.weight.dims();
+    if conv.groups != 1 || conv.dilation != [1, 1] || c != channels || batch == 0 {
+        return None;
+    }
+    let [sh, sw] = conv.stride;
+    let [ph, pw] = conv.padding;
+    let [oph, opw] = conv.padding_out;
+    if oph >= sh || opw >= sw || h == 0 || w == 0 {
+        return None;
+    }
+    let side = |n: usize, s: usize, k: usize, p: usize, op: usize| {
+        ((n - 1) * s + k + op).checked_sub(2 * p).filter(|&v| v > 0)
+    };
+    let g = ConvGeometry {
+        batch,
+        in_channels: out_per_group,
+        input: [side(h, sh, kh, ph, oph)?, side(w, sw, kw, pw, opw)?],
+        out_channels: c,
+        kernel: [kh, kw],
+        stride: conv.stride,
+        padding: [ph, pw, ph, pw],
+    };
+    (g.output() == Some([h, w])).then_some(g)
+}
+
+fn contiguous(tensor: FlexTensor) -> FlexTensor {
+    if tensor.is_contiguous() {
+        tensor
+    } else {
+        tensor.to_contiguous()
+    }
+}
+
 /// The convolution's geometry on an input of `dims`, `None` for what the kernel does not do.
 fn geometry(conv: &Conv2d, [batch, channels, h, w]: [usize; 4]) -> Option<ConvGeometry> {
     let [out_channels, in_per_group, kh, kw] = conv.weight.dims();
@@ -95,16 +189,21 @@ fn geometry(conv: &Conv2d, [batch, channels, h, w]: [usize; 4]) -> Option<ConvGe
 
 /// Bias, BatchNorm (running statistics), gate and activation as one per-channel map:
 /// `act(g · (s · (z + bias − mean) + β))` with `s = γ / √(var + ε)`.
-fn epilogue(layer: &GatedConv2d) -> Option<Epilogue> {
-    let bias = match &layer.conv.bias {
+fn epilogue(
+    bias: Option<&Param<Tensor<1>>>,
+    norm: Option<&BatchNorm>,
+    gate: Option<&Param<Tensor<1>>>,
+    activation: Activation,
+) -> Option<Epilogue> {
+    let bias = match bias {
         Some(b) => Some(host(b.val())?),
         None => None,
     };
-    let gate = match &layer.gate {
+    let gate = match gate {
         Some(g) => Some(host(g.val())?),
         None => None,
     };
-    let (mut scale, mut shift) = match &layer.norm {
+    let (mut scale, mut shift) = match norm {
         Some(norm) => {
             let (scale, shift) = norm_affine(norm, bias)?;
             (Some(scale), Some(shift))
@@ -121,7 +220,7 @@ fn epilogue(layer: &GatedConv2d) -> Option<Epilogue> {
         shift = shift.map(|s| s.iter().zip(&gate).map(|(a, g)| a * g).collect());
         scale = times(scale);
     }
-    let relu = match layer.activation {
+    let relu = match activation {
         Activation::Relu => true,
         Activation::Identity => false,
     };

@@ -25,7 +25,9 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 #[cfg(feature = "flex")]
-pub(crate) use flex::{conv2d_autodiff, gated_conv2d};
+pub(crate) use flex::{
+    conv_transpose2d_autodiff, conv2d_autodiff, gated_conv_transpose2d, gated_conv2d,
+};
 
 /// 0: not decided yet (read `PRUNUS_CPU_KERNELS`), 1: on, 2: off.
 static STATE: AtomicU8 = AtomicU8::new(0);
@@ -59,6 +61,24 @@ pub fn cpu_kernels() -> bool {
 #[cfg(not(feature = "flex"))]
 pub(crate) fn gated_conv2d(
     _layer: &crate::GatedConv2d,
+    _input: &burn::tensor::Tensor<4>,
+) -> Option<burn::tensor::Tensor<4>> {
+    None
+}
+
+/// Without the `flex` feature there is no Flex tensor to take over.
+#[cfg(not(feature = "flex"))]
+pub(crate) fn gated_conv_transpose2d(
+    _layer: &crate::GatedConvTranspose2d,
+    _input: &burn::tensor::Tensor<4>,
+) -> Option<burn::tensor::Tensor<4>> {
+    None
+}
+
+/// Without the `flex` feature there is no Flex tensor to take over.
+#[cfg(not(feature = "flex"))]
+pub(crate) fn conv_transpose2d_autodiff(
+    _conv: &burn::nn::conv::ConvTranspose2d,
     _input: &burn::tensor::Tensor<4>,
 ) -> Option<burn::tensor::Tensor<4>> {
     None
