@@ -6,7 +6,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::tensor::{Device, Tensor};
 
-use crate::gated::{gate_forward, init_gates, init_norm};
+use crate::gated::{gate_forward, gate_forward_burn, init_gates, init_norm};
 use crate::{Activation, GateInit, checks};
 
 /// Configuration of a [`GatedConv2d`], built with [`GatedConv2dConfig::init`].
@@ -138,7 +138,7 @@ impl GatedConv2d {
             dims,
             z.dims(),
         );
-        gate_forward(z, self.norm.as_ref(), self.gate.as_ref(), self.activation)
+        gate_forward_burn(z, self.norm.as_ref(), self.gate.as_ref(), self.activation)
     }
 
     /// Input and output channels, `[in, out]`, read from the weight.
@@ -294,12 +294,43 @@ mod tests {
             close(x.grad(&grads_ours), x.grad(&grads_burn), "input gradient");
             let w = layer.conv.weight.val();
             close(w.grad(&grads_ours), w.grad(&grads_burn), "weight gradient");
-            let gate = layer.gate.as_ref().unwrap().val();
-            let (a, b) = (gate.grad(&grads_ours), gate.grad(&grads_burn));
-            a.unwrap().into_data().assert_approx_eq::<f32>(
-                &b.unwrap().into_data(),
-                burn::tensor::Tolerance::absolute(1e-4),
-            );
+            let mut vectors = vec![("gate", layer.gate.as_ref().unwrap().val())];
+            if let Some(norm) = &layer.norm {
+                vectors.push(("gamma", norm.gamma.val()));
+                vectors.push(("beta", norm.beta.val()));
+            }
+            for (what, v) in vectors {
+                let (a, b) = (v.grad(&grads_ours), v.grad(&grads_burn));
+                a.expect(what).into_data().assert_approx_eq::<f32>(
+                    &b.expect(what).into_data(),
+                    burn::tensor::Tolerance::absolute(1e-4),
+                );
+            }
+            // The running statistics move as Burn's BatchNorm moves them: by momentum towards
+            // the batch's mean and biased variance. (Clones share their running state, so the
+            // expectation is computed by hand from the values before.)
+            if let Some(norm) = &layer.norm {
+                let m = norm.momentum;
+                let (mean0, var0) = (norm.running_mean.value(), norm.running_var.value());
+                let z = layer.conv.forward(x.clone().detach());
+                let flat = z.swap_dims(0, 1).reshape([channels[1] as i32, -1]);
+                let batch_mean = flat.clone().mean_dim(1).reshape([channels[1]]);
+                let centred = flat - batch_mean.clone().reshape([channels[1], 1]);
+                let batch_var = (centred.clone() * centred)
+                    .mean_dim(1)
+                    .reshape([channels[1]]);
+                let _ = layer.forward(x.clone());
+                for (now, before, batch) in [
+                    (norm.running_mean.value(), mean0, batch_mean),
+                    (norm.running_var.value(), var0, batch_var),
+                ] {
+                    let want = before.mul_scalar(1.0 - m) + batch.mul_scalar(m);
+                    now.into_data().assert_approx_eq::<f32>(
+                        &want.into_data(),
+                        burn::tensor::Tolerance::absolute(1e-5),
+                    );
+                }
+            }
         }
     }
 

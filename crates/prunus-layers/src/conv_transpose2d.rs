@@ -6,7 +6,7 @@ use burn::nn::BatchNorm;
 use burn::nn::conv::{ConvTranspose2d, ConvTranspose2dConfig};
 use burn::tensor::{Device, Tensor};
 
-use crate::gated::{gate_forward, init_gates, init_norm};
+use crate::gated::{gate_forward, gate_forward_burn, init_gates, init_norm};
 use crate::{Activation, GateInit, checks};
 
 /// Configuration of a [`GatedConvTranspose2d`], built with [`GatedConvTranspose2dConfig::init`].
@@ -141,7 +141,7 @@ impl GatedConvTranspose2d {
             dims,
             z.dims(),
         );
-        gate_forward(z, self.norm.as_ref(), self.gate.as_ref(), self.activation)
+        gate_forward_burn(z, self.norm.as_ref(), self.gate.as_ref(), self.activation)
     }
 
     /// Input and output channels, `[in, out]`, read from the weight.

@@ -13,6 +13,19 @@ pub(crate) fn gate_forward(
     gate: Option<&Param<Tensor<1>>>,
     activation: Activation,
 ) -> Tensor<4> {
+    if let Some(y) = crate::cpu::norm_gate_act_autodiff(&z, norm, gate, activation) {
+        return y;
+    }
+    gate_forward_burn(z, norm, gate, activation)
+}
+
+/// [`gate_forward`] by Burn's operations alone.
+pub(crate) fn gate_forward_burn(
+    z: Tensor<4>,
+    norm: Option<&BatchNorm>,
+    gate: Option<&Param<Tensor<1>>>,
+    activation: Activation,
+) -> Tensor<4> {
     let z = match norm {
         Some(norm) => norm.forward(z),
         None => z,

@@ -11,6 +11,7 @@ use burn::tensor::{Tensor, TensorData};
 
 use super::backward::{conv2d_input_grad, conv2d_weight_grad};
 use super::kernel::{self, ConvGeometry, Epilogue};
+use super::norm::{Dims, Grads, Norm};
 use burn::backend::autodiff::ops::NodeGuard;
 
 /// A 2-d convolution without bias whose backward pass is [`super::backward`]'s.
@@ -130,4 +131,162 @@ pub(crate) fn conv2d(x: &Tensor<4>, weight: &Tensor<4>, g: ConvGeometry) -> Opti
         OpsKind::UnTracked(prep) => prep.finish(out),
     };
     Some(Tensor::from_primitive::<Autodiff<Flex>>(tensor))
+}
+
+/// Training-mode BatchNorm (optional), gate and activation as one operation
+/// ([`super::norm`]).
+#[derive(Debug)]
+struct NormGateAct;
+
+/// The op's input and output and everything per channel the backward pass needs.
+#[derive(Debug, Clone)]
+struct NormState {
+    x: FlexTensor,
+    y: FlexTensor,
+    shape: [usize; 4],
+    dims: Dims,
+    norm: Option<Norm>,
+    gate: Vec<f32>,
+    relu: bool,
+}
+
+fn vector(values: Vec<f32>) -> FlexTensor {
+    let n = values.len();
+    FlexTensor::from_data(TensorData::new(values, [n]))
+}
+
+impl NormState {
+    fn backward(&self, dy: FlexTensor) -> Grads {
+        let dy = contiguous(dy);
+        let (x, y) = (slice(&self.x), slice(&self.y));
+        let g = &self.gate;
+        super::norm::backward(
+            x,
+            y,
+            slice(&dy),
+            self.dims,
+            self.norm.as_ref(),
+            g,
+            self.relu,
+        )
+    }
+}
+
+impl Backward<Flex, 4> for NormGateAct {
+    type State = NormState;
+
+    fn backward(self, ops: Ops<NormState, 4>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let result = ops.state.backward(grads.consume::<Flex>(&ops.node));
+        let [x, gamma, beta, gate] = ops.parents;
+        if let Some(node) = x {
+            grads.register::<Flex>(node.id, flex_tensor(result.dx, ops.state.shape));
+        }
+        for (node, values) in [
+            (gamma, result.dgamma),
+            (beta, result.dbeta),
+            (gate, result.dgate),
+        ] {
+            if let Some(node) = node {
+                grads.register::<Flex>(node.id, vector(values));
+            }
+        }
+    }
+}
+
+impl Backward<Flex, 2> for NormGateAct {
+    type State = NormState;
+
+    fn backward(self, ops: Ops<NormState, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let result = ops.state.backward(grads.consume::<Flex>(&ops.node));
+        let [x, gate] = ops.parents;
+        if let Some(node) = x {
+            grads.register::<Flex>(node.id, flex_tensor(result.dx, ops.state.shape));
+        }
+        if let Some(node) = gate {
+            grads.register::<Flex>(node.id, vector(result.dgate));
+        }
+    }
+}
+
+/// The parameters of a BatchNorm in training mode, for [`norm_gate_act`].
+pub(crate) struct NormParams<'a> {
+    pub gamma: &'a Tensor<1>,
+    pub beta: &'a Tensor<1>,
+    pub eps: f32,
+}
+
+/// `act(gate · batch_norm_train(z))` (or `act(gate · z)` without `norm`) for tensors on Flex
+/// with autodiff, with the batch's mean and variance for the running statistics; `None` for
+/// other tensors.
+pub(crate) fn norm_gate_act(
+    z: &Tensor<4>,
+    norm: Option<NormParams<'_>>,
+    gate: &Tensor<1>,
+    relu: bool,
+) -> Option<(Tensor<4>, Option<(Vec<f32>, Vec<f32>)>)> {
+    let ad = |t: &Tensor<1>| t.clone().try_into_primitive::<Autodiff<Flex>>().ok();
+    let (x, x_node) = z
+        .clone()
+        .try_into_primitive::<Autodiff<Flex>>()
+        .ok()?
+        .into_parts();
+    let (gate, gate_node) = ad(gate)?.into_parts();
+    let x = contiguous(x);
+    let [b, c, h, w] = z.dims();
+    let dims = [b, c, h * w];
+    let gate_values = contiguous(gate).as_slice::<f32>()?.to_vec();
+    let params = match &norm {
+        Some(n) => {
+            let (gamma, gamma_node) = ad(n.gamma)?.into_parts();
+            let (beta, beta_node) = ad(n.beta)?.into_parts();
+            let (mean, var) = super::norm::statistics(slice(&x), dims);
+            let state = Norm {
+                gamma: contiguous(gamma).as_slice::<f32>()?.to_vec(),
+                beta: contiguous(beta).as_slice::<f32>()?.to_vec(),
+                mean,
+                var,
+                eps: n.eps,
+            };
+            Some((state, gamma_node, beta_node))
+        }
+        None => None,
+    };
+    let norm_state = params.as_ref().map(|(n, _, _)| n.clone());
+    let y = super::norm::forward(slice(&x), dims, norm_state.as_ref(), &gate_values, relu);
+    let y = flex_tensor(y, [b, c, h, w]);
+    let stats = norm_state.as_ref().map(|n| (n.mean.clone(), n.var.clone()));
+    let state = NormState {
+        x,
+        y: y.clone(),
+        shape: [b, c, h, w],
+        dims,
+        norm: norm_state,
+        gate: gate_values,
+        relu,
+    };
+    let tensor = match params {
+        Some((_, gamma_node, beta_node)) => {
+            let nodes = [x_node, gamma_node, beta_node, gate_node];
+            match <NormGateAct as Backward<Flex, 4>>::prepare::<NoCheckpointing>(NormGateAct, nodes)
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => prep.finish(state, y),
+                OpsKind::UnTracked(prep) => prep.finish(y),
+            }
+        }
+        None => {
+            match <NormGateAct as Backward<Flex, 2>>::prepare::<NoCheckpointing>(
+                NormGateAct,
+                [x_node, gate_node],
+            )
+            .compute_bound()
+            .stateful()
+            {
+                OpsKind::Tracked(prep) => prep.finish(state, y),
+                OpsKind::UnTracked(prep) => prep.finish(y),
+            }
+        }
+    };
+    Some((Tensor::from_primitive::<Autodiff<Flex>>(tensor), stats))
 }

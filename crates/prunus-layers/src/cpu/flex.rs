@@ -60,6 +60,52 @@ pub(crate) fn gated_conv2d(layer: &GatedConv2d, input: &Tensor<4>) -> Option<Ten
     )))
 }
 
+/// `act(gate · norm(z))` in training on Flex with autodiff as one operation of prunus's
+/// ([`super::norm`]), the BatchNorm's running statistics updated as Burn's BatchNorm updates
+/// them; `None` where it does not apply (no gate, a BatchNorm not in training mode, other
+/// tensors).
+pub(crate) fn norm_gate_act_autodiff(
+    z: &Tensor<4>,
+    norm: Option<&BatchNorm>,
+    gate: Option<&Param<Tensor<1>>>,
+    activation: Activation,
+) -> Option<Tensor<4>> {
+    if !cpu_kernels() {
+        return None;
+    }
+    let gate = gate?.val();
+    if norm.is_some_and(|n| !n.training.is_enabled()) {
+        return None;
+    }
+    let values = norm.map(|n| (n.gamma.val(), n.beta.val(), n.epsilon as f32));
+    let params = values
+        .as_ref()
+        .map(|(gamma, beta, eps)| super::autodiff::NormParams {
+            gamma,
+            beta,
+            eps: *eps,
+        });
+    let relu = matches!(activation, Activation::Relu);
+    let (y, stats) = super::autodiff::norm_gate_act(z, params, &gate, relu)?;
+    if let (Some(norm), Some((mean, var))) = (norm, stats) {
+        let device = z.device();
+        let momentum = norm.momentum;
+        let update = |state: &burn::module::RunningState<Tensor<1>>, batch: Vec<f32>| {
+            let n = batch.len();
+            let batch = Tensor::<1>::from_data(TensorData::new(batch, [n]), &device);
+            let running = state
+                .value_sync()
+                .to_device(&device)
+                .mul_scalar(1.0 - momentum)
+                .add(batch.mul_scalar(momentum));
+            state.update(running.detach());
+        };
+        update(&norm.running_mean, mean);
+        update(&norm.running_var, var);
+    }
+    Some(y)
+}
+
 /// `conv(x) + bias` of a gated convolution on Flex with autodiff by prunus's kernel and its
 /// gradients, or `None` where they do not apply. Normalisation, gate and activation stay Burn's
 /// (BatchNorm in training mode needs the batch's statistics).
