@@ -339,4 +339,57 @@ mod tests {
     fn zero_channels_panic_with_a_message() {
         GatedConv2dConfig::new([3, 0]).init(&Device::flex());
     }
+
+    #[test]
+    fn plain_convolutions_match_burns_in_inference_and_training() {
+        use burn::nn::conv::{Conv2dConfig, ConvTranspose2dConfig};
+        for device in [Device::flex(), Device::flex().autodiff()] {
+            let head = Conv2dConfig::new([6, 2], [1, 1]).init(&device);
+            let up = ConvTranspose2dConfig::new([6, 3], [2, 2])
+                .with_stride([2, 2])
+                .init(&device);
+            let x = random([2, 6, 7, 5], &device);
+            let x = if device.is_autodiff() {
+                x.require_grad()
+            } else {
+                x
+            };
+            let pairs = [
+                (
+                    crate::counted::conv2d(&head, x.clone()),
+                    head.forward(x.clone()),
+                    head.weight.val(),
+                ),
+                (
+                    crate::counted::conv_transpose2d(&up, x.clone()),
+                    up.forward(x.clone()),
+                    up.weight.val(),
+                ),
+            ];
+            for (ours, burns, weight) in pairs {
+                let tolerance = burn::tensor::Tolerance::absolute(1e-4);
+                ours.clone()
+                    .into_data()
+                    .assert_approx_eq::<f32>(&burns.clone().into_data(), tolerance);
+                if device.is_autodiff() {
+                    let grads_ours = ours.sum().backward();
+                    let grads_burn = burns.sum().backward();
+                    let (a, b) = (weight.grad(&grads_ours), weight.grad(&grads_burn));
+                    a.expect("weight gradient")
+                        .into_data()
+                        .assert_approx_eq::<f32>(
+                            &b.expect("weight gradient").into_data(),
+                            tolerance,
+                        );
+                    let (a, b) = (x.grad(&grads_ours), x.grad(&grads_burn));
+                    a.expect("input gradient")
+                        .into_data()
+                        .assert_approx_eq::<f32>(
+                            &b.expect("input gradient").into_data(),
+                            tolerance,
+                        );
+                }
+            }
+        }
+    }
 }

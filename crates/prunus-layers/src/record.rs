@@ -151,18 +151,21 @@ pub mod counted {
 
     use super::{Executed, LayerKind, note, numel};
 
-    /// `layer.forward(input)`, counted.
+    /// `layer.forward(input)`, counted; by prunus's CPU kernel on Flex (see
+    /// [`set_cpu_kernels`](crate::set_cpu_kernels)).
     pub fn conv2d(layer: &Conv2d, input: Tensor<4>) -> Tensor<4> {
         let dims = input.dims();
-        let output = layer.forward(input);
+        let output = crate::cpu::conv2d(layer, &input).unwrap_or_else(|| layer.forward(input));
         super::note_conv(layer, None, None, dims, output.dims());
         output
     }
 
-    /// `layer.forward(input)`, counted.
+    /// `layer.forward(input)`, counted; by prunus's CPU kernel on Flex (see
+    /// [`set_cpu_kernels`](crate::set_cpu_kernels)).
     pub fn conv_transpose2d(layer: &ConvTranspose2d, input: Tensor<4>) -> Tensor<4> {
         let dims = input.dims();
-        let output = layer.forward(input);
+        let output =
+            crate::cpu::conv_transpose2d(layer, &input).unwrap_or_else(|| layer.forward(input));
         super::note_conv_transpose(layer, None, None, dims, output.dims());
         output
     }

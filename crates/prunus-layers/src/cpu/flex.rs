@@ -25,28 +25,43 @@ fn host(tensor: Tensor<1>) -> Option<Vec<f32>> {
 /// `y = act(gate · norm(conv(x)))` of a gated convolution by prunus's kernel, or `None` where the
 /// kernel does not apply (the caller then runs Burn's operations).
 pub(crate) fn gated_conv2d(layer: &GatedConv2d, input: &Tensor<4>) -> Option<Tensor<4>> {
+    let epilogue = || {
+        epilogue(
+            layer.conv.bias.as_ref(),
+            layer.norm.as_ref(),
+            layer.gate.as_ref(),
+            layer.activation,
+        )
+    };
+    conv2d_then(&layer.conv, input, epilogue)
+}
+
+/// A plain convolution by prunus's kernel — without autodiff in one pass with its bias, with
+/// autodiff as a differentiable operation — or `None` where the kernel does not apply.
+pub(crate) fn conv2d(conv: &Conv2d, input: &Tensor<4>) -> Option<Tensor<4>> {
+    let epilogue = || epilogue(conv.bias.as_ref(), None, None, Activation::Identity);
+    conv2d_then(conv, input, epilogue).or_else(|| conv2d_autodiff(conv, input))
+}
+
+/// A plain transposed convolution by prunus's kernel, as [`conv2d`].
+pub(crate) fn conv_transpose2d(conv: &ConvTranspose2d, input: &Tensor<4>) -> Option<Tensor<4>> {
+    let epilogue = || epilogue(conv.bias.as_ref(), None, None, Activation::Identity);
+    conv_transpose2d_then(conv, input, epilogue).or_else(|| conv_transpose2d_autodiff(conv, input))
+}
+
+/// The convolution then the epilogue, for tensors on Flex without autodiff.
+fn conv2d_then(
+    conv: &Conv2d,
+    input: &Tensor<4>,
+    epilogue: impl FnOnce() -> Option<Epilogue>,
+) -> Option<Tensor<4>> {
     if !cpu_kernels() {
         return None;
     }
-    let geometry = geometry(&layer.conv, input.dims())?;
-    let x = flex(input)?;
-    let weight = flex(&layer.conv.weight.val())?;
-    let epilogue = epilogue(
-        layer.conv.bias.as_ref(),
-        layer.norm.as_ref(),
-        layer.gate.as_ref(),
-        layer.activation,
-    )?;
-    let x = if x.is_contiguous() {
-        x
-    } else {
-        x.to_contiguous()
-    };
-    let weight = if weight.is_contiguous() {
-        weight
-    } else {
-        weight.to_contiguous()
-    };
+    let geometry = geometry(conv, input.dims())?;
+    let x = contiguous(flex(input)?);
+    let weight = contiguous(flex(&conv.weight.val())?);
+    let epilogue = epilogue()?;
     let out = kernel::conv2d(
         x.as_slice::<f32>()?,
         weight.as_slice::<f32>()?,
@@ -128,18 +143,30 @@ pub(crate) fn gated_conv_transpose2d(
     layer: &GatedConvTranspose2d,
     input: &Tensor<4>,
 ) -> Option<Tensor<4>> {
+    let epilogue = || {
+        epilogue(
+            layer.conv.bias.as_ref(),
+            layer.norm.as_ref(),
+            layer.gate.as_ref(),
+            layer.activation,
+        )
+    };
+    conv_transpose2d_then(&layer.conv, input, epilogue)
+}
+
+/// The transposed convolution then the epilogue, for tensors on Flex without autodiff.
+fn conv_transpose2d_then(
+    conv: &ConvTranspose2d,
+    input: &Tensor<4>,
+    epilogue: impl FnOnce() -> Option<Epilogue>,
+) -> Option<Tensor<4>> {
     if !cpu_kernels() {
         return None;
     }
-    let g = transpose_geometry(&layer.conv, input.dims())?;
+    let g = transpose_geometry(conv, input.dims())?;
     let x = contiguous(flex(input)?);
-    let weight = contiguous(flex(&layer.conv.weight.val())?);
-    let epilogue = epilogue(
-        layer.conv.bias.as_ref(),
-        layer.norm.as_ref(),
-        layer.gate.as_ref(),
-        layer.activation,
-    )?;
+    let weight = contiguous(flex(&conv.weight.val())?);
+    let epilogue = epilogue()?;
     let mut out =
         super::backward::conv2d_input_grad(weight.as_slice::<f32>()?, x.as_slice::<f32>()?, &g);
     let [h, w] = g.input;
