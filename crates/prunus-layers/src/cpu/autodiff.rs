@@ -208,6 +208,9 @@ impl Backward<Flex, 2> for NormGateAct {
     }
 }
 
+/// A batch's mean and biased variance per channel.
+pub(crate) type Statistics = (Vec<f32>, Vec<f32>);
+
 /// The parameters of a BatchNorm in training mode, for [`norm_gate_act`].
 pub(crate) struct NormParams<'a> {
     pub gamma: &'a Tensor<1>,
@@ -223,7 +226,7 @@ pub(crate) fn norm_gate_act(
     norm: Option<NormParams<'_>>,
     gate: &Tensor<1>,
     relu: bool,
-) -> Option<(Tensor<4>, Option<(Vec<f32>, Vec<f32>)>)> {
+) -> Option<(Tensor<4>, Option<Statistics>)> {
     let ad = |t: &Tensor<1>| t.clone().try_into_primitive::<Autodiff<Flex>>().ok();
     let (x, x_node) = z
         .clone()
