@@ -91,7 +91,11 @@ fn parts(x: &Tensor<4>, weight: &Tensor<4>) -> Option<[(FlexTensor, NodeGuard); 
     let weight = weight.clone().try_into_primitive::<Autodiff<Flex>>().ok()?;
     let (x, x_node) = x.into_parts();
     let (weight, weight_node) = weight.into_parts();
-    Some([(contiguous(x), x_node), (contiguous(weight), weight_node)])
+    let (x, weight) = (contiguous(x), contiguous(weight));
+    // Other dtypes are Burn's.
+    x.as_slice::<f32>()?;
+    weight.as_slice::<f32>()?;
+    Some([(x, x_node), (weight, weight_node)])
 }
 
 /// `conv_transpose(x, weight)` (no bias) for tensors on Flex with autodiff, where `g` is the
@@ -235,7 +239,11 @@ pub(crate) fn norm_gate_act(
         .into_parts();
     let (gate, gate_node) = ad(gate)?.into_parts();
     let x = contiguous(x);
+    x.as_slice::<f32>()?;
     let [b, c, h, w] = z.dims();
+    if b * c * h * w == 0 {
+        return None;
+    }
     let dims = [b, c, h * w];
     let gate_values = contiguous(gate).as_slice::<f32>()?.to_vec();
     let params = match &norm {
