@@ -22,16 +22,6 @@ use prunus::surgery::{Network, Prunable, PruningPlan, fold_for_inference, prune}
 /// Shares of the original multiply-adds that are removed.
 const CUTS: [f64; 3] = [0.5, 0.75, 0.9];
 
-/// A plan that keeps the leading `ceil(fraction · size)` channels of every group.
-fn uniform_plan(net: &Network, fraction: f64) -> PruningPlan {
-    let mut plan = PruningPlan::new();
-    for group in net.channel_groups() {
-        let keep = ((group.size as f64 * fraction).ceil() as usize).clamp(1, group.size);
-        plan.set_keep(group.name, 0..keep);
-    }
-    plan
-}
-
 fn macs(net: &Network, input: [usize; 2]) -> u64 {
     net.cost(input).expect("bench input fits").macs()
 }
@@ -42,14 +32,22 @@ fn pruned_to(net: &Network, cut: f64, input: [usize; 2]) -> (Network, f64) {
     let (mut low, mut high) = (0.0f64, 1.0f64);
     for _ in 0..30 {
         let mid = (low + high) / 2.0;
-        let arch = prune(net.clone(), &uniform_plan(net, mid)).expect("uniform plan is valid");
+        let arch = prune(
+            net.clone(),
+            &PruningPlan::leading_share(&net.channel_groups(), mid),
+        )
+        .expect("uniform plan is valid");
         if (macs(&arch, input) as f64) < target {
             low = mid;
         } else {
             high = mid;
         }
     }
-    let pruned = prune(net.clone(), &uniform_plan(net, high)).expect("uniform plan is valid");
+    let pruned = prune(
+        net.clone(),
+        &PruningPlan::leading_share(&net.channel_groups(), high),
+    )
+    .expect("uniform plan is valid");
     let ratio = macs(net, input) as f64 / macs(&pruned, input) as f64;
     (fold_for_inference(pruned).expect("folds"), ratio)
 }
@@ -123,7 +121,7 @@ fn main() {
         }
         group.finish();
 
-        let plan = uniform_plan(&case.network, 0.5);
+        let plan = PruningPlan::leading_share(&case.network.channel_groups(), 0.5);
         let mut surgery = criterion.benchmark_group(format!("surgery-{}", case.model));
         surgery.bench_function("prune-half", |b| {
             b.iter(|| prune(case.network.clone(), &plan).unwrap())

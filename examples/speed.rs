@@ -23,7 +23,7 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Distribution, Tensor};
 use prunus::LossConfig;
 use prunus::models::{Costed, TernausNetConfig, UNetConfig};
-use prunus::surgery::{Architecture, Network, Prunable, PruningPlan, fold_for_inference, prune};
+use prunus::surgery::{Architecture, Prunable, PruningPlan, fold_for_inference, prune};
 use serde_json::json;
 
 #[path = "common/args.rs"]
@@ -64,16 +64,6 @@ fn networks() -> Vec<(&'static str, Architecture)> {
     ]
 }
 
-/// A plan that keeps the leading `ceil(fraction · size)` channels of every group.
-fn uniform_plan(net: &Network, fraction: f64) -> PruningPlan {
-    let mut plan = PruningPlan::new();
-    for group in net.channel_groups() {
-        let keep = ((group.size as f64 * fraction).ceil() as usize).clamp(1, group.size);
-        plan.set_keep(group.name, 0..keep);
-    }
-    plan
-}
-
 fn macs(architecture: &Architecture, size: usize) -> Result<u64, Box<dyn std::error::Error>> {
     Ok(architecture.cost([size, size])?.macs())
 }
@@ -89,7 +79,11 @@ fn pruned_to(
     let net = architecture.init(device)?;
     let target = (1.0 - cut) * macs(architecture, size)? as f64;
     let at = |fraction| -> Result<Architecture, Box<dyn std::error::Error>> {
-        Ok(prune(net.clone(), &uniform_plan(&net, fraction))?.architecture())
+        Ok(prune(
+            net.clone(),
+            &PruningPlan::leading_share(&net.channel_groups(), fraction),
+        )?
+        .architecture())
     };
     let (mut low, mut high) = (0.0f64, 1.0f64);
     for _ in 0..20 {

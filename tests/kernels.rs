@@ -29,16 +29,6 @@ fn relative_difference<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
     (a - b).abs().max().into_scalar::<f32>() / scale
 }
 
-/// A plan that keeps the leading share of every group (at least one channel).
-fn keep_share(net: &Network, share: f64) -> PruningPlan {
-    let mut plan = PruningPlan::new();
-    for group in net.channel_groups() {
-        let keep = ((group.size as f64 * share).ceil() as usize).clamp(1, group.size);
-        plan.set_keep(group.name, 0..keep);
-    }
-    plan
-}
-
 #[test]
 fn bundled_networks_give_burns_outputs_unpruned_pruned_and_folded() {
     let device = Device::flex();
@@ -62,7 +52,11 @@ fn bundled_networks_give_burns_outputs_unpruned_pruned_and_folded() {
     ];
     for (name, net, size) in networks {
         let x = Tensor::<4>::random([2, 3, size, size], Distribution::Default, &device);
-        let pruned = prune(net.clone(), &keep_share(&net, 0.3)).unwrap();
+        let pruned = prune(
+            net.clone(),
+            &PruningPlan::leading_share(&net.channel_groups(), 0.3),
+        )
+        .unwrap();
         let folded = fold_for_inference(pruned.clone()).unwrap();
         for (what, net) in [("unpruned", net), ("pruned", pruned), ("folded", folded)] {
             let (burns, ours) = both(|| net.forward(x.clone()));

@@ -35,6 +35,27 @@ impl PruningPlan {
         Self::default()
     }
 
+    /// A plan that keeps the leading `⌈share · size⌉` channels of every group (at least one,
+    /// at most all): every group slimmed by the same share, as benchmarks of pruned networks
+    /// use.
+    ///
+    /// # Example
+    /// ```
+    /// use prunus_surgery::{ChannelGroup, PruningPlan, consumer};
+    ///
+    /// let groups = vec![ChannelGroup::new("conv1", 10, vec![consumer("conv2", 0)])];
+    /// let plan = PruningPlan::leading_share(&groups, 0.25);
+    /// assert_eq!(plan.kept("conv1"), Some(&[0, 1, 2][..]));
+    /// ```
+    pub fn leading_share(groups: &[ChannelGroup], share: f64) -> Self {
+        let mut plan = Self::new();
+        for group in groups {
+            let keep = ((group.size as f64 * share).ceil() as usize).clamp(1, group.size.max(1));
+            plan.set_keep(group.name.clone(), 0..keep);
+        }
+        plan
+    }
+
     /// Keeps `indices` of `group` (replacing what the plan said of it before).
     pub fn keep(
         mut self,

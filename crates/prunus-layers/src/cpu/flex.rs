@@ -69,10 +69,7 @@ fn conv2d_then(
         &epilogue,
     );
     let [oh, ow] = geometry.output()?;
-    let shape = [geometry.batch, geometry.out_channels, oh, ow];
-    Some(Tensor::from_primitive::<Flex>(FlexTensor::from_data(
-        TensorData::new(out, shape),
-    )))
+    Some(tensor(out, [geometry.batch, geometry.out_channels, oh, ow]))
 }
 
 /// `act(gate · norm(z))` in training on Flex with autodiff as one operation of prunus's
@@ -173,10 +170,7 @@ fn conv_transpose2d_then(
     for (i, plane) in out.chunks_exact_mut(h * w).enumerate() {
         epilogue.apply(i % g.in_channels, plane);
     }
-    let shape = [g.batch, g.in_channels, h, w];
-    Some(Tensor::from_primitive::<Flex>(FlexTensor::from_data(
-        TensorData::new(out, shape),
-    )))
+    Some(tensor(out, [g.batch, g.in_channels, h, w]))
 }
 
 /// `conv_transpose(x) + bias` on Flex with autodiff by prunus's kernel and its gradients, or
@@ -226,6 +220,11 @@ fn transpose_geometry(
         padding: [ph, pw, ph, pw],
     };
     (g.output() == Some([h, w])).then_some(g)
+}
+
+/// A Flex tensor (without autodiff) of `shape` holding `values`.
+fn tensor(values: Vec<f32>, shape: [usize; 4]) -> Tensor<4> {
+    Tensor::from_primitive::<Flex>(FlexTensor::from_data(TensorData::new(values, shape)))
 }
 
 fn contiguous(tensor: FlexTensor) -> FlexTensor {

@@ -117,6 +117,19 @@ impl Out {
     }
 }
 
+/// Runs `task(t, parallelism)` for `t` in `0..tasks`: in parallel on rayon's pool when there
+/// are at least as many tasks as threads, else one after another, each product itself parallel.
+pub(crate) fn run_tasks(tasks: usize, task: impl Fn(usize, Parallelism) + Sync) {
+    let threads = rayon::current_num_threads().max(1);
+    if tasks >= threads || threads == 1 {
+        (0..tasks)
+            .into_par_iter()
+            .for_each(|t| task(t, Parallelism::None));
+    } else {
+        (0..tasks).for_each(|t| task(t, Parallelism::Rayon(threads)));
+    }
+}
+
 /// Output rows per band and bands per image: about [`BAND_BYTES`] of columns per band.
 pub(crate) fn bands(g: &ConvGeometry) -> (usize, usize) {
     let [oh, ow] = g.output().expect("checked by the caller");
@@ -140,13 +153,22 @@ pub(crate) fn conv2d(
     if super::winograd::applies(g) {
         return super::winograd::conv3x3(x, weight, g, epilogue);
     }
+    conv2d_im2col(x, weight, g, epilogue)
+}
+
+/// [`conv2d`] by `im2col` and matrix products, whatever the geometry.
+pub(crate) fn conv2d_im2col(
+    x: &[f32],
+    weight: &[f32],
+    g: &ConvGeometry,
+    epilogue: &Epilogue,
+) -> Vec<f32> {
     let [h, w] = g.input;
     let [oh, ow] = g.output().expect("the kernel fits the padded input");
     assert_eq!(x.len(), g.batch * g.in_channels * h * w, "input length");
     assert_eq!(weight.len(), g.out_channels * g.depth(), "weight length");
     let out_len = g.batch * g.out_channels * oh * ow;
     let mut out: Vec<f32> = Vec::with_capacity(out_len);
-    let threads = rayon::current_num_threads().max(1);
     let pixels = oh * ow;
     let (rows_per_band, bands) = bands(g);
     let tasks = g.batch * bands;
@@ -162,13 +184,7 @@ pub(crate) fn conv2d(
         };
         unsafe { band(x, weight, g, rows, band_out, pixels, epilogue, parallelism) };
     };
-    if tasks >= threads || threads == 1 {
-        (0..tasks)
-            .into_par_iter()
-            .for_each(|t| run(t, Parallelism::None));
-    } else {
-        (0..tasks).for_each(|t| run(t, Parallelism::Rayon(threads)));
-    }
+    run_tasks(tasks, run);
     // SAFETY: the bands cover every row of every image and output channel, and `gemm` with
     // `read_dst = false` writes every element of its destination.
     unsafe { out.set_len(out_len) };
@@ -414,7 +430,8 @@ pub(crate) mod tests {
             geometry(1, [64, 9], [70, 40], 3, 1, [1, 1, 1, 1]),
             relu.clone(),
         );
-        check(geometry(1, [3, 33], [5, 4], 3, 1, [1, 1, 1, 1]), relu);
+        // Stride 2: the direct kernel does not take it.
+        check(geometry(1, [3, 33], [5, 4], 3, 2, [1, 1, 1, 1]), relu);
     }
 
     #[test]

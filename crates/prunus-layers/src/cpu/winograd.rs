@@ -9,9 +9,8 @@
 //! as in [`super::kernel`].
 
 use gemm::Parallelism;
-use rayon::prelude::*;
 
-use super::kernel::{ConvGeometry, Epilogue, Out, with_scratch};
+use super::kernel::{ConvGeometry, Epilogue, Out, run_tasks, with_scratch};
 
 /// Bytes of transformed input and products a band aims at.
 const BAND_BYTES: usize = 4 << 20;
@@ -70,7 +69,6 @@ pub(crate) fn conv3x3(
     let out_len = g.batch * g.out_channels * oh * ow;
     let mut out: Vec<f32> = Vec::with_capacity(out_len);
     let dst = Out(out.as_mut_ptr());
-    let threads = rayon::current_num_threads().max(1);
     let image_len = g.in_channels * h * w;
     let run = |task: usize, parallelism: Parallelism| {
         let (image, b) = (task / bands, task % bands);
@@ -80,13 +78,7 @@ pub(crate) fn conv3x3(
         let image_out = unsafe { dst.get().add(image * g.out_channels * oh * ow) };
         unsafe { band(x, &u, g, tile_rows, image_out, epilogue, parallelism) };
     };
-    if tasks >= threads || threads == 1 {
-        (0..tasks)
-            .into_par_iter()
-            .for_each(|t| run(t, Parallelism::None));
-    } else {
-        (0..tasks).for_each(|t| run(t, Parallelism::Rayon(threads)));
-    }
+    run_tasks(tasks, run);
     // SAFETY: the bands' tiles cover every output pixel of every image and channel.
     unsafe { out.set_len(out_len) };
     out
@@ -304,6 +296,54 @@ mod tests {
                     "{g:?} at {i}: {a} vs {b}"
                 );
             }
+        }
+    }
+
+    /// Winograd vs `im2col` where the threshold is decided, fastest of 30 runs each,
+    /// interleaved: `cargo test --release --workspace --lib -- --ignored --nocapture
+    /// winograd_vs_im2col`.
+    #[test]
+    #[ignore = "a timing, not a test"]
+    fn winograd_vs_im2col() {
+        use crate::cpu::kernel::conv2d_im2col;
+        use std::time::Instant;
+        for (c, o, side) in [
+            (6, 6, 256),
+            (8, 8, 256),
+            (11, 11, 256),
+            (13, 13, 128),
+            (16, 16, 256),
+            (25, 25, 64),
+            (64, 64, 64),
+        ] {
+            let g = ConvGeometry {
+                batch: 1,
+                in_channels: c,
+                input: [side, side],
+                out_channels: o,
+                kernel: [3, 3],
+                stride: [1, 1],
+                padding: [1, 1, 1, 1],
+            };
+            let x = values(c * side * side, 1);
+            let weight = values(o * c * 9, 2);
+            let e = Epilogue {
+                relu: true,
+                ..Epilogue::default()
+            };
+            let (mut wino, mut im2col) = (f64::MAX, f64::MAX);
+            for _ in 0..30 {
+                let t = Instant::now();
+                std::hint::black_box(conv3x3(&x, &weight, &g, &e));
+                wino = wino.min(t.elapsed().as_secs_f64() * 1e3);
+                let t = Instant::now();
+                std::hint::black_box(conv2d_im2col(&x, &weight, &g, &e));
+                im2col = im2col.min(t.elapsed().as_secs_f64() * 1e3);
+            }
+            println!(
+                "{c:>3} → {o:>3} at {side}²: Winograd {wino:.3} ms, im2col {im2col:.3} ms ({:.2}×)",
+                im2col / wino
+            );
         }
     }
 }
