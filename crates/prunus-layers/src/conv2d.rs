@@ -213,7 +213,7 @@ mod tests {
     #[test]
     fn prunus_kernel_matches_burns_operations() {
         let device = Device::flex();
-        // 16 channels and more take the Winograd kernel at 3×3, stride 1; fewer, im2col.
+        // 8 channels and more take the Winograd kernel at 3×3, stride 1; fewer, im2col.
         for (channels, batch_norm, bias, activation, stride, padding, kernel) in [
             ([6, 10], true, false, Activation::Relu, 1, 1, 3),
             ([16, 20], true, false, Activation::Relu, 1, 1, 3),

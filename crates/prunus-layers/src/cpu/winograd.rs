@@ -17,10 +17,17 @@ const BAND_BYTES: usize = 4 << 20;
 /// Fewest tiles in a band (unless the image has fewer).
 const MIN_BAND_TILES: usize = 128;
 
+/// Whether the CPU has AVX2 and FMA (the standard library caches the answer).
+#[cfg(target_arch = "x86_64")]
+fn avx2() -> bool {
+    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+}
+
 /// Whether F(2×2, 3×3) applies and pays: a 3×3 kernel at stride 1, channels wide enough that the
-/// products outweigh the transforms.
+/// products outweigh the transforms (measured by the ignored `winograd_vs_im2col` test: with the
+/// transforms built for AVX2, 1.2× faster than `im2col` at 8 channels, 1.1× at 16, 1.7× at 64).
 pub(crate) fn applies(g: &ConvGeometry) -> bool {
-    g.kernel == [3, 3] && g.stride == [1, 1] && g.in_channels >= 16 && g.out_channels >= 16
+    g.kernel == [3, 3] && g.stride == [1, 1] && g.in_channels >= 8 && g.out_channels >= 8
 }
 
 /// `U = G g Gᵀ` of every filter, as `[16][out][in]`.
@@ -148,6 +155,43 @@ unsafe fn transform_output(
     out: *mut f32,
     epilogue: &Epilogue,
 ) {
+    #[cfg(target_arch = "x86_64")]
+    if avx2() {
+        // SAFETY: the CPU has AVX2 and FMA; the rest is the caller's contract.
+        unsafe { transform_output_avx2(m, g, tile_rows, out, epilogue) };
+        return;
+    }
+    // SAFETY: the caller's contract.
+    unsafe { transform_output_body(m, g, tile_rows, out, epilogue) };
+}
+
+/// [`transform_output`] built for AVX2 + FMA.
+///
+/// # Safety
+/// As [`band`], on a CPU with AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn transform_output_avx2(
+    m: &[f32],
+    g: &ConvGeometry,
+    tile_rows: std::ops::Range<usize>,
+    out: *mut f32,
+    epilogue: &Epilogue,
+) {
+    // SAFETY: the caller's contract.
+    unsafe { transform_output_body(m, g, tile_rows, out, epilogue) };
+}
+
+/// # Safety
+/// As [`band`].
+#[inline(always)]
+unsafe fn transform_output_body(
+    m: &[f32],
+    g: &ConvGeometry,
+    tile_rows: std::ops::Range<usize>,
+    out: *mut f32,
+    epilogue: &Epilogue,
+) {
     let [oh, ow] = g.output().expect("checked by conv3x3");
     let tw = ow.div_ceil(2);
     let tiles = tile_rows.len() * tw;
@@ -198,6 +242,34 @@ unsafe fn transform_output(
 /// each tile row, the four zero-padded input rows are combined along `x` (`Bᵀ d`), then each
 /// combination is split into the four columns of every tile (`· B`).
 fn transform_input(x: &[f32], g: &ConvGeometry, tile_rows: std::ops::Range<usize>, v: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if avx2() {
+        // SAFETY: the CPU has AVX2 and FMA.
+        unsafe { transform_input_avx2(x, g, tile_rows, v) };
+        return;
+    }
+    transform_input_body(x, g, tile_rows, v);
+}
+
+/// [`transform_input`] built for AVX2 + FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn transform_input_avx2(
+    x: &[f32],
+    g: &ConvGeometry,
+    tile_rows: std::ops::Range<usize>,
+    v: &mut [f32],
+) {
+    transform_input_body(x, g, tile_rows, v);
+}
+
+#[inline(always)]
+fn transform_input_body(
+    x: &[f32],
+    g: &ConvGeometry,
+    tile_rows: std::ops::Range<usize>,
+    v: &mut [f32],
+) {
     let [h, w] = g.input;
     let [pt, pl, _, _] = g.padding;
     let [_, ow] = g.output().expect("checked by conv3x3");
