@@ -1,9 +1,12 @@
-"""PyTorch half of `benches/versus.sh`: times the cases `examples/speed.rs` wrote (same
+"""PyTorch half of `benches/versus.sh`: times the cases `examples/speed.rs` lists (same
 architectures, widths and inputs) and prints prunus ÷ PyTorch for each.
 
-    python3 benches/versus.py CASES.json [--threads N] [--runs N]
+    python3 benches/versus.py CASES.json [--speed BIN] [--threads N] [--runs N]
 
-CASES.json is the file `cargo run --release --example speed -- --json CASES.json` writes. Forward
+CASES.json is the file `speed --list --json CASES.json` (or `speed --json CASES.json`) writes.
+With `--speed BIN` (the `speed` example's binary) each case is timed by prunus right before
+PyTorch times it, so that both halves of a ratio see the machine in the same state; without,
+the prunus timings in CASES.json are used. Forward
 cases run in eval mode under `torch.inference_mode()`, BatchNorm folded into the convolution as
 prunus folds it; training cases time one Adam step of the gated network (per-filter gates, BCE +
 soft Jaccard + gate L1, the loss read back with `.item()`), as prunus's `train` does.
@@ -13,6 +16,8 @@ PyTorch is optional: nothing in the test suite needs it.
 import argparse
 import json
 import statistics
+import subprocess
+import tempfile
 import time
 
 import torch
@@ -193,11 +198,24 @@ def time_train(case, runs):
     return median_ms(step, runs)
 
 
+def prunus_ms(speed, name, runs):
+    """prunus's median ms for case `name`, timed now by the `speed` binary."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        subprocess.run(
+            [speed, "--case", name, "--runs", str(runs), "--json", out.name],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        with open(out.name) as f:
+            return json.load(f)["cases"][0]["ms"]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cases")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (all cores)")
     parser.add_argument("--runs", type=int, default=None, help="as the cases file by default")
+    parser.add_argument("--speed", help="the speed example's binary: time prunus case by case")
     args = parser.parse_args()
     with open(args.cases) as f:
         doc = json.load(f)
@@ -211,6 +229,8 @@ def main():
     by_name = {c["name"]: c for c in doc["cases"]}
     rows = []
     for case in doc["cases"]:
+        if args.speed:
+            case["ms"] = prunus_ms(args.speed, case["name"], runs)
         ms = time_train(case, runs) if case["kind"] == "train" else time_forward(case, runs)
         rows.append((case, ms))
         print(

@@ -21,5 +21,12 @@ if [ -z "$python" ]; then
 fi
 cases=$(mktemp --suffix=.json)
 trap 'rm -f "$cases"' EXIT
-cargo run --quiet --release --example speed -- --json "$cases" "$@" >&2
-"$python" benches/versus.py "$cases"
+cargo build --quiet --release --example speed
+speed=${CARGO_TARGET_DIR:-target}/release/examples/speed
+"$speed" --list --json "$cases" "$@" >/dev/null
+# Each case timed by prunus, then at once by PyTorch: both halves of a ratio see the same machine.
+runs=7
+for ((i = 1; i <= $#; i++)); do
+  if [ "${!i}" = "--runs" ]; then j=$((i + 1)); runs=${!j}; fi
+done
+"$python" benches/versus.py "$cases" --speed "$speed" --runs "$runs"

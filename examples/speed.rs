@@ -9,7 +9,8 @@
 //! ```
 //!
 //! Options: `--device NAME` (flex), `--runs N` timed repetitions per case (median taken; 5),
-//! `--only TEXT`, `--json FILE`, `--no-train`, `--no-pruned`.
+//! `--only TEXT` (cases whose name contains it), `--case NAME` (that case alone), `--json FILE`,
+//! `--list` (cases without timing them), `--no-train`, `--no-pruned`.
 //!
 //! Forward cases run batch 1 with gates and BatchNorms folded (as `prunus bench` and the report
 //! measure latency); pruned cases keep the same share of every channel group, bisected so that
@@ -200,17 +201,24 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let device = prunus::device(&args.get("--device").unwrap_or_else(|| "flex".into()))?;
     let runs = (args.num("--runs", 5.0)? as usize).max(1);
     let only = args.get("--only").unwrap_or_default();
+    let exact = args.get("--case");
+    let list = args.flag("--list");
     let all = cases(&device, !args.flag("--no-train"), !args.flag("--no-pruned"))?;
+    let chosen = |c: &&Case| match &exact {
+        Some(name) => &c.name == name,
+        None => c.name.contains(&only),
+    };
     let mut rows = Vec::new();
     println!("device: {}", prunus::device_label(&device));
     println!(
         "{:<24} {:>9} {:>10} {:>10}",
         "case", "GMACs", "ms", "GMAC/s"
     );
-    for case in all.iter().filter(|c| c.name.contains(&only)) {
-        let ms = match case.kind {
-            "train" => time_train(case, runs, &device)?,
-            _ => time_forward(case, runs, &device)?,
+    for case in all.iter().filter(chosen) {
+        let ms = match (list, case.kind) {
+            (true, _) => f64::NAN,
+            (false, "train") => time_train(case, runs, &device)?,
+            (false, _) => time_forward(case, runs, &device)?,
         };
         let [b, _, h, _] = case.input;
         let gmacs = b as f64 * macs(&case.architecture, h)? as f64 / 1e9;
@@ -228,7 +236,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "input": case.input,
             "pruned_from": case.pruned_from,
             "gmacs": gmacs,
-            "ms": ms,
+            "ms": (!list).then_some(ms),
         }));
     }
     if let Some(path) = args.get("--json") {
