@@ -79,11 +79,18 @@ fn the_drop_stays_within_the_tolerance_and_every_step_is_reported() {
     assert_eq!(measured, report.final_metric);
     assert!(report.baseline - measured <= 0.0);
 
-    let mut fraction = 0.5;
+    // The step halves at every roll-back and doubles (up to 0.5) after two acceptances in a row.
+    let (mut fraction, mut streak) = (0.5, 0);
     for step in &report.steps {
         assert_eq!(step.fraction, fraction);
         assert_eq!(step.accepted, step.drop <= 0.0, "{step:?}");
-        if !step.accepted {
+        if step.accepted {
+            streak += 1;
+            if streak % 2 == 0 {
+                fraction = f64::min(fraction * 2.0, 0.5);
+            }
+        } else {
+            streak = 0;
             fraction /= 2.0;
         }
     }

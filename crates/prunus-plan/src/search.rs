@@ -80,10 +80,19 @@ pub struct SearchConfig {
     /// Whether a higher metric is better (accuracy, IoU: the default) or a lower one (error).
     #[serde(default = "higher")]
     pub higher_is_better: bool,
+    /// After this many accepted steps in a row the step doubles again (up to `initial_step`), so
+    /// that a search that had to halve its step does not creep one channel at a time for the
+    /// rest of the run; `None` only halves (the search of the paper).
+    #[serde(default = "two")]
+    pub grow_after: Option<usize>,
 }
 
 fn higher() -> bool {
     true
+}
+
+fn two() -> Option<usize> {
+    Some(2)
 }
 
 impl Default for SearchConfig {
@@ -95,6 +104,7 @@ impl Default for SearchConfig {
             targets: Targets::default(),
             planner: PlannerConfig::default(),
             higher_is_better: true,
+            grow_after: two(),
         }
     }
 }
@@ -121,6 +131,9 @@ impl SearchConfig {
         let s = self.initial_step;
         if !(s > 0.0 && s <= 1.0) {
             return bad(format!("the initial step must be in (0, 1], got {s}"));
+        }
+        if self.grow_after == Some(0) {
+            return bad("the step can grow after one accepted step at the soonest, got 0".into());
         }
         if let Some(n) = self.max_evaluations
             && n < 2
@@ -293,11 +306,24 @@ fn stop_for_targets(
     None
 }
 
+/// Doubles the step (up to the initial one) after every `grow_after` accepted steps in a row.
+fn grow(state: &mut SearchState, config: &SearchConfig) {
+    let Some(n) = config.grow_after else {
+        return;
+    };
+    let streak = state.steps.iter().rev().take_while(|s| s.accepted).count();
+    if streak > 0 && streak % n == 0 && state.fraction < config.initial_step {
+        state.fraction = (state.fraction * 2.0).min(config.initial_step);
+    }
+}
+
 /// Runs the tolerance search from `model` (the last accepted network) and `state`.
 ///
 /// Each step removes the lowest-ranked `fraction` of the remaining prunable channels, lets the
 /// host fine-tune and evaluate the candidate, and accepts it when the drop from the baseline is
-/// within the tolerance; otherwise it rolls back and halves the fraction. With a rate or FLOPs
+/// within the tolerance; otherwise it rolls back and halves the fraction. After
+/// [`SearchConfig::grow_after`] accepted steps in a row the fraction doubles again, up to the
+/// initial one. With a rate or FLOPs
 /// target, a step removes no more than needed to reach it. Returns the last accepted network and
 /// the final state; the drop of that network as measured is within the tolerance.
 ///
@@ -396,6 +422,7 @@ where
             state.metric = metric;
             model = candidate;
             flops_now = candidate_flops;
+            grow(&mut state, config);
             host.accepted(&model, &state)?;
         } else {
             state.fraction /= 2.0;

@@ -281,3 +281,94 @@ fn criteria_score_every_channel() {
     // Taylor needs gradients.
     assert!(score(&model, Criterion::Taylor, 0).is_err());
 }
+
+/// Accepts or rolls back steps as scripted (metric 100 or 0 against a baseline of 100), then
+/// rolls back everything.
+struct ScriptHost {
+    verdicts: std::collections::VecDeque<bool>,
+    calls: usize,
+}
+
+impl SearchHost<UNet> for ScriptHost {
+    type Error = HostError;
+
+    fn evaluate(&mut self, _model: &UNet) -> Result<f64, HostError> {
+        self.calls += 1;
+        if self.calls == 1 {
+            return Ok(100.0);
+        }
+        Ok(if self.verdicts.pop_front().unwrap_or(false) {
+            100.0
+        } else {
+            0.0
+        })
+    }
+
+    fn scores(&mut self, model: &UNet, step: usize) -> Result<Scores, HostError> {
+        Ok(score(model, Criterion::Random { seed: 3 }, step as u64)?)
+    }
+
+    fn flops(&mut self, model: &UNet) -> Result<u64, HostError> {
+        Ok(model.cost([32, 32]).unwrap().flops())
+    }
+}
+
+fn fractions(grow_after: Option<usize>) -> Vec<(f64, bool)> {
+    let model = unet();
+    let mut host = ScriptHost {
+        verdicts: [true, false, true, true, true, true].into(),
+        calls: 0,
+    };
+    let config = SearchConfig {
+        grow_after,
+        ..SearchConfig::default()
+    };
+    let baseline = host.evaluate(&model).unwrap();
+    let flops = host.flops(&model).unwrap();
+    let state = SearchState::start(&model.channel_groups(), baseline, flops, &config);
+    let (_, state) = search(model, state, &mut host, &config).unwrap();
+    state
+        .steps
+        .iter()
+        .map(|s| (s.fraction, s.accepted))
+        .collect()
+}
+
+#[test]
+fn the_step_grows_again_after_accepted_steps_in_a_row() {
+    let steps = fractions(Some(2));
+    // accept 0.5, roll back 0.5 (→ 0.25), accept 0.25 twice (→ 0.5 again), accept 0.5 twice.
+    let want = [
+        (0.5, true),
+        (0.5, false),
+        (0.25, true),
+        (0.25, true),
+        (0.5, true),
+        (0.5, true),
+    ];
+    assert_eq!(&steps[..6], &want, "{steps:?}");
+    // Without growth the halved step stays halved.
+    let steps = fractions(None);
+    assert_eq!(
+        &steps[..6],
+        &[
+            (0.5, true),
+            (0.5, false),
+            (0.25, true),
+            (0.25, true),
+            (0.25, true),
+            (0.25, true)
+        ],
+        "{steps:?}"
+    );
+}
+
+#[test]
+fn a_step_that_never_grows_after_zero_steps_is_refused() {
+    let config = SearchConfig {
+        grow_after: Some(0),
+        ..SearchConfig::default()
+    };
+    let message = config.validate().unwrap_err().to_string();
+    assert!(message.contains("grow"), "{message}");
+}

@@ -120,6 +120,10 @@ pub struct PruneConfig {
     /// each rolled-back step.
     #[config(default = 0.5)]
     pub initial_step: f64,
+    /// After this many accepted steps in a row the step doubles again, up to `initial_step`
+    /// (`None`: it only halves).
+    #[config(default = "Some(2)")]
+    pub grow_after: Option<usize>,
     /// The most validation passes of the search, baseline included.
     pub max_evaluations: Option<usize>,
     /// Stop once this share of the prunable channels is removed.
@@ -176,6 +180,7 @@ impl PruneConfig {
                 flops: self.target_flops,
             },
             planner: self.planner.clone(),
+            grow_after: self.grow_after,
         }
     }
 

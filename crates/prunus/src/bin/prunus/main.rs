@@ -217,6 +217,10 @@ struct PruneArgs {
     /// Share of the remaining channels the first step removes.
     #[arg(long, default_value_t = 0.5)]
     step: f64,
+    /// The step doubles again (up to --step) after this many accepted steps in a row; 0 only
+    /// halves it.
+    #[arg(long, default_value_t = 2)]
+    grow_after: usize,
     /// Most validation passes.
     #[arg(long)]
     budget: Option<usize>,
@@ -418,6 +422,7 @@ fn prune_cmd(a: &PruneArgs, device: &Device) -> Result<()> {
         .with_target_rate(a.rate)
         .with_target_flops(a.flops)
         .with_initial_step(a.step)
+        .with_grow_after((a.grow_after > 0).then_some(a.grow_after))
         .with_max_evaluations(a.budget)
         .with_criterion(match a.criterion {
             CriterionArg::Gate => Criterion::Gate,
