@@ -10,6 +10,7 @@ use burn::backend::{Autodiff, Flex};
 use burn::tensor::{Tensor, TensorData};
 
 use super::backward::{conv2d_input_grad, conv2d_weight_grad};
+use super::flex::{contiguous, flex_tensor};
 use super::kernel::{self, ConvGeometry, Epilogue};
 use super::norm::{Dims, Grads, Norm};
 use burn::backend::autodiff::ops::NodeGuard;
@@ -21,20 +22,30 @@ struct KernelConv2d;
 /// What the backward pass needs: the input and the weight (contiguous) and the geometry.
 type State = (FlexTensor, FlexTensor, ConvGeometry);
 
-fn contiguous(tensor: FlexTensor) -> FlexTensor {
-    if tensor.is_contiguous() && tensor.as_slice::<f32>().is_some() {
-        tensor
-    } else {
-        tensor.to_contiguous()
-    }
+/// `out` as the output of `op` on the inputs `nodes`, recorded with `state` for the backward
+/// pass when any input is tracked.
+fn record<O, const N: usize>(
+    op: O,
+    nodes: [NodeGuard; N],
+    state: O::State,
+    out: FlexTensor,
+) -> Tensor<4>
+where
+    O: Backward<Flex, N>,
+{
+    let tensor = match op
+        .prepare::<NoCheckpointing>(nodes)
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(state, out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    };
+    Tensor::from_primitive::<Autodiff<Flex>>(tensor)
 }
 
 fn slice(tensor: &FlexTensor) -> &[f32] {
     tensor.as_slice::<f32>().expect("contiguous f32 tensor")
-}
-
-fn flex_tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape))
 }
 
 impl Backward<Flex, 2> for KernelConv2d {
@@ -109,15 +120,12 @@ pub(crate) fn conv_transpose2d(
     let out = conv2d_input_grad(slice(&weight), slice(&x), &g);
     let [h, w] = g.input;
     let out = flex_tensor(out, [g.batch, g.in_channels, h, w]);
-    let tensor = match KernelConvTranspose2d
-        .prepare::<NoCheckpointing>([x_node, weight_node])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish((x, weight, g), out),
-        OpsKind::UnTracked(prep) => prep.finish(out),
-    };
-    Some(Tensor::from_primitive::<Autodiff<Flex>>(tensor))
+    Some(record(
+        KernelConvTranspose2d,
+        [x_node, weight_node],
+        (x, weight, g),
+        out,
+    ))
 }
 
 /// `conv(x, weight)` (no bias) for tensors on Flex with autodiff, or `None` for any other.
@@ -126,15 +134,12 @@ pub(crate) fn conv2d(x: &Tensor<4>, weight: &Tensor<4>, g: ConvGeometry) -> Opti
     let out = kernel::conv2d(slice(&x), slice(&weight), &g, &Epilogue::default());
     let [oh, ow] = g.output()?;
     let out = flex_tensor(out, [g.batch, g.out_channels, oh, ow]);
-    let tensor = match KernelConv2d
-        .prepare::<NoCheckpointing>([x_node, weight_node])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish((x, weight, g), out),
-        OpsKind::UnTracked(prep) => prep.finish(out),
-    };
-    Some(Tensor::from_primitive::<Autodiff<Flex>>(tensor))
+    Some(record(
+        KernelConv2d,
+        [x_node, weight_node],
+        (x, weight, g),
+        out,
+    ))
 }
 
 /// Training-mode BatchNorm (optional), gate and activation as one operation
@@ -148,7 +153,6 @@ struct NormState {
     x: FlexTensor,
     y: FlexTensor,
     shape: [usize; 4],
-    dims: Dims,
     norm: Option<Norm>,
     gate: Vec<f32>,
     relu: bool,
@@ -157,6 +161,11 @@ struct NormState {
 fn vector(values: Vec<f32>) -> FlexTensor {
     let n = values.len();
     FlexTensor::from_data(TensorData::new(values, [n]))
+}
+
+/// `[batch, channels, pixels]` of an NCHW shape.
+fn planes([b, c, h, w]: [usize; 4]) -> Dims {
+    [b, c, h * w]
 }
 
 impl NormState {
@@ -168,7 +177,7 @@ impl NormState {
             x,
             y,
             slice(&dy),
-            self.dims,
+            planes(self.shape),
             self.norm.as_ref(),
             g,
             self.relu,
@@ -244,7 +253,7 @@ pub(crate) fn norm_gate_act(
     if b * c * h * w == 0 {
         return None;
     }
-    let dims = [b, c, h * w];
+    let dims = planes([b, c, h, w]);
     let gate_values = contiguous(gate).as_slice::<f32>()?.to_vec();
     let params = match &norm {
         Some(n) => {
@@ -270,7 +279,6 @@ pub(crate) fn norm_gate_act(
         x,
         y: y.clone(),
         shape: [b, c, h, w],
-        dims,
         norm: norm_state,
         gate: gate_values,
         relu,
@@ -278,26 +286,9 @@ pub(crate) fn norm_gate_act(
     let tensor = match params {
         Some((_, gamma_node, beta_node)) => {
             let nodes = [x_node, gamma_node, beta_node, gate_node];
-            match <NormGateAct as Backward<Flex, 4>>::prepare::<NoCheckpointing>(NormGateAct, nodes)
-                .compute_bound()
-                .stateful()
-            {
-                OpsKind::Tracked(prep) => prep.finish(state, y),
-                OpsKind::UnTracked(prep) => prep.finish(y),
-            }
+            record::<_, 4>(NormGateAct, nodes, state, y)
         }
-        None => {
-            match <NormGateAct as Backward<Flex, 2>>::prepare::<NoCheckpointing>(
-                NormGateAct,
-                [x_node, gate_node],
-            )
-            .compute_bound()
-            .stateful()
-            {
-                OpsKind::Tracked(prep) => prep.finish(state, y),
-                OpsKind::UnTracked(prep) => prep.finish(y),
-            }
-        }
+        None => record::<_, 2>(NormGateAct, [x_node, gate_node], state, y),
     };
-    Some((Tensor::from_primitive::<Autodiff<Flex>>(tensor), stats))
+    Some((tensor, stats))
 }

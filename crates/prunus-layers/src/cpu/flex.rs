@@ -127,10 +127,7 @@ pub(crate) fn conv2d_autodiff(conv: &Conv2d, input: &Tensor<4>) -> Option<Tensor
     }
     let geometry = geometry(conv, input.dims())?;
     let z = super::autodiff::conv2d(input, &conv.weight.val(), geometry)?;
-    Some(match &conv.bias {
-        Some(bias) => z + bias.val().reshape([1, geometry.out_channels, 1, 1]),
-        None => z,
-    })
+    Some(plus_bias(z, conv.bias.as_ref()))
 }
 
 /// `y = act(gate · norm(conv_transpose(x)))` of a gated transposed convolution by prunus's
@@ -184,10 +181,7 @@ pub(crate) fn conv_transpose2d_autodiff(
     }
     let g = transpose_geometry(conv, input.dims())?;
     let z = super::autodiff::conv_transpose2d(input, &conv.weight.val(), g)?;
-    Some(match &conv.bias {
-        Some(bias) => z + bias.val().reshape([1, g.in_channels, 1, 1]),
-        None => z,
-    })
+    Some(plus_bias(z, conv.bias.as_ref()))
 }
 
 /// The convolution whose adjoint a transposed convolution on an input of `dims` is: its input is
@@ -222,13 +216,31 @@ fn transpose_geometry(
     (g.output() == Some([h, w])).then_some(g)
 }
 
-/// A Flex tensor (without autodiff) of `shape` holding `values`.
-fn tensor(values: Vec<f32>, shape: [usize; 4]) -> Tensor<4> {
-    Tensor::from_primitive::<Flex>(FlexTensor::from_data(TensorData::new(values, shape)))
+/// `z + bias` per channel (Burn's operations, so that autodiff sees the bias).
+fn plus_bias(z: Tensor<4>, bias: Option<&Param<Tensor<1>>>) -> Tensor<4> {
+    match bias {
+        Some(bias) => {
+            let [channels] = bias.dims();
+            z + bias.val().reshape([1, channels, 1, 1])
+        }
+        None => z,
+    }
 }
 
-fn contiguous(tensor: FlexTensor) -> FlexTensor {
-    if tensor.is_contiguous() {
+/// A Flex tensor (without autodiff) of `shape` holding `values`.
+fn tensor(values: Vec<f32>, shape: [usize; 4]) -> Tensor<4> {
+    Tensor::from_primitive::<Flex>(flex_tensor(values, shape))
+}
+
+/// The Flex primitive of `shape` holding `values`.
+pub(super) fn flex_tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+/// `tensor`, copied into one contiguous `f32` run at offset 0 unless it already is one (so that
+/// `as_slice::<f32>()` gives its values; other dtypes stay `None` there).
+pub(super) fn contiguous(tensor: FlexTensor) -> FlexTensor {
+    if tensor.is_contiguous() && tensor.as_slice::<f32>().is_some() {
         tensor
     } else {
         tensor.to_contiguous()

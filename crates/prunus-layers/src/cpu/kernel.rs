@@ -102,9 +102,9 @@ pub(crate) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R 
     result
 }
 
-/// The output pointer, shared by the tasks that write disjoint parts of it.
+/// The output pointer, shared by the tasks that write disjoint parts of it ([`per_band`]).
 #[derive(Clone, Copy)]
-pub(crate) struct Out(pub(crate) *mut f32);
+struct Out(*mut f32);
 // SAFETY: every task writes a disjoint set of output elements (its image's rows of its band),
 // and the buffer outlives the parallel loop.
 unsafe impl Send for Out {}
@@ -112,7 +112,7 @@ unsafe impl Sync for Out {}
 
 impl Out {
     /// The pointer (a method, so that closures capture the whole `Send` wrapper).
-    pub(crate) fn get(self) -> *mut f32 {
+    fn get(self) -> *mut f32 {
         self.0
     }
 }
@@ -128,6 +128,36 @@ pub(crate) fn run_tasks(tasks: usize, task: impl Fn(usize, Parallelism) + Sync) 
     } else {
         (0..tasks).for_each(|t| task(t, Parallelism::Rayon(threads)));
     }
+}
+
+/// Runs `band(x_image, image_out, b, parallelism)` for every image and band `b` in `0..bands`
+/// (in parallel or not, as [`run_tasks`] decides) and returns the output `[batch, out, oh, ow]`;
+/// `image_out` points at the image's output `[out, oh, ow]`.
+///
+/// # Safety
+/// Together the calls for an image write every element of its output, no two calls the same.
+pub(crate) unsafe fn per_band(
+    x: &[f32],
+    g: &ConvGeometry,
+    bands: usize,
+    band: impl Fn(&[f32], *mut f32, usize, Parallelism) + Sync,
+) -> Vec<f32> {
+    let [h, w] = g.input;
+    let [oh, ow] = g.output().expect("checked by the caller");
+    let (image_len, out_image_len) = (g.in_channels * h * w, g.out_channels * oh * ow);
+    let out_len = g.batch * out_image_len;
+    let mut out: Vec<f32> = Vec::with_capacity(out_len);
+    let dst = Out(out.as_mut_ptr());
+    run_tasks(g.batch * bands, |task, parallelism| {
+        let (image, b) = (task / bands, task % bands);
+        let x = &x[image * image_len..(image + 1) * image_len];
+        // SAFETY: within `out_len`; what the task writes there is the caller's contract.
+        let image_out = unsafe { dst.get().add(image * out_image_len) };
+        band(x, image_out, b, parallelism);
+    });
+    // SAFETY: the caller's contract: every element was written.
+    unsafe { out.set_len(out_len) };
+    out
 }
 
 /// Output rows per band and bands per image: about [`BAND_BYTES`] of columns per band.
@@ -167,28 +197,19 @@ pub(crate) fn conv2d_im2col(
     let [oh, ow] = g.output().expect("the kernel fits the padded input");
     assert_eq!(x.len(), g.batch * g.in_channels * h * w, "input length");
     assert_eq!(weight.len(), g.out_channels * g.depth(), "weight length");
-    let out_len = g.batch * g.out_channels * oh * ow;
-    let mut out: Vec<f32> = Vec::with_capacity(out_len);
     let pixels = oh * ow;
     let (rows_per_band, bands) = bands(g);
-    let tasks = g.batch * bands;
-    let dst = Out(out.as_mut_ptr());
-    let run = |task: usize, parallelism: Parallelism| {
-        let (image, b) = (task / bands, task % bands);
+    let run = |x: &[f32], image_out: *mut f32, b: usize, parallelism: Parallelism| {
         let rows = b * rows_per_band..((b + 1) * rows_per_band).min(oh);
-        let x = &x[image * g.in_channels * h * w..(image + 1) * g.in_channels * h * w];
-        // SAFETY: this task's rows of this image are written by it alone, within `out_len`.
-        let band_out = unsafe {
-            dst.get()
-                .add(image * g.out_channels * pixels + rows.start * ow)
+        // SAFETY: this band's rows of the image are written by it alone; `gemm` with
+        // `read_dst = false` writes every element of its destination.
+        unsafe {
+            let band_out = image_out.add(rows.start * ow);
+            band(x, weight, g, rows, band_out, pixels, epilogue, parallelism)
         };
-        unsafe { band(x, weight, g, rows, band_out, pixels, epilogue, parallelism) };
     };
-    run_tasks(tasks, run);
-    // SAFETY: the bands cover every row of every image and output channel, and `gemm` with
-    // `read_dst = false` writes every element of its destination.
-    unsafe { out.set_len(out_len) };
-    out
+    // SAFETY: the bands cover every row of every image and output channel, once each.
+    unsafe { per_band(x, g, bands, run) }
 }
 
 /// One band of output rows of one image.

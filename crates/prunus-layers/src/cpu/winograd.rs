@@ -10,7 +10,7 @@
 
 use gemm::Parallelism;
 
-use super::kernel::{ConvGeometry, Epilogue, Out, run_tasks, with_scratch};
+use super::kernel::{ConvGeometry, Epilogue, per_band, with_scratch};
 
 /// Bytes of transformed input and products a band aims at.
 const BAND_BYTES: usize = 4 << 20;
@@ -64,7 +64,6 @@ pub(crate) fn conv3x3(
     g: &ConvGeometry,
     epilogue: &Epilogue,
 ) -> Vec<f32> {
-    let [h, w] = g.input;
     let [oh, ow] = g.output().expect("the kernel fits the padded input");
     let u = transform_weights(weight, g.out_channels, g.in_channels);
     let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
@@ -72,23 +71,13 @@ pub(crate) fn conv3x3(
     let target = (BAND_BYTES / per_tile).max(MIN_BAND_TILES);
     let rows_per_band = target.div_ceil(tw).clamp(1, th);
     let bands = th.div_ceil(rows_per_band);
-    let tasks = g.batch * bands;
-    let out_len = g.batch * g.out_channels * oh * ow;
-    let mut out: Vec<f32> = Vec::with_capacity(out_len);
-    let dst = Out(out.as_mut_ptr());
-    let image_len = g.in_channels * h * w;
-    let run = |task: usize, parallelism: Parallelism| {
-        let (image, b) = (task / bands, task % bands);
+    let run = |x: &[f32], image_out: *mut f32, b: usize, parallelism: Parallelism| {
         let tile_rows = b * rows_per_band..((b + 1) * rows_per_band).min(th);
-        let x = &x[image * image_len..(image + 1) * image_len];
-        // SAFETY: this task writes only its image's output rows 2·tile_rows (see `band`).
-        let image_out = unsafe { dst.get().add(image * g.out_channels * oh * ow) };
+        // SAFETY: this band writes only its image's output rows 2·tile_rows (see `band`).
         unsafe { band(x, &u, g, tile_rows, image_out, epilogue, parallelism) };
     };
-    run_tasks(tasks, run);
-    // SAFETY: the bands' tiles cover every output pixel of every image and channel.
-    unsafe { out.set_len(out_len) };
-    out
+    // SAFETY: the bands' tiles cover every output pixel of every image and channel, once each.
+    unsafe { per_band(x, g, bands, run) }
 }
 
 /// Tile rows `tile_rows` of one image.
