@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use burn::tensor::Device;
 use prunus::data::{Metric, SyntheticConfig};
 use prunus::models::{UNet, UNetConfig};
-use prunus::plan::{Criterion, StopReason, Tolerance};
+use prunus::plan::{Constraint, Criterion, StopReason, Tolerance};
 use prunus::surgery::{ModelFile, Network, Prunable};
 use prunus::{
     Error, PruneConfig, SegmentationData, SegmentationTask, TrainConfig, TrainDisplay, evaluate,
@@ -317,6 +317,7 @@ fn invalid_settings_are_errors() {
         (config().with_initial_step(0.0), "step"),
         (config().with_initial_step(1.01), "step"),
         (config().with_target_rate(Some(1.5)), "rate"),
+        (config().with_confidence(1.0), "confidence"),
     ];
     for (settings, word) in bad {
         let err = prune_to_tolerance(
@@ -337,4 +338,97 @@ fn invalid_settings_are_errors() {
     )
     .unwrap_err();
     assert!(matches!(err, Error::EmptyData("validation")), "{err}");
+}
+
+#[test]
+fn every_metric_is_reported_and_the_test_split_is_measured_apart() {
+    let device = Device::flex();
+    let (train_data, valid_data) = data();
+    let test_data =
+        SegmentationData::synthetic(SyntheticConfig::new().with_size(128).with_seed(2), 0, 12);
+    let config = config()
+        .with_tolerance(3.0)
+        .with_also(vec![Constraint {
+            metric: "pixel accuracy".into(),
+            tolerance: Tolerance::Points(0.2),
+            higher_is_better: true,
+        }])
+        .with_bootstrap(200)
+        .with_seed(5)
+        .with_fold(false);
+    let mut task = task(&train_data, &valid_data).with_test(test_data.clone());
+    let outcome = prune_to_tolerance(trained(), &mut task, &config, &device).unwrap();
+    let r = &outcome.report;
+    let names: Vec<String> = Metric::ALL.iter().map(|m| m.to_string()).collect();
+    // IoU is the segmentation task's default metric; all five are measured before and after.
+    assert_eq!(r.metric, "IoU");
+    assert_eq!(r.metrics_before.keys().count(), 5);
+    assert_eq!(r.metrics_before["IoU"], r.baseline);
+    assert_eq!(r.metrics_after["IoU"], r.final_metric);
+    // The test figures are the networks' own on the test scenes, counted independently.
+    let test = r.test.as_ref().expect("the task has a test split");
+    for (model, figures) in [(&trained(), &test.before), (&outcome.model, &test.after)] {
+        let c = evaluate(model, &test_data, 5, &device).unwrap();
+        for (m, name) in Metric::ALL.iter().zip(&names) {
+            assert_eq!(figures[name], 100.0 * c.metric(*m), "{name}");
+        }
+    }
+    assert_eq!(test.changes.len(), 5);
+    // Every step records every metric and an interval; a kept step holds both tolerances.
+    for s in &r.steps {
+        assert_eq!(s.metrics.len(), 5, "{s:?}");
+        let [lo, hi] = s.drop_interval.expect("segmentation gives intervals");
+        assert!(lo <= hi);
+        let accuracy_drop = r.metrics_before["pixel accuracy"] - s.metrics["pixel accuracy"];
+        assert_eq!(s.accepted, s.drop <= 3.0 && accuracy_drop <= 0.2, "{s:?}");
+        assert_eq!(
+            s.violated.contains(&"pixel accuracy".to_string()),
+            accuracy_drop > 0.2
+        );
+    }
+    // Provenance.
+    assert_eq!(r.seed, 5);
+    assert!(r.data.contains("test: 12 synthetic"), "{}", r.data);
+    assert!(r.prunus.starts_with("prunus "));
+    let summary = r.summary();
+    assert!(
+        summary.contains("test (never seen by the search)"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn the_conservative_search_keeps_each_interval_within_the_tolerance() {
+    let device = Device::flex();
+    let (train_data, valid_data) = data();
+    let config = config()
+        .with_tolerance(4.0)
+        .with_conservative(true)
+        .with_bootstrap(300)
+        .with_fold(false);
+    let outcome = prune_to_tolerance(
+        trained(),
+        &mut task(&train_data, &valid_data),
+        &config,
+        &device,
+    )
+    .unwrap();
+    let r = &outcome.report;
+    for s in &r.steps {
+        let [_, hi] = s.drop_interval.unwrap();
+        assert_eq!(s.accepted, s.drop.max(hi) <= 4.0, "{s:?}");
+    }
+    if let Some([_, hi]) = r.drop_interval {
+        assert!(hi <= 4.0);
+    }
+    // Without intervals there is nothing to be conservative about.
+    let bad = config.with_bootstrap(0);
+    let err = prune_to_tolerance(
+        trained(),
+        &mut task(&train_data, &valid_data),
+        &bad,
+        &device,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("bootstrap"), "{err}");
 }

@@ -175,6 +175,11 @@ impl AerialCrops {
         self.crop
     }
 
+    /// The dataset's layout.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
     /// The dataset's tile pairs.
     pub fn pairs(&self) -> &[TilePair] {
         &self.pairs

@@ -125,6 +125,18 @@ pub enum Metric {
     Recall,
 }
 
+impl Metric {
+    /// Every metric, in the order reports list them: IoU, Dice, precision, recall, pixel
+    /// accuracy.
+    pub const ALL: [Metric; 5] = [
+        Metric::Iou,
+        Metric::Dice,
+        Metric::Precision,
+        Metric::Recall,
+        Metric::PixelAccuracy,
+    ];
+}
+
 impl std::fmt::Display for Metric {
     /// The metric as a report names it: `pixel accuracy`, `IoU`, `Dice`, `precision`, `recall`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -191,6 +191,38 @@ impl SegmentationData {
         Ok(SegmentationBatcher::batch_samples(&samples, device))
     }
 
+    /// What the samples are, for reports: the source, the count and what picks them.
+    ///
+    /// ```
+    /// use prunus_data::{SegmentationData, SyntheticConfig};
+    ///
+    /// let data = SegmentationData::synthetic(SyntheticConfig::new().with_size(32), 100, 50);
+    /// assert_eq!(data.describe(), "50 synthetic 32×32 scenes (generator seed 0, scenes 100..150)");
+    /// ```
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Synthetic { config, first, len } => format!(
+                "{len} synthetic {s}×{s} scenes (generator seed {seed}, scenes {first}..{end})",
+                s = config.size,
+                seed = config.seed,
+                end = first + *len as u64
+            ),
+            Self::RandomCrops { crops, seed, len } => format!(
+                "{len} random {s}×{s} crops (seed {seed}) from {} {:?} tiles",
+                crops.pairs().len(),
+                crops.layout(),
+                s = crops.crop_size()
+            ),
+            Self::Grid { crops, places } => format!(
+                "{} {s}×{s} crops on a grid over {} {:?} tiles",
+                places.len(),
+                crops.pairs().len(),
+                crops.layout(),
+                s = crops.crop_size()
+            ),
+        }
+    }
+
     /// Side of the samples in pixels.
     pub fn sample_size(&self) -> usize {
         match self {

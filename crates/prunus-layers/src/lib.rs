@@ -8,7 +8,8 @@
 //! - [`GatedConv2dConfig`] → [`GatedConv2d`], [`GatedConvTranspose2dConfig`] →
 //!   [`GatedConvTranspose2d`]: the layers, in Burn's Config/Module style.
 //! - [`GateInit`]: how gates start (`Ones`, `Constant`, `Uniform`, `Normal`, `FilterNorm`).
-//! - [`gates`], [`gate_l1`]: find the gates of any module; their L1 penalty.
+//! - [`gates`], [`gate_l1`]: find the gates of any module; their L1 penalty;
+//!   [`norm_scale_l1`]: the BatchNorm scales' (Network Slimming's penalty).
 //! - [`set_trainable`]: joint training, gates-only training, or frozen gates.
 //! - The prunable description every network declares: [`ChannelGroup`]s (producers, members,
 //!   consumers), [`Layers`] access by module path ([`layer_fields!`]), the [`Prunable`]
@@ -52,7 +53,9 @@ pub use cpu::{cpu_kernels, set_cpu_kernels};
 pub use gate::GateInit;
 pub use gated::filter_l1_norms;
 pub use group::{ChannelGroup, Consumer, consumer, flattened};
-pub use params::{Trainable, gate_l1, gate_param_ids, gate_param_paths, gates, set_trainable};
+pub use params::{
+    Trainable, gate_l1, gate_param_ids, gate_param_paths, gates, norm_scale_l1, set_trainable,
+};
 pub use prunable::{LayerMut, Layers, Prunable, split_path};
 pub use record::{Executed, LayerKind, counted, record};
 pub use slice::{

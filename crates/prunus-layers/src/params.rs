@@ -140,6 +140,58 @@ pub fn gate_l1<M: Module>(module: &M) -> Option<Tensor<1>> {
         .reduce(|a, b| a + b)
 }
 
+/// Collects every BatchNorm scale γ of a module.
+#[derive(Default)]
+struct ScaleCollector {
+    in_scale: Vec<bool>,
+    found: Vec<Tensor<1>>,
+}
+
+impl ModuleVisitor for ScaleCollector {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.in_scale
+            .push(name == "gamma" && container_type == "Struct:BatchNorm");
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.in_scale.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if self.in_scale.last().copied().unwrap_or(false) {
+            let value = param.val();
+            let n = value.shape().num_elements();
+            self.found.push(value.reshape([n]));
+        }
+    }
+}
+
+/// `Σ|γ|` over the scale of every BatchNorm of `module`, as a one-element tensor that
+/// back-propagates into the scales: Network Slimming's sparsity penalty (Liu et al. 2017), the
+/// baseline that ranks channels by |γ| after training with it. `None` when the module has no
+/// BatchNorm.
+///
+/// # Example
+/// ```
+/// use burn::tensor::Device;
+/// use prunus_layers::{GatedConv2dConfig, norm_scale_l1};
+///
+/// let device = Device::flex();
+/// let layer = GatedConv2dConfig::new([3, 4]).with_batch_norm(true).init(&device);
+/// assert_eq!(norm_scale_l1(&layer).unwrap().into_scalar::<f32>(), 4.0); // γ starts at 1
+/// let plain = GatedConv2dConfig::new([3, 4]).with_batch_norm(false).init(&device);
+/// assert!(norm_scale_l1(&plain).is_none());
+/// ```
+pub fn norm_scale_l1<M: Module>(module: &M) -> Option<Tensor<1>> {
+    let mut collector = ScaleCollector::default();
+    module.visit(&mut collector);
+    collector
+        .found
+        .into_iter()
+        .map(|g| g.abs().sum())
+        .reduce(|a, b| a + b)
+}
+
 /// Which parameters of a gated network train.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trainable {

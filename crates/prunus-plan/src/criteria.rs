@@ -16,6 +16,11 @@ pub enum Criterion {
     /// |g|, the magnitude of the channel's learned gate (the method's criterion), read as it
     /// folds into a BatchNorm: |g·γ| for producers with one.
     Gate,
+    /// The gate on the effective filter's scale: |g·γ| for producers with a BatchNorm (as
+    /// [`Gate`](Self::Gate)); |g|·‖W_f‖₂ / mean ‖W‖₂ of the layer for producers without one
+    /// (transposed convolutions, all of TernausNet), where the weights can grow to make up for a
+    /// small gate. The layer mean keeps the scores on the gates' scale.
+    GateNorm,
     /// L1 norm of the producer's filter.
     L1,
     /// L2 norm of the producer's filter.
@@ -33,10 +38,11 @@ pub enum Criterion {
 }
 
 impl Criterion {
-    /// A short name: `gate`, `l1`, `l2`, `bn-gamma`, `taylor`, `random`.
+    /// A short name: `gate`, `gate-norm`, `l1`, `l2`, `bn-gamma`, `taylor`, `random`.
     pub fn name(&self) -> &'static str {
         match self {
             Self::Gate => "gate",
+            Self::GateNorm => "gate-norm",
             Self::L1 => "l1",
             Self::L2 => "l2",
             Self::BatchNormGamma => "bn-gamma",
@@ -51,7 +57,13 @@ impl Criterion {
     /// fan-in and weight scale, so [`Ranking::Global`](crate::Ranking::Global) normalises them
     /// per layer.
     pub fn shared_scale(&self) -> bool {
-        matches!(self, Self::Gate | Self::Taylor)
+        matches!(self, Self::Gate | Self::GateNorm | Self::Taylor)
+    }
+
+    /// Whether this criterion reads the gates (and scores a group of several producers by its
+    /// strongest gated one).
+    fn reads_gates(&self) -> bool {
+        matches!(self, Self::Gate | Self::GateNorm)
     }
 }
 
@@ -146,6 +158,17 @@ impl Scores {
     }
 }
 
+/// ‖W_f‖₂ of every filter of a 4-d weight whose filters lie along `axis`.
+fn filter_l2_norms(weight: Tensor<4>, axis: usize) -> Tensor<1> {
+    let squared = weight.powi_scalar(2).swap_dims(0, axis);
+    let n = squared.dims()[0];
+    squared
+        .reshape([n as i32, -1])
+        .sum_dim(1)
+        .sqrt()
+        .reshape([n])
+}
+
 fn read(t: Tensor<1>) -> Vec<f32> {
     t.into_data()
         .try_to_vec::<f32>()
@@ -200,18 +223,21 @@ fn producer_scores(
                 None => g.abs(),
             }))
         }
-        Criterion::L1 => Ok(read(filter_l1_norms(weight, axis))),
-        Criterion::L2 => {
-            let squared = weight.powi_scalar(2).swap_dims(0, axis);
-            let n = squared.dims()[0];
-            Ok(read(
-                squared
-                    .reshape([n as i32, -1])
-                    .sum_dim(1)
-                    .sqrt()
-                    .reshape([n]),
-            ))
+        Criterion::GateNorm => {
+            let g = gate.ok_or_else(|| {
+                missing("the gate-norm criterion needs a gated producer (gates not folded)")
+            })?;
+            Ok(read(match gamma {
+                Some(gamma) => (g * gamma).abs(),
+                None => {
+                    let norms = filter_l2_norms(weight, axis);
+                    let mean = norms.clone().mean().clamp_min(f32::MIN_POSITIVE);
+                    g.abs() * norms / mean
+                }
+            }))
         }
+        Criterion::L1 => Ok(read(filter_l1_norms(weight, axis))),
+        Criterion::L2 => Ok(read(filter_l2_norms(weight, axis))),
         // Producers without a BatchNorm (U-Net's transposed convolutions, TernausNet) fall back
         // to their filters' L1 norm; scores are compared within a layer after normalisation.
         Criterion::BatchNormGamma => Ok(match gamma {
@@ -262,7 +288,7 @@ pub fn score<M: Prunable>(model: &M, criterion: Criterion, step: u64) -> Result<
                 // strongest producer, so that a stream is on the scale of a single layer; filter
                 // norms and γ, compared within a group, add up.
                 Ok(values) => match &mut sum {
-                    Some(sum) if criterion == Criterion::Gate => {
+                    Some(sum) if criterion.reads_gates() => {
                         sum.iter_mut().zip(values).for_each(|(s, v)| *s = s.max(v))
                     }
                     Some(sum) => sum.iter_mut().zip(values).for_each(|(s, v)| *s += v),
@@ -274,7 +300,7 @@ pub fn score<M: Prunable>(model: &M, criterion: Criterion, step: u64) -> Result<
         }
         match (sum, first_error) {
             (Some(sum), None) => scores.insert(group.name.clone(), sum),
-            (Some(sum), Some(_)) if criterion == Criterion::Gate => {
+            (Some(sum), Some(_)) if criterion.reads_gates() => {
                 scores.insert(group.name.clone(), sum)
             }
             (_, Some(e)) => return Err(e),

@@ -43,5 +43,6 @@ pub use error::PlanError;
 pub use planner::{PlannerConfig, Ranking, plan_removal, removed_count};
 pub use run::{RUN_STATE, RUN_WEIGHTS, RunFolder};
 pub use search::{
-    SearchConfig, SearchHost, SearchState, StepRecord, StopReason, Targets, Tolerance, search,
+    Constraint, DEFAULT_METRIC, Evaluation, Judgement, SearchConfig, SearchHost, SearchState,
+    StepRecord, StopReason, Targets, Tolerance, search,
 };

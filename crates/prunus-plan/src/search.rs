@@ -47,6 +47,18 @@ impl Tolerance {
         }
     }
 
+    /// The interval of the drop, in this tolerance's unit, from an interval `[low, high]` of
+    /// the change `metric − baseline` in points.
+    pub fn worsening_interval(
+        &self,
+        baseline: f64,
+        change: [f64; 2],
+        higher_is_better: bool,
+    ) -> [f64; 2] {
+        let [a, b] = change.map(|c| self.worsening(baseline, baseline + c, higher_is_better));
+        [a.min(b), a.max(b)]
+    }
+
     /// The allowed drop.
     pub fn value(&self) -> f64 {
         match self {
@@ -64,9 +76,70 @@ pub struct Targets {
     pub flops: Option<f64>,
 }
 
+/// What a validation pass measured: every metric, in points, by name, and — for a candidate
+/// when the host can tell — how sure each change from the baseline is.
+///
+/// ```
+/// use prunus_plan::Evaluation;
+///
+/// let e = Evaluation::from(93.5);
+/// assert_eq!(e.get("metric"), Some(93.5));
+/// let e = Evaluation::new([("IoU", 61.0), ("pixel accuracy", 97.2)]);
+/// assert_eq!(e.get("IoU"), Some(61.0));
+/// ```
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// Every metric measured, in points, by name.
+    pub metrics: BTreeMap<String, f64>,
+    /// A confidence interval `[low, high]` of each metric's change from the baseline
+    /// (candidate − baseline, in points), by name; empty when the host gives none (and for the
+    /// baseline itself).
+    pub changes: BTreeMap<String, [f64; 2]>,
+}
+
+impl Evaluation {
+    /// Metrics by name, no intervals.
+    pub fn new<S: Into<String>>(metrics: impl IntoIterator<Item = (S, f64)>) -> Self {
+        Self {
+            metrics: metrics.into_iter().map(|(k, v)| (k.into(), v)).collect(),
+            changes: BTreeMap::new(),
+        }
+    }
+
+    /// The value of `metric`.
+    pub fn get(&self, metric: &str) -> Option<f64> {
+        self.metrics.get(metric).copied()
+    }
+}
+
+impl From<f64> for Evaluation {
+    /// One metric, named `metric` (the name [`SearchConfig::default`] judges).
+    fn from(value: f64) -> Self {
+        Self::new([(DEFAULT_METRIC, value)])
+    }
+}
+
+/// The name of the metric [`SearchConfig::default`] judges, and of the one an `f64` converts to.
+pub const DEFAULT_METRIC: &str = "metric";
+
+/// A further metric that must stay within its own tolerance ("≤ 1 point of IoU *and* ≤ 0.5
+/// points of pixel accuracy").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Constraint {
+    /// The metric's name, as the host's [`Evaluation`] names it.
+    pub metric: String,
+    /// Its largest allowed drop.
+    pub tolerance: Tolerance,
+    /// Whether a higher value is better.
+    pub higher_is_better: bool,
+}
+
 /// Settings of the search.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchConfig {
+    /// The metric the tolerance applies to, as the host's [`Evaluation`] names it.
+    #[serde(default = "default_metric")]
+    pub metric: String,
     /// The largest allowed drop of the metric.
     pub tolerance: Tolerance,
     /// Share of the remaining prunable channels the first step removes, in (0, 1].
@@ -85,6 +158,18 @@ pub struct SearchConfig {
     /// rest of the run; `None` only halves (the search of the paper).
     #[serde(default = "two")]
     pub grow_after: Option<usize>,
+    /// Further metrics with their own tolerances; a step is kept only when every one holds.
+    #[serde(default)]
+    pub also: Vec<Constraint>,
+    /// Keep a step only when the upper end of its drop's confidence interval is within the
+    /// tolerance (for every metric the host gives an interval for), not just the drop as
+    /// measured.
+    #[serde(default)]
+    pub conservative: bool,
+}
+
+fn default_metric() -> String {
+    DEFAULT_METRIC.into()
 }
 
 fn higher() -> bool {
@@ -105,6 +190,9 @@ impl Default for SearchConfig {
             planner: PlannerConfig::default(),
             higher_is_better: true,
             grow_after: two(),
+            metric: default_metric(),
+            also: Vec::new(),
+            conservative: false,
         }
     }
 }
@@ -117,16 +205,87 @@ impl SearchConfig {
             .worsening(baseline, metric, self.higher_is_better)
     }
 
+    /// Every constrained metric, the main one first.
+    pub fn constraints(&self) -> Vec<Constraint> {
+        let main = Constraint {
+            metric: self.metric.clone(),
+            tolerance: self.tolerance,
+            higher_is_better: self.higher_is_better,
+        };
+        std::iter::once(main)
+            .chain(self.also.iter().cloned())
+            .collect()
+    }
+
+    /// Judges a candidate's evaluation against the baseline's: the drop of every constrained
+    /// metric and whether the candidate is kept.
+    ///
+    /// # Errors
+    /// [`PlanError::Config`] when the evaluation (or the baseline) lacks a constrained metric.
+    pub fn judge(
+        &self,
+        baseline: &Evaluation,
+        candidate: &Evaluation,
+    ) -> Result<Judgement, PlanError> {
+        let mut judgement = Judgement {
+            metric: 0.0,
+            drop: 0.0,
+            interval: None,
+            violated: Vec::new(),
+        };
+        for (i, c) in self.constraints().iter().enumerate() {
+            let missing = |what: &str| {
+                PlanError::Config(format!(
+                    "the {what} has no metric named {:?} (it has {:?})",
+                    c.metric,
+                    candidate.metrics.keys().collect::<Vec<_>>()
+                ))
+            };
+            let m0 = baseline.get(&c.metric).ok_or_else(|| missing("baseline"))?;
+            let m = candidate
+                .get(&c.metric)
+                .ok_or_else(|| missing("evaluation"))?;
+            let drop = c.tolerance.worsening(m0, m, c.higher_is_better);
+            let interval = candidate
+                .changes
+                .get(&c.metric)
+                .map(|&ch| c.tolerance.worsening_interval(m0, ch, c.higher_is_better));
+            let judged = match interval {
+                Some([_, high]) if self.conservative => drop.max(high),
+                _ => drop,
+            };
+            if !judged.is_finite() || judged > c.tolerance.value() {
+                judgement.violated.push(c.metric.clone());
+            }
+            if i == 0 {
+                judgement.metric = m;
+                judgement.drop = drop;
+                judgement.interval = interval;
+            }
+        }
+        Ok(judgement)
+    }
+
     /// Checks every setting.
     ///
     /// # Errors
     /// [`PlanError::Config`] naming the bad setting: a tolerance that is negative or not finite,
-    /// a step outside (0, 1], a budget below 2, a target outside (0, 1].
+    /// a step outside (0, 1], a budget below 2, a target outside (0, 1], a metric constrained
+    /// twice.
     pub fn validate(&self) -> Result<(), PlanError> {
         let bad = |m: String| Err(PlanError::Config(m));
-        let t = self.tolerance.value();
-        if !t.is_finite() || t < 0.0 {
-            return bad(format!("the tolerance must be finite and ≥ 0, got {t}"));
+        let constraints = self.constraints();
+        for (i, c) in constraints.iter().enumerate() {
+            let t = c.tolerance.value();
+            if !t.is_finite() || t < 0.0 {
+                return bad(format!(
+                    "the tolerance of {} must be finite and ≥ 0, got {t}",
+                    c.metric
+                ));
+            }
+            if constraints[..i].iter().any(|o| o.metric == c.metric) {
+                return bad(format!("{} has two tolerances", c.metric));
+            }
         }
         let s = self.initial_step;
         if !(s > 0.0 && s <= 1.0) {
@@ -153,6 +312,26 @@ impl SearchConfig {
     }
 }
 
+/// How a candidate fared against the baseline ([`SearchConfig::judge`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judgement {
+    /// The candidate's main metric.
+    pub metric: f64,
+    /// The main metric's drop, in the tolerance's unit.
+    pub drop: f64,
+    /// The interval of that drop, when the host gave one.
+    pub interval: Option<[f64; 2]>,
+    /// The constrained metrics that left their tolerance; empty: the candidate is kept.
+    pub violated: Vec<String>,
+}
+
+impl Judgement {
+    /// Whether every constraint holds.
+    pub fn accepted(&self) -> bool {
+        self.violated.is_empty()
+    }
+}
+
 /// One step of the search.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepRecord {
@@ -172,6 +351,15 @@ pub struct StepRecord {
     pub drop: f64,
     /// Whether the candidate was kept.
     pub accepted: bool,
+    /// Every metric the host measured on the candidate, in points.
+    #[serde(default)]
+    pub metrics: BTreeMap<String, f64>,
+    /// Confidence interval of `drop`, when the host gave one.
+    #[serde(default)]
+    pub drop_interval: Option<[f64; 2]>,
+    /// The constrained metrics that left their tolerance (why a step was rolled back).
+    #[serde(default)]
+    pub violated: Vec<String>,
 }
 
 /// Why the search ended.
@@ -194,6 +382,9 @@ pub enum StopReason {
 pub struct SearchState {
     /// Baseline metric in points.
     pub baseline: f64,
+    /// Every metric of the unpruned network, in points.
+    #[serde(default)]
+    pub baseline_metrics: BTreeMap<String, f64>,
     /// FLOPs of the unpruned network.
     pub baseline_flops: u64,
     /// Prunable channels of the unpruned network.
@@ -213,26 +404,45 @@ pub struct SearchState {
 }
 
 impl SearchState {
-    /// The state before any step, from the unpruned network's groups.
+    /// The state before any step, from the unpruned network's groups and evaluation.
+    ///
+    /// # Errors
+    /// [`PlanError::Config`] when the evaluation lacks a constrained metric.
     pub fn start(
         groups: &[ChannelGroup],
-        baseline: f64,
+        baseline: &Evaluation,
         baseline_flops: u64,
         config: &SearchConfig,
-    ) -> Self {
-        Self {
-            baseline,
+    ) -> Result<Self, PlanError> {
+        config.judge(baseline, baseline)?;
+        let main = baseline.get(&config.metric).unwrap_or(f64::NAN);
+        Ok(Self {
+            baseline: main,
+            baseline_metrics: baseline.metrics.clone(),
             baseline_flops,
             baseline_channels: config.planner.prunable_channels(groups),
             fraction: config.initial_step,
             evaluations: 1,
             steps: Vec::new(),
-            metric: baseline,
+            metric: main,
             kept: groups
                 .iter()
                 .map(|g| (g.name.clone(), (0..g.size).collect()))
                 .collect(),
             stopped: None,
+        })
+    }
+
+    /// The baseline as an evaluation: every metric of the unpruned network (the main one alone
+    /// for a state saved before they were kept).
+    pub fn baseline_evaluation(&self, config: &SearchConfig) -> Evaluation {
+        let mut metrics = self.baseline_metrics.clone();
+        metrics
+            .entry(config.metric.clone())
+            .or_insert(self.baseline);
+        Evaluation {
+            metrics,
+            changes: BTreeMap::new(),
         }
     }
 
@@ -257,8 +467,10 @@ pub trait SearchHost<M> {
     /// The caller's error type.
     type Error: From<PlanError>;
 
-    /// The validation metric of `model`, in points (percent).
-    fn evaluate(&mut self, model: &M) -> Result<f64, Self::Error>;
+    /// The validation metrics of `model`, in points (percent), with the one
+    /// [`SearchConfig::metric`] names among them (an `f64` converts to an evaluation of the
+    /// default metric); intervals of their changes from the baseline when the host can tell.
+    fn evaluate(&mut self, model: &M) -> Result<Evaluation, Self::Error>;
 
     /// Importance scores of `model`'s channels for step `step` (1-based).
     fn scores(&mut self, model: &M, step: usize) -> Result<Scores, Self::Error>;
@@ -321,7 +533,9 @@ fn grow(state: &mut SearchState, config: &SearchConfig) {
 ///
 /// Each step removes the lowest-ranked `fraction` of the remaining prunable channels, lets the
 /// host fine-tune and evaluate the candidate, and accepts it when the drop from the baseline is
-/// within the tolerance; otherwise it rolls back and halves the fraction. After
+/// within the tolerance — for every constrained metric, and for the upper end of the drop's
+/// interval in [`SearchConfig::conservative`] mode; otherwise it rolls back and halves the
+/// fraction. After
 /// [`SearchConfig::grow_after`] accepted steps in a row the fraction doubles again, up to the
 /// initial one. With a rate or FLOPs
 /// target, a step removes no more than needed to reach it. Returns the last accepted network and
@@ -340,6 +554,7 @@ where
     H: SearchHost<M>,
 {
     config.validate()?;
+    let baseline = state.baseline_evaluation(config);
     let mut flops_now = host.flops(&model)?;
     while state.stopped.is_none() {
         let groups = model.channel_groups();
@@ -396,10 +611,11 @@ where
             break;
         }
         let candidate = host.fine_tune(candidate, step)?;
-        let metric = host.evaluate(&candidate)?;
+        let evaluation = host.evaluate(&candidate)?;
         state.evaluations += 1;
-        let drop = config.drop(state.baseline, metric);
-        let accepted = drop <= config.tolerance.value();
+        let judgement = config.judge(&baseline, &evaluation)?;
+        let accepted = judgement.accepted();
+        let metric = judgement.metric;
         let record = StepRecord {
             step,
             fraction: state.fraction,
@@ -407,8 +623,11 @@ where
             channels: channels - removed,
             flops: candidate_flops,
             metric,
-            drop,
+            drop: judgement.drop,
             accepted,
+            metrics: evaluation.metrics,
+            drop_interval: judgement.interval,
+            violated: judgement.violated,
         };
         state.steps.push(record.clone());
         if accepted {

@@ -4,8 +4,8 @@
 use burn::tensor::Device;
 use prunus_models::{Costed, UNet, UNetConfig};
 use prunus_plan::{
-    Criterion, PlanError, Scores, SearchConfig, SearchHost, SearchState, StopReason, Targets,
-    Tolerance, score, search,
+    Constraint, Criterion, Evaluation, PlanError, Scores, SearchConfig, SearchHost, SearchState,
+    StopReason, Targets, Tolerance, score, search,
 };
 use prunus_surgery::{Prunable, prune};
 
@@ -16,6 +16,8 @@ struct FormulaHost {
     accepted: Vec<SearchState>,
     /// Fail after this many accepted steps (an interruption).
     fail_after: Option<usize>,
+    /// Half-width of the interval of the main metric's change, when it gives one.
+    interval: Option<f64>,
 }
 
 impl FormulaHost {
@@ -25,6 +27,7 @@ impl FormulaHost {
             evaluations: 0,
             accepted: Vec::new(),
             fail_after: None,
+            interval: None,
         }
     }
 }
@@ -45,10 +48,18 @@ impl From<PlanError> for HostError {
 impl SearchHost<UNet> for FormulaHost {
     type Error = HostError;
 
-    fn evaluate(&mut self, model: &UNet) -> Result<f64, HostError> {
+    fn evaluate(&mut self, model: &UNet) -> Result<Evaluation, HostError> {
         self.evaluations += 1;
         let removed = 1.0 - channels(model) as f64 / self.total as f64;
-        Ok(100.0 - 40.0 * removed * removed)
+        let mut e = Evaluation::new([
+            ("metric", 100.0 - 40.0 * removed * removed),
+            ("steep", 100.0 - 400.0 * removed * removed),
+        ]);
+        if let Some(w) = self.interval {
+            let change = -40.0 * removed * removed;
+            e.changes.insert("metric".into(), [change - w, change + w]);
+        }
+        Ok(e)
     }
 
     fn scores(&mut self, model: &UNet, step: usize) -> Result<Scores, HostError> {
@@ -77,7 +88,7 @@ fn unet() -> UNet {
 fn start(model: &UNet, host: &mut FormulaHost, config: &SearchConfig) -> SearchState {
     let baseline = host.evaluate(model).unwrap();
     let flops = host.flops(model).unwrap();
-    SearchState::start(&model.channel_groups(), baseline, flops, config)
+    SearchState::start(&model.channel_groups(), &baseline, flops, config).unwrap()
 }
 
 #[test]
@@ -232,7 +243,13 @@ fn invalid_settings_are_errors() {
     ];
     for config in cases {
         let mut host = FormulaHost::new(&model);
-        let state = SearchState::start(&model.channel_groups(), 100.0, 1, &SearchConfig::default());
+        let state = SearchState::start(
+            &model.channel_groups(),
+            &100.0.into(),
+            1,
+            &SearchConfig::default(),
+        )
+        .unwrap();
         let err = search(model.clone(), state, &mut host, &config).unwrap_err();
         assert!(err.0.contains("invalid pruning configuration"), "{}", err.0);
     }
@@ -244,6 +261,7 @@ fn criteria_score_every_channel() {
     let groups = model.channel_groups();
     for criterion in [
         Criterion::Gate,
+        Criterion::GateNorm,
         Criterion::L1,
         Criterion::L2,
         Criterion::BatchNormGamma,
@@ -282,6 +300,43 @@ fn criteria_score_every_channel() {
     assert!(score(&model, Criterion::Taylor, 0).is_err());
 }
 
+#[test]
+fn gate_norm_reads_the_filter_norm_where_no_batch_norm_carries_the_scale() {
+    // Gates at 1: a producer with a BatchNorm scores |g·γ| = 1, one without (the transposed
+    // convolutions) ‖W_f‖₂ over its layer's mean, the same for every filter of one norm.
+    let model = unet();
+    let gate_norm = score(&model, Criterion::GateNorm, 0).unwrap();
+    let l2 = score(&model, Criterion::L2, 0).unwrap();
+    let (mut with_norm, mut without) = (0, 0);
+    for group in model.channel_groups() {
+        let mut m = model.clone();
+        let has_norm = match m.layer_mut(&group.producers[0]).unwrap() {
+            prunus_surgery::LayerMut::Gated(l) => l.norm.is_some(),
+            prunus_surgery::LayerMut::GatedTranspose(l) => l.norm.is_some(),
+            _ => unreachable!("U-Net's producers are gated"),
+        };
+        let got = gate_norm.get(&group.name).unwrap();
+        if has_norm {
+            with_norm += 1;
+            assert!(got.iter().all(|&v| v == 1.0), "{}", group.name);
+        } else {
+            without += 1;
+            let norms = l2.get(&group.name).unwrap();
+            let mean = norms.iter().sum::<f32>() / norms.len() as f32;
+            for (g, n) in got.iter().zip(norms) {
+                assert!(
+                    (g - n / mean).abs() < 1e-5,
+                    "{}: {g} vs {}",
+                    group.name,
+                    n / mean
+                );
+            }
+        }
+    }
+    assert!(with_norm > 0 && without > 0, "{with_norm} {without}");
+    assert!(gate_norm.shared_scale());
+}
+
 /// Accepts or rolls back steps as scripted (metric 100 or 0 against a baseline of 100), then
 /// rolls back everything.
 struct ScriptHost {
@@ -292,16 +347,17 @@ struct ScriptHost {
 impl SearchHost<UNet> for ScriptHost {
     type Error = HostError;
 
-    fn evaluate(&mut self, _model: &UNet) -> Result<f64, HostError> {
+    fn evaluate(&mut self, _model: &UNet) -> Result<Evaluation, HostError> {
         self.calls += 1;
         if self.calls == 1 {
-            return Ok(100.0);
+            return Ok(100.0.into());
         }
         Ok(if self.verdicts.pop_front().unwrap_or(false) {
             100.0
         } else {
             0.0
-        })
+        }
+        .into())
     }
 
     fn scores(&mut self, model: &UNet, step: usize) -> Result<Scores, HostError> {
@@ -325,7 +381,7 @@ fn fractions(grow_after: Option<usize>) -> Vec<(f64, bool)> {
     };
     let baseline = host.evaluate(&model).unwrap();
     let flops = host.flops(&model).unwrap();
-    let state = SearchState::start(&model.channel_groups(), baseline, flops, &config);
+    let state = SearchState::start(&model.channel_groups(), &baseline, flops, &config).unwrap();
     let (_, state) = search(model, state, &mut host, &config).unwrap();
     state
         .steps
@@ -371,4 +427,111 @@ fn a_step_that_never_grows_after_zero_steps_is_refused() {
     };
     let message = config.validate().unwrap_err().to_string();
     assert!(message.contains("grow"), "{message}");
+}
+
+/// Runs the formula host's search with `config` (interval half-width `interval`) to the end.
+fn run_formula(config: &SearchConfig, interval: Option<f64>) -> (UNet, SearchState) {
+    let model = unet();
+    let mut host = FormulaHost::new(&model);
+    host.interval = interval;
+    let state = start(&model, &mut host, config);
+    search(model, state, &mut host, config).unwrap()
+}
+
+#[test]
+fn every_constrained_metric_stays_within_its_tolerance() {
+    let alone = SearchConfig {
+        tolerance: Tolerance::Points(2.0),
+        ..SearchConfig::default()
+    };
+    let both = SearchConfig {
+        also: vec![Constraint {
+            metric: "steep".into(),
+            tolerance: Tolerance::Points(2.0),
+            higher_is_better: true,
+        }],
+        ..alone.clone()
+    };
+    let (_, one) = run_formula(&alone, None);
+    let (_, two) = run_formula(&both, None);
+    // Every step records both metrics; the kept ones are within both tolerances.
+    for s in &two.steps {
+        let steep = 100.0 - s.metrics["steep"];
+        assert_eq!(s.accepted, s.drop <= 2.0 && steep <= 2.0, "{s:?}");
+        assert_eq!(s.violated.contains(&"steep".to_string()), steep > 2.0);
+    }
+    assert!(two.steps.iter().any(|s| s.violated == ["steep"]));
+    assert_eq!(two.baseline_metrics["steep"], 100.0);
+    // The steeper metric binds first: less is removed than under the main tolerance alone.
+    let left = |s: &SearchState| s.kept.values().map(Vec::len).sum::<usize>();
+    assert!(left(&two) > left(&one), "{} vs {}", left(&two), left(&one));
+}
+
+#[test]
+fn the_conservative_search_keeps_the_upper_end_of_the_interval_within_the_tolerance() {
+    let config = SearchConfig {
+        tolerance: Tolerance::Points(2.0),
+        ..SearchConfig::default()
+    };
+    let (_, plain) = run_formula(&config, Some(0.5));
+    let conservative = SearchConfig {
+        conservative: true,
+        ..config
+    };
+    let (_, careful) = run_formula(&conservative, Some(0.5));
+    for s in &careful.steps {
+        let [low, high] = s.drop_interval.expect("the host gives intervals");
+        assert!((low - (s.drop - 0.5)).abs() < 1e-9 && (high - (s.drop + 0.5)).abs() < 1e-9);
+        assert_eq!(s.accepted, high <= 2.0, "{s:?}");
+    }
+    // The plain search keeps steps whose interval reaches past the tolerance.
+    assert!(
+        plain
+            .steps
+            .iter()
+            .any(|s| s.accepted && s.drop_interval.unwrap()[1] > 2.0)
+    );
+    assert!(100.0 - careful.metric <= 1.5 + 1e-9);
+}
+
+#[test]
+fn a_constraint_on_a_metric_the_host_does_not_measure_is_an_error() {
+    let config = SearchConfig {
+        metric: "IoU".into(),
+        ..SearchConfig::default()
+    };
+    let model = unet();
+    let mut host = FormulaHost::new(&model);
+    let baseline = host.evaluate(&model).unwrap();
+    let err = SearchState::start(&model.channel_groups(), &baseline, 1, &config).unwrap_err();
+    assert!(err.to_string().contains("IoU"), "{err}");
+    let twice = SearchConfig {
+        also: vec![Constraint {
+            metric: "metric".into(),
+            tolerance: Tolerance::Points(1.0),
+            higher_is_better: true,
+        }],
+        ..SearchConfig::default()
+    };
+    assert!(twice.validate().unwrap_err().to_string().contains("two"));
+}
+
+#[test]
+fn drop_intervals_follow_the_metric_direction_and_unit() {
+    let points = Tolerance::Points(1.0);
+    // Higher is better: a change of [-3, +1] is a drop of [-1, 3].
+    assert_eq!(
+        points.worsening_interval(80.0, [-3.0, 1.0], true),
+        [-1.0, 3.0]
+    );
+    // Lower is better (an error): the same change is a worsening of [-3, 1].
+    assert_eq!(
+        points.worsening_interval(20.0, [-3.0, 1.0], false),
+        [-3.0, 1.0]
+    );
+    let relative = Tolerance::Relative(0.1);
+    assert_eq!(
+        relative.worsening_interval(50.0, [-5.0, 0.0], true),
+        [0.0, 0.1]
+    );
 }

@@ -11,6 +11,7 @@ use burn::tensor::{Device, Int, Tensor};
 
 use crate::error::Error;
 use crate::fit::fit;
+use crate::measure::{Examples, Measurement};
 use crate::task::Task;
 use crate::train::TrainConfig;
 
@@ -37,14 +38,19 @@ pub struct ClassificationBatch {
 pub struct ClassificationTask<I> {
     train: Arc<dyn Dataset<I>>,
     valid: Arc<dyn Dataset<I>>,
+    test: Option<Arc<dyn Dataset<I>>>,
     batcher: Arc<dyn Batcher<I, ClassificationBatch>>,
 }
+
+/// The name of the classification metric.
+pub(crate) const TOP1: &str = "top-1 accuracy";
 
 impl<I> std::fmt::Debug for ClassificationTask<I> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClassificationTask")
             .field("train", &self.train.len())
             .field("valid", &self.valid.len())
+            .field("test", &self.test.as_ref().map(|t| t.len()))
             .finish()
     }
 }
@@ -59,8 +65,15 @@ impl<I: Send + Sync + 'static> ClassificationTask<I> {
         Self {
             train: Arc::new(train),
             valid: Arc::new(valid),
+            test: None,
             batcher: Arc::new(batcher),
         }
+    }
+
+    /// A held-out test split: measured before and after pruning, never seen by the search.
+    pub fn with_test(mut self, test: impl Dataset<I> + 'static) -> Self {
+        self.test = Some(Arc::new(test));
+        self
     }
 
     fn batch(
@@ -90,22 +103,47 @@ impl<I: Send + Sync + 'static> ClassificationTask<I> {
         batch_size: usize,
         device: &Device,
     ) -> Result<f64, Error> {
+        let right = self.right(model, data, batch_size, device)?;
+        Ok(100.0 * right.iter().filter(|&&r| r).count() as f64 / right.len() as f64)
+    }
+
+    /// Whether `model` classifies each example of `data` right, in order.
+    fn right<M: ClassificationModel>(
+        &self,
+        model: &M,
+        data: &dyn Dataset<I>,
+        batch_size: usize,
+        device: &Device,
+    ) -> Result<Vec<bool>, Error> {
         if data.is_empty() {
             return Err(Error::EmptyData("evaluation"));
         }
         let model = model.valid();
-        let mut right = 0i64;
+        let mut right = Vec::with_capacity(data.len());
         let indices: Vec<usize> = (0..data.len()).collect();
         for chunk in indices.chunks(batch_size.max(1)) {
             let batch = self.batch(data, chunk, device)?;
             let predicted = model.forward(batch.images).argmax(1).flatten::<1>(0, 1);
-            right += predicted
+            let equal = predicted
                 .equal(batch.targets)
                 .int()
-                .sum()
-                .into_scalar::<i64>();
+                .try_into_vec_as::<i64>()
+                .map_err(|e| Error::Training(format!("cannot read the predictions: {e}")))?;
+            right.extend(equal.into_iter().map(|e| e != 0));
         }
-        Ok(100.0 * right as f64 / data.len() as f64)
+        Ok(right)
+    }
+
+    /// Every metric of `model` on `data`, with the per-example counts.
+    fn measure_on<M: ClassificationModel>(
+        &self,
+        model: &M,
+        data: &dyn Dataset<I>,
+        batch_size: usize,
+        device: &Device,
+    ) -> Result<Measurement, Error> {
+        let right = self.right(model, data, batch_size, device)?;
+        Ok(Measurement::from_examples(Examples::classification(right)))
     }
 
     /// Trains `model` on the training data with `config` (also how the search fine-tunes):
@@ -140,7 +178,7 @@ impl<I: Send + Sync + 'static> ClassificationTask<I> {
 
 impl<I: Send + Sync + 'static, M: ClassificationModel> Task<M> for ClassificationTask<I> {
     fn metric_name(&self) -> String {
-        "top-1 accuracy".into()
+        TOP1.into()
     }
 
     fn check(&self, fine_tuning: bool) -> Result<(), Error> {
@@ -149,6 +187,39 @@ impl<I: Send + Sync + 'static, M: ClassificationModel> Task<M> for Classificatio
 
     fn evaluate(&mut self, model: &M, batch_size: usize, device: &Device) -> Result<f64, Error> {
         self.accuracy(model, &*self.valid, batch_size, device)
+    }
+
+    fn measure(
+        &mut self,
+        model: &M,
+        batch_size: usize,
+        device: &Device,
+    ) -> Result<Measurement, Error> {
+        self.measure_on(model, &*self.valid, batch_size, device)
+    }
+
+    fn measure_test(
+        &mut self,
+        model: &M,
+        batch_size: usize,
+        device: &Device,
+    ) -> Result<Option<Measurement>, Error> {
+        match &self.test {
+            Some(test) => Ok(Some(self.measure_on(model, &**test, batch_size, device)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn describe(&self) -> String {
+        let mut text = format!(
+            "{} training, {} validation examples",
+            self.train.len(),
+            self.valid.len()
+        );
+        if let Some(test) = &self.test {
+            text += &format!(", {} test examples", test.len());
+        }
+        text
     }
 
     fn fine_tune(

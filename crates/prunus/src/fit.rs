@@ -4,7 +4,7 @@
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor};
-use prunus_layers::{Trainable, gate_l1, gate_param_ids, set_trainable};
+use prunus_layers::{Trainable, gate_param_ids, set_trainable};
 
 use crate::error::Error;
 use crate::train::{LrSchedule, TrainConfig, TrainMode};
@@ -42,7 +42,8 @@ fn rate(config: &TrainConfig, t: usize, total: usize) -> f64 {
 
 /// Trains `model` for `config.epochs` epochs over `examples` training examples in shuffled
 /// batches of `config.batch_size`: `batch(indices, device)` loads a batch on the autodiff
-/// device, `loss(model, batch)` is the task's loss; `config.loss.gate_l1` · Σ|g| is added.
+/// device, `loss(model, batch)` is the task's loss; `config.loss.gate_l1` · Σ|g| (and
+/// `bn_l1` · Σ|γ|) is added.
 ///
 /// # Errors
 /// [`Error::NonFiniteLoss`] at the first loss that is not finite (the model is dropped), and
@@ -80,7 +81,7 @@ pub(crate) fn fit<M: Module, B>(
         for indices in order.chunks(config.batch_size) {
             step += 1;
             let input = batch(indices, &autodiff)?;
-            let mut value = loss(&model, input);
+            let value = loss(&model, input);
             let task_loss = value.clone().into_scalar::<f64>();
             if !task_loss.is_finite() {
                 return Err(Error::NonFiniteLoss {
@@ -89,11 +90,7 @@ pub(crate) fn fit<M: Module, B>(
                     last_checkpoint: None,
                 });
             }
-            if config.loss.gate_l1 > 0.0
-                && let Some(l1) = gate_l1(&model)
-            {
-                value = value + l1.mul_scalar(config.loss.gate_l1);
-            }
+            let value = config.loss.with_penalties(&model, value);
             let mut grads = value.backward();
             let gate_grads = GradientsParams::from_params(&mut grads, &model, &gate_ids);
             let weight_grads = GradientsParams::from_grads(grads, &model);

@@ -52,6 +52,7 @@ mod fit;
 mod infer;
 mod lock;
 mod loss;
+mod measure;
 mod memory;
 pub mod plots;
 mod progress;
@@ -65,6 +66,7 @@ pub use device::{DEVICE_ENV, DeviceError, device, device_from_env, device_label}
 pub use error::Error;
 pub use infer::predict_image;
 pub use loss::LossConfig;
+pub use measure::{Examples, Measurement, change_intervals};
 pub use memory::{check_memory, memory_available, memory_needed};
 pub use progress::{PlainRenderer, SegmentationMetric, SegmentationOutput};
 pub use prune::{PrunableModel, PruneConfig, prune_to_tolerance, prune_to_tolerance_with};
@@ -76,12 +78,26 @@ pub use prunus_layers as layers;
 pub use prunus_models as models;
 pub use prunus_plan as plan;
 pub use prunus_surgery as surgery;
-pub use report::{GroupWidth, Outcome, Report, measure_latency};
+pub use report::{GroupWidth, Outcome, Report, TestFigures, measure_latency};
 pub use task::{SegmentationTask, Task};
 pub use train::{
     LrSchedule, SegmentationModel, TrainConfig, TrainDisplay, TrainMode, Trained, TrainingModel,
     checkpoint_dir, evaluate, last_checkpoint, train,
 };
+
+/// This prunus: `prunus 0.1.0`, with ` (commit 1a2b3c4d5e6f)` when built from a git checkout —
+/// what reports record so that a figure can be traced to the code that made it.
+///
+/// ```
+/// assert!(prunus::version().starts_with("prunus "));
+/// ```
+pub fn version() -> String {
+    let mut v = format!("prunus {}", env!("CARGO_PKG_VERSION"));
+    if let Some(commit) = option_env!("PRUNUS_COMMIT") {
+        v += &format!(" (commit {commit})");
+    }
+    v
+}
 
 /// The README's code, compiled and run as a doc test.
 #[cfg(doctest)]

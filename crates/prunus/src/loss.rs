@@ -4,11 +4,11 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::Tensor;
 use burn::tensor::activation::{log_sigmoid, sigmoid};
-use prunus_layers::gate_l1;
+use prunus_layers::{gate_l1, norm_scale_l1};
 
 /// Weights of the loss terms.
 ///
-/// `loss = BCE(logits, mask) + jaccard_weight · (1 − softJaccard) + gate_l1 · Σ|g|`
+/// `loss = BCE(logits, mask) + jaccard_weight · (1 − softJaccard) + gate_l1 · Σ|g| + bn_l1 · Σ|γ|`
 #[derive(Config, Debug, PartialEq)]
 pub struct LossConfig {
     /// Weight of `1 − soft Jaccard` (0 turns it off).
@@ -17,6 +17,10 @@ pub struct LossConfig {
     /// λ, the weight of the L1 norm of all gates (0 turns it off).
     #[config(default = 1e-4)]
     pub gate_l1: f64,
+    /// Weight of the L1 norm of every BatchNorm scale γ (Network Slimming's penalty, the
+    /// baseline; 0, the default, turns it off).
+    #[config(default = 0.0)]
+    pub bn_l1: f64,
 }
 
 impl Default for LossConfig {
@@ -34,6 +38,7 @@ impl LossConfig {
         for (name, value) in [
             ("jaccard_weight", self.jaccard_weight),
             ("gate_l1", self.gate_l1),
+            ("bn_l1", self.bn_l1),
         ] {
             if !value.is_finite() || value < 0.0 {
                 return Err(format!(
@@ -66,16 +71,26 @@ impl LossConfig {
             .mul_scalar(self.jaccard_weight)
     }
 
-    /// The whole loss: [`task_loss`](Self::task_loss) plus `gate_l1 · Σ|g|` over `model`'s gates.
+    /// The whole loss: [`task_loss`](Self::task_loss) plus `gate_l1 · Σ|g|` over `model`'s gates
+    /// and `bn_l1 · Σ|γ|` over its BatchNorm scales.
     pub fn loss<M: Module>(&self, model: &M, logits: Tensor<4>, masks: Tensor<4>) -> Tensor<1> {
-        let task = self.task_loss(logits, masks);
-        if self.gate_l1 == 0.0 {
-            return task;
+        self.with_penalties(model, self.task_loss(logits, masks))
+    }
+
+    /// `task` plus the penalties on `model`'s parameters: `gate_l1 · Σ|g| + bn_l1 · Σ|γ|`.
+    pub fn with_penalties<M: Module>(&self, model: &M, task: Tensor<1>) -> Tensor<1> {
+        let mut loss = task;
+        if self.gate_l1 > 0.0
+            && let Some(l1) = gate_l1(model)
+        {
+            loss = loss + l1.mul_scalar(self.gate_l1);
         }
-        match gate_l1(model) {
-            Some(l1) => task + l1.mul_scalar(self.gate_l1),
-            None => task,
+        if self.bn_l1 > 0.0
+            && let Some(l1) = norm_scale_l1(model)
+        {
+            loss = loss + l1.mul_scalar(self.bn_l1);
         }
+        loss
     }
 }
 
@@ -114,6 +129,23 @@ mod tests {
         let jaccard = (inter + 1.0) / (psum + ysum - inter + 1.0);
         let want = bce + 0.7 * (1.0 - jaccard);
         assert!((got - want).abs() < 1e-5, "got {got}, want {want}");
+    }
+
+    #[test]
+    fn the_penalties_add_the_gates_and_the_norm_scales_l1() {
+        use prunus_layers::{GateInit, GatedConv2dConfig};
+        let device = Device::flex();
+        // Four gates at -0.5 (Σ|g| = 2) and a BatchNorm of four scales at 1 (Σ|γ| = 4).
+        let layer = GatedConv2dConfig::new([3, 4])
+            .with_batch_norm(true)
+            .with_gate_init(GateInit::Constant { value: -0.5 })
+            .init(&device);
+        let task = Tensor::<1>::from_floats([1.5], &device);
+        let total = |c: LossConfig| c.with_penalties(&layer, task.clone()).into_scalar::<f64>();
+        let plain = LossConfig::new().with_gate_l1(0.0);
+        assert!((total(plain.clone()) - 1.5).abs() < 1e-6);
+        assert!((total(plain.clone().with_gate_l1(0.1)) - (1.5 + 0.2)).abs() < 1e-6);
+        assert!((total(plain.with_bn_l1(0.01)) - (1.5 + 0.04)).abs() < 1e-6);
     }
 
     #[test]

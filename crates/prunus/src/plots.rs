@@ -150,6 +150,96 @@ pub fn metric_vs_flops(report: &Report) -> String {
     out
 }
 
+/// One curve of [`curves`]: a name and its points `(x, mean y, sd of y)`.
+pub type Curve = (String, Vec<(f64, f64, f64)>);
+
+/// Several curves on shared axes, as an SVG document: one colour per curve, a dot per point
+/// with a bar of ± one standard deviation, and a legend — the IoU-vs-FLOPs comparison of
+/// pruning methods, each point a mean over seeds.
+///
+/// # Example
+/// ```
+/// let svg = prunus::plots::curves(
+///     "test IoU vs FLOPs removed",
+///     "FLOPs removed, %",
+///     "test IoU, %",
+///     &[
+///         ("gate".into(), vec![(50.0, 66.0, 0.4), (90.0, 62.0, 1.1)]),
+///         ("l1".into(), vec![(50.0, 65.5, 0.5), (90.0, 58.0, 2.0)]),
+///     ],
+/// );
+/// assert!(svg.starts_with("<svg") && svg.contains(">l1</text>"));
+/// ```
+pub fn curves(title: &str, x_label: &str, y_label: &str, curves: &[Curve]) -> String {
+    const COLOURS: [&str; 8] = [
+        "#2a7", "#d33", "#36c", "#e90", "#849", "#777", "#0aa", "#a52",
+    ];
+    let points = || curves.iter().flat_map(|c| c.1.iter().copied());
+    let (x_lo, x_hi) = points().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
+    let (y_lo, y_hi) = points().fold((f64::MAX, f64::MIN), |(a, b), p| {
+        (a.min(p.1 - p.2), b.max(p.1 + p.2))
+    });
+    if x_lo > x_hi {
+        let mut out = String::new();
+        header(&mut out, title);
+        out.push_str("</svg>\n");
+        return out;
+    }
+    let pad = |lo: f64, hi: f64| ((hi - lo) * 0.05).max(0.05);
+    let (x_lo, x_hi) = (x_lo - pad(x_lo, x_hi), x_hi + pad(x_lo, x_hi));
+    let (y_lo, y_hi) = (y_lo - pad(y_lo, y_hi), y_hi + pad(y_lo, y_hi));
+    let px = |x: f64| LEFT + (x - x_lo) / (x_hi - x_lo) * (W - LEFT - RIGHT - 90.0);
+    let py = |y: f64| TOP + (y_hi - y) / (y_hi - y_lo) * (H - TOP - BOTTOM);
+    let mut out = String::new();
+    header(&mut out, title);
+    axes(
+        &mut out,
+        (x_lo, x_hi),
+        (y_lo, y_hi),
+        &px,
+        &py,
+        x_label,
+        y_label,
+    );
+    for (i, (name, points)) in curves.iter().enumerate() {
+        let colour = COLOURS[i % COLOURS.len()];
+        let mut sorted = points.clone();
+        sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let path: Vec<String> = sorted
+            .iter()
+            .map(|p| format!("{:.1},{:.1}", px(p.0), py(p.1)))
+            .collect();
+        let _ = writeln!(
+            out,
+            r##"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="2"/>"##,
+            path.join(" ")
+        );
+        for &(x, y, sd) in &sorted {
+            let _ = writeln!(
+                out,
+                r##"<circle cx="{:.1}" cy="{:.1}" r="3.5" fill="{colour}"/><line x1="{x:.1}" x2="{x:.1}" y1="{:.1}" y2="{:.1}" stroke="{colour}"/>"##,
+                px(x),
+                py(y),
+                py(y - sd),
+                py(y + sd),
+                x = px(x),
+            );
+        }
+        let ly = TOP + 14.0 + 18.0 * i as f64;
+        let _ = writeln!(
+            out,
+            r##"<circle cx="{:.1}" cy="{:.1}" r="4" fill="{colour}"/><text x="{:.1}" y="{:.1}">{}</text>"##,
+            W - RIGHT - 80.0,
+            ly - 4.0,
+            W - RIGHT - 70.0,
+            ly,
+            escape(name)
+        );
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
 #[allow(clippy::too_many_arguments)]
 fn axes(
     out: &mut String,
@@ -325,11 +415,24 @@ mod tests {
             metric,
             drop: 99.0 - metric,
             accepted,
+            metrics: Default::default(),
+            drop_interval: None,
+            violated: Vec::new(),
         };
         Report {
             metric: Metric::PixelAccuracy.to_string(),
             higher_is_better: true,
             tolerance: Tolerance::Points(0.5),
+            also: Vec::new(),
+            conservative: false,
+            metrics_before: Default::default(),
+            metrics_after: Default::default(),
+            drop_interval: None,
+            confidence: 0.95,
+            test: None,
+            seed: 0,
+            data: String::new(),
+            prunus: crate::version(),
             criterion: Criterion::Gate,
             input_shape: [1, 3, 64, 64],
             baseline: 99.0,

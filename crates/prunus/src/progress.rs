@@ -66,6 +66,23 @@ pub(crate) fn confusion_counts(logits: Tensor<4>, masks: Tensor<4>) -> Tensor<1>
     )
 }
 
+/// Confusion counts `[tp, fp, fn, tn]` of every image of a batch, `[batch, 4]`.
+pub(crate) fn confusion_per_image(logits: Tensor<4>, masks: Tensor<4>) -> Tensor<2> {
+    let predicted = logits.greater_elem(0.0).float().flatten::<2>(1, 3);
+    let truth = masks.greater_elem(0.5).float().flatten::<2>(1, 3);
+    let not_p = predicted.clone().neg().add_scalar(1.0);
+    let not_t = truth.clone().neg().add_scalar(1.0);
+    Tensor::cat(
+        vec![
+            (predicted.clone() * truth.clone()).sum_dim(1),
+            (predicted * not_t.clone()).sum_dim(1),
+            (not_p.clone() * truth).sum_dim(1),
+            (not_p * not_t).sum_dim(1),
+        ],
+        1,
+    )
+}
+
 /// Reads counts made by [`confusion_counts`].
 pub(crate) fn read_confusion(counts: Tensor<1>) -> Result<Confusion, TensorReadError> {
     let v = counts.try_into_vec_as::<f32>()?;

@@ -9,8 +9,9 @@ use burn::module::ModuleDisplay;
 use burn::tensor::Device;
 use prunus_models::{CostReport, Costed, TernausNet, UNet};
 use prunus_plan::{
-    Criterion, PlanError, PlannerConfig, RunFolder, Scores, SearchConfig, SearchHost, SearchState,
-    StepRecord, Targets, TaylorScores, Tolerance, score, search,
+    Constraint, Criterion, DEFAULT_METRIC, Evaluation, PlanError, PlannerConfig, RunFolder, Scores,
+    SearchConfig, SearchHost, SearchState, StepRecord, Targets, TaylorScores, Tolerance, score,
+    search,
 };
 use prunus_surgery::{
     ModelFile, Network, Prunable, PruningPlan, SurgeryError, fold_for_inference, fold_gates,
@@ -18,7 +19,8 @@ use prunus_surgery::{
 };
 
 use crate::error::Error;
-use crate::report::{GroupWidth, Outcome, ProgressBar, Report, measure_latency};
+use crate::measure::{Examples, Measurement, change_intervals};
+use crate::report::{GroupWidth, Outcome, ProgressBar, Report, TestFigures, measure_latency};
 use crate::task::Task;
 use crate::train::{TrainConfig, TrainDisplay};
 
@@ -116,6 +118,25 @@ pub struct PruneConfig {
     /// Read `tolerance` as a share of the baseline metric instead of points.
     #[config(default = false)]
     pub relative: bool,
+    /// Further metrics, by the names the task measures them under (`"pixel accuracy"`,
+    /// `"Dice"`), each with its own tolerance: a step is kept only when every one holds.
+    #[config(default = "Vec::new()")]
+    pub also: Vec<Constraint>,
+    /// Bootstrap resamples of the validation examples behind each step's confidence interval
+    /// (0: no intervals). Needs a task that measures per-example counts
+    /// ([`Task::measure`]); the segmentation and classification tasks do.
+    #[config(default = 1000)]
+    pub bootstrap: usize,
+    /// Confidence level of the intervals, in (0, 1).
+    #[config(default = 0.95)]
+    pub confidence: f64,
+    /// Keep a step only when the upper end of its drop's interval is within the tolerance —
+    /// "lose at most t points" as a promise about the validation distribution, not one draw.
+    #[config(default = false)]
+    pub conservative: bool,
+    /// Seed of the run's randomness (fine-tuning order, bootstrap resamples); reported.
+    #[config(default = 0)]
+    pub seed: u64,
     /// Share of the remaining prunable channels the first step removes, in (0, 1]; halved at
     /// each rolled-back step.
     #[config(default = 0.5)]
@@ -165,7 +186,7 @@ pub struct PruneConfig {
 }
 
 impl PruneConfig {
-    fn search_config(&self, higher_is_better: bool) -> SearchConfig {
+    fn search_config(&self, metric: &str, higher_is_better: bool) -> SearchConfig {
         SearchConfig {
             higher_is_better,
             tolerance: if self.relative {
@@ -181,6 +202,9 @@ impl PruneConfig {
             },
             planner: self.planner.clone(),
             grow_after: self.grow_after,
+            metric: metric.to_string(),
+            also: self.also.clone(),
+            conservative: self.conservative,
         }
     }
 
@@ -189,9 +213,20 @@ impl PruneConfig {
     /// # Errors
     /// [`Error::Config`] naming the bad setting.
     pub fn validate(&self) -> Result<(), Error> {
-        self.search_config(true)
+        self.search_config(DEFAULT_METRIC, true)
             .validate()
             .map_err(|e| Error::Config(e.to_string()))?;
+        if !(self.confidence > 0.0 && self.confidence < 1.0) {
+            return Err(Error::Config(format!(
+                "the confidence must be in (0, 1), got {}",
+                self.confidence
+            )));
+        }
+        if self.conservative && self.bootstrap == 0 {
+            return Err(Error::Config(
+                "the conservative search needs intervals: bootstrap must be at least 1".into(),
+            ));
+        }
         for tune in self.fine_tune.iter().chain(&self.final_fine_tune) {
             tune.validate()?;
         }
@@ -237,6 +272,8 @@ struct Host<'a, M, T> {
     input_shape: [usize; 4],
     observer: &'a mut dyn FnMut(&StepRecord, &SearchState) -> bool,
     stop: bool,
+    /// The unpruned network's per-example counts, which intervals compare candidates with.
+    baseline_examples: Option<Examples>,
 }
 
 /// The cost of `model` on an input of `input_shape`: from its configuration when it has a cost
@@ -278,7 +315,10 @@ impl<M: PrunableModel, T: Task<M>> Host<'_, M, T> {
         let mut config = config.clone();
         config.resume = false;
         config.display = TrainDisplay::Quiet;
-        config.seed = config.seed.wrapping_add(seed);
+        config.seed = config
+            .seed
+            .wrapping_add(seed)
+            .wrapping_add(self.config.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let result = self.task.fine_tune(model, &config, &dir, self.device);
         if temporary {
             let _ = std::fs::remove_dir_all(&dir);
@@ -303,6 +343,44 @@ impl<M: PrunableModel, T: Task<M>> Host<'_, M, T> {
             taylor.add(&model, &grads)?;
         }
         Ok(taylor.scores())
+    }
+
+    /// Every validation metric of the unpruned network; keeps its per-example counts.
+    fn measure_baseline(&mut self) -> Result<Evaluation, Error> {
+        let (original, _) = &self.original;
+        let m = self
+            .task
+            .measure(original, self.config.eval_batch_size, self.device)?;
+        self.baseline_examples = m.examples;
+        Ok(Evaluation::new(m.metrics))
+    }
+
+    /// A candidate's measurement as the search's evaluation: with intervals of its changes
+    /// from the baseline when the task gives per-example counts.
+    fn evaluation(&mut self, m: Measurement) -> Result<Evaluation, Error> {
+        let mut evaluation = Evaluation::new(m.metrics);
+        let Some(examples) = m.examples else {
+            return Ok(evaluation);
+        };
+        if self.config.bootstrap == 0 {
+            return Ok(evaluation);
+        }
+        if self.baseline_examples.is_none() {
+            // A resumed run: the baseline's counts were not kept.
+            self.measure_baseline()?;
+        }
+        if let Some(baseline) = &self.baseline_examples {
+            // The same resamples for every candidate (one seed): intervals of different steps
+            // are comparable, and a resumed run gives the ones an uninterrupted run gives.
+            evaluation.changes = change_intervals(
+                baseline,
+                &examples,
+                self.config.bootstrap,
+                self.config.confidence,
+                self.config.seed,
+            );
+        }
+        Ok(evaluation)
     }
 
     /// The cost of `model` on the example input: from its configuration when it has a cost
@@ -340,9 +418,11 @@ impl From<PlanError> for Error {
 impl<M: PrunableModel, T: Task<M>> SearchHost<M> for Host<'_, M, T> {
     type Error = Error;
 
-    fn evaluate(&mut self, model: &M) -> Result<f64, Error> {
-        self.task
-            .evaluate(model, self.config.eval_batch_size, self.device)
+    fn evaluate(&mut self, model: &M) -> Result<Evaluation, Error> {
+        let m = self
+            .task
+            .measure(model, self.config.eval_batch_size, self.device)?;
+        self.evaluation(m)
     }
 
     fn scores(&mut self, model: &M, step: usize) -> Result<Scores, Error> {
@@ -452,7 +532,7 @@ pub fn prune_to_tolerance_with<M: PrunableModel, T: Task<M>>(
     if config.verify {
         verify_prunable(&model, input.clone(), |m, x| task.forward(m, x))?;
     }
-    let search_config = config.search_config(task.higher_is_better());
+    let search_config = config.search_config(&task.metric_name(), task.higher_is_better());
     let run = open_run(&model, &*task, config)?;
     let _lock = match &run {
         Some(run) => Some(crate::lock::lock_folder(run.dir())?),
@@ -469,6 +549,7 @@ pub fn prune_to_tolerance_with<M: PrunableModel, T: Task<M>>(
         input_shape: input.dims(),
         observer,
         stop: false,
+        baseline_examples: None,
     };
     let (current, state) = resume_or_start(&original, &mut host, &search_config)?;
     let (model, state) = search(current, state, &mut host, &search_config)?;
@@ -476,7 +557,9 @@ pub fn prune_to_tolerance_with<M: PrunableModel, T: Task<M>>(
     // the final fine-tune's pass once, not once per call).
     host.save_state(&state)?;
     let finished = final_fine_tune(model, &state, &mut host, &search_config)?;
+    let test = test_figures(&mut host, &finished.model)?;
     let mut report = measure(&finished, &state, &host, &search_config, &input)?;
+    report.test = test;
     let model = if config.fold {
         fold_gates(finished.model)?
     } else {
@@ -529,9 +612,9 @@ fn resume_or_start<M: PrunableModel, T: Task<M>>(
         }
         return Ok((current, state));
     }
-    let baseline = host.evaluate(original)?;
+    let baseline = host.measure_baseline()?;
     let flops = host.flops(original)?;
-    let state = SearchState::start(&original.channel_groups(), baseline, flops, search_config);
+    let state = SearchState::start(&original.channel_groups(), &baseline, flops, search_config)?;
     host.save_state(&state)?;
     Ok((original.clone(), state))
 }
@@ -541,41 +624,99 @@ struct Finished<M> {
     model: M,
     /// Its validation metric.
     metric: f64,
+    /// Every validation metric of it.
+    metrics: std::collections::BTreeMap<String, f64>,
+    /// The interval of its drop, when the task gives one.
+    interval: Option<[f64; 2]>,
     /// The final fine-tune's metric, and whether its network was kept.
     tune: Option<(f64, bool)>,
     /// Validation passes in all, the final fine-tune's included.
     evaluations: usize,
 }
 
-/// The final fine-tune, kept only within the tolerance.
+/// The final fine-tune, kept only within the tolerance (every constrained metric, the upper end
+/// of the interval in conservative mode).
 fn final_fine_tune<M: PrunableModel, T: Task<M>>(
     model: M,
     state: &SearchState,
     host: &mut Host<'_, M, T>,
     search_config: &SearchConfig,
 ) -> Result<Finished<M>, Error> {
-    let Some(tune) = host.config.final_fine_tune.clone() else {
-        return Ok(Finished {
-            model,
-            metric: state.metric,
-            tune: None,
-            evaluations: state.evaluations,
-        });
-    };
-    let tuned = host.tune(model.clone(), &tune, "final-fine-tune", u64::MAX / 2)?;
-    let metric = host.evaluate(&tuned)?;
-    let keep = search_config.drop(state.baseline, metric) <= search_config.tolerance.value();
-    let (model, kept_metric) = if keep {
-        (tuned, metric)
-    } else {
-        (model, state.metric)
-    };
-    Ok(Finished {
+    let last = state.steps.iter().rev().find(|s| s.accepted);
+    let searched = Finished {
         model,
-        metric: kept_metric,
-        tune: Some((metric, keep)),
-        evaluations: state.evaluations + 1,
+        metric: state.metric,
+        metrics: last
+            .map(|s| s.metrics.clone())
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| state.baseline_evaluation(search_config).metrics),
+        interval: last.and_then(|s| s.drop_interval),
+        tune: None,
+        evaluations: state.evaluations,
+    };
+    let Some(tune) = host.config.final_fine_tune.clone() else {
+        return Ok(searched);
+    };
+    let tuned = host.tune(
+        searched.model.clone(),
+        &tune,
+        "final-fine-tune",
+        u64::MAX / 2,
+    )?;
+    let evaluation = SearchHost::evaluate(host, &tuned)?;
+    let judgement = search_config.judge(&state.baseline_evaluation(search_config), &evaluation)?;
+    let keep = judgement.accepted();
+    let tried = Some((judgement.metric, keep));
+    let evaluations = state.evaluations + 1;
+    Ok(if keep {
+        Finished {
+            model: tuned,
+            metric: judgement.metric,
+            metrics: evaluation.metrics,
+            interval: judgement.interval,
+            tune: tried,
+            evaluations,
+        }
+    } else {
+        Finished {
+            tune: tried,
+            evaluations,
+            ..searched
+        }
     })
+}
+
+/// Every test metric of the unpruned network and of the result, when the task has a test split.
+fn test_figures<M: PrunableModel, T: Task<M>>(
+    host: &mut Host<'_, M, T>,
+    result: &M,
+) -> Result<Option<TestFigures>, Error> {
+    let batch = host.config.eval_batch_size;
+    let Some(before) = host
+        .task
+        .measure_test(&host.original.0, batch, host.device)?
+    else {
+        return Ok(None);
+    };
+    let after = host
+        .task
+        .measure_test(result, batch, host.device)?
+        .ok_or_else(|| Error::Config("the task's test split went away".into()))?;
+    let changes = match (&before.examples, &after.examples) {
+        (Some(b), Some(a)) if host.config.bootstrap > 0 => change_intervals(
+            b,
+            a,
+            host.config.bootstrap,
+            host.config.confidence,
+            host.config.seed ^ 0x7e57,
+        ),
+        _ => Default::default(),
+    };
+    Ok(Some(TestFigures {
+        before: before.metrics,
+        after: after.metrics,
+        changes,
+    }))
 }
 
 /// The report: metrics, cost, latency and widths of the original and the result (`seconds` is
@@ -613,6 +754,16 @@ fn measure<M: PrunableModel, T: Task<M>>(
         metric: host.task.metric_name(),
         higher_is_better: search_config.higher_is_better,
         tolerance: search_config.tolerance,
+        also: search_config.also.clone(),
+        conservative: search_config.conservative,
+        metrics_before: state.baseline_evaluation(search_config).metrics,
+        metrics_after: finished.metrics.clone(),
+        drop_interval: finished.interval,
+        confidence: host.config.confidence,
+        test: None,
+        seed: host.config.seed,
+        data: task.describe(),
+        prunus: crate::version(),
         criterion: host.config.criterion,
         input_shape: host.input_shape,
         baseline: state.baseline,

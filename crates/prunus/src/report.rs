@@ -6,7 +6,9 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::tensor::Tensor;
-use prunus_plan::{Criterion, SearchState, StepRecord, StopReason, Tolerance};
+use std::collections::BTreeMap;
+
+use prunus_plan::{Constraint, Criterion, SearchState, StepRecord, StopReason, Tolerance};
 use serde::{Deserialize, Serialize};
 
 /// Width of one channel group before and after.
@@ -20,6 +22,18 @@ pub struct GroupWidth {
     pub after: usize,
 }
 
+/// Every metric on the held-out test split, before and after pruning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestFigures {
+    /// Every test metric of the unpruned network, in points.
+    pub before: BTreeMap<String, f64>,
+    /// Every test metric of the result, in points.
+    pub after: BTreeMap<String, f64>,
+    /// Confidence intervals of each change (after − before, points) by a paired bootstrap over
+    /// the test examples, when the task gives per-example counts.
+    pub changes: BTreeMap<String, [f64; 2]>,
+}
+
 /// What [`prune_to_tolerance`] found, measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -29,6 +43,27 @@ pub struct Report {
     pub higher_is_better: bool,
     /// The tolerance.
     pub tolerance: Tolerance,
+    /// Further metrics with their own tolerances.
+    pub also: Vec<Constraint>,
+    /// Whether a step had to keep its drop's interval within the tolerance.
+    pub conservative: bool,
+    /// Every validation metric of the unpruned network, in points.
+    pub metrics_before: BTreeMap<String, f64>,
+    /// Every validation metric of the result, in points.
+    pub metrics_after: BTreeMap<String, f64>,
+    /// Confidence interval of `drop` (bootstrap over the validation examples), when the task
+    /// gives per-example counts.
+    pub drop_interval: Option<[f64; 2]>,
+    /// The level of the intervals.
+    pub confidence: f64,
+    /// Every metric on the held-out test split the search never saw, when the task has one.
+    pub test: Option<TestFigures>,
+    /// The run's seed ([`PruneConfig::seed`](crate::PruneConfig::seed)).
+    pub seed: u64,
+    /// The data, as the task describes it.
+    pub data: String,
+    /// The prunus that made the report: version and, when built from a git checkout, commit.
+    pub prunus: String,
     /// The importance criterion.
     pub criterion: Criterion,
     /// The example input FLOPs and latency are measured on, `[batch, channels, height, width]`.
@@ -78,39 +113,92 @@ impl Report {
         self.latency_ms_before / self.latency_ms_after.max(1e-9)
     }
 
-    /// A few lines for people: metric, drop, FLOPs, parameters, latency, passes.
+    /// A few lines for people: metric, drop (with its interval), every metric on validation
+    /// and test data, FLOPs, parameters, latency, passes.
     pub fn summary(&self) -> String {
         let unit = match self.tolerance {
             Tolerance::Points(_) => "points",
             Tolerance::Relative(_) => "of the baseline",
         };
-        format!(
-            "{metric}: {b:.2} → {f:.2} (drop {d:.3} {unit}, tolerance {t})\n\
-             FLOPs: {fb:.3} G → {fa:.3} G ({cut:.1}% removed)\n\
-             parameters: {pb:.3} M → {pa:.3} M ({pr:.1}× smaller)\n\
-             latency on {dev}: {lb:.2} ms → {la:.2} ms ({s:.2}× faster)\n\
-             validation passes: {e}, steps: {n} ({acc} accepted), stop: {stop:?}",
+        let interval = self.drop_interval.map_or(String::new(), |[lo, hi]| {
+            format!(
+                ", {:.0}% interval [{lo:.2}, {hi:.2}]",
+                100.0 * self.confidence
+            )
+        });
+        let also: String = self
+            .also
+            .iter()
+            .map(|c| format!("; {} within {}", c.metric, c.tolerance.value()))
+            .collect();
+        let mode = if self.conservative {
+            ", conservative"
+        } else {
+            ""
+        };
+        let mut lines = format!(
+            "{metric}: {b:.2} → {f:.2} (drop {d:.3} {unit}{interval}, tolerance {t}{also}{mode})\n",
             metric = self.metric,
             b = self.baseline,
             f = self.final_metric,
             d = self.drop,
             t = self.tolerance.value(),
-            fb = self.flops_before as f64 / 1e9,
-            fa = self.flops_after as f64 / 1e9,
-            cut = 100.0 * self.flops_cut(),
-            pb = self.params_before as f64 / 1e6,
-            pa = self.params_after as f64 / 1e6,
-            pr = self.params_before as f64 / self.params_after.max(1) as f64,
-            dev = self.device,
-            lb = self.latency_ms_before,
-            la = self.latency_ms_after,
-            s = self.speedup(),
-            e = self.evaluations,
-            n = self.steps.len(),
-            acc = self.steps.iter().filter(|s| s.accepted).count(),
-            stop = self.stop,
-        )
+        );
+        if self.metrics_before.len() > 1 {
+            lines += &format!(
+                "validation: {}\n",
+                metrics_line(&self.metrics_before, &self.metrics_after, None)
+            );
+        }
+        if let Some(test) = &self.test {
+            lines += &format!(
+                "test (never seen by the search): {}\n",
+                metrics_line(&test.before, &test.after, Some(&test.changes))
+            );
+        }
+        lines
+            + &format!(
+                "FLOPs: {fb:.3} G → {fa:.3} G ({cut:.1}% removed)\n\
+             FLOPs: {fb:.3} G → {fa:.3} G ({cut:.1}% removed)\n\
+             parameters: {pb:.3} M → {pa:.3} M ({pr:.1}× smaller)\n\
+             latency on {dev}: {lb:.2} ms → {la:.2} ms ({s:.2}× faster)\n\
+             validation passes: {e}, steps: {n} ({acc} accepted), stop: {stop:?}",
+                fb = self.flops_before as f64 / 1e9,
+                fa = self.flops_after as f64 / 1e9,
+                cut = 100.0 * self.flops_cut(),
+                pb = self.params_before as f64 / 1e6,
+                pa = self.params_after as f64 / 1e6,
+                pr = self.params_before as f64 / self.params_after.max(1) as f64,
+                dev = self.device,
+                lb = self.latency_ms_before,
+                la = self.latency_ms_after,
+                s = self.speedup(),
+                e = self.evaluations,
+                n = self.steps.len(),
+                acc = self.steps.iter().filter(|s| s.accepted).count(),
+                stop = self.stop,
+            )
     }
+}
+
+/// `IoU 65.42 → 60.10 [-7.1, -3.5], Dice …`: every metric before → after, with the interval of
+/// its change when given.
+fn metrics_line(
+    before: &BTreeMap<String, f64>,
+    after: &BTreeMap<String, f64>,
+    changes: Option<&BTreeMap<String, [f64; 2]>>,
+) -> String {
+    before
+        .iter()
+        .filter_map(|(name, b)| {
+            let a = after.get(name)?;
+            let ci = changes
+                .and_then(|c| c.get(name))
+                .map_or(String::new(), |[lo, hi]| format!(" [{lo:+.2}, {hi:+.2}]"));
+            Some(format!("{name} {b:.2} → {a:.2}{ci}"))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The pruned network and its report.
@@ -163,18 +251,23 @@ impl ProgressBar {
         let filled = (current_cut * 30.0).round() as usize;
         let bar: String = "#".repeat(filled) + &"-".repeat(30 - filled.min(30));
         let line = format!(
-            "[{bar}] {:>5.1}% FLOPs cut | step {} −{} ch ({:.1}% FLOPs) metric {:.2} drop {:.3}/{} {} | passes {}",
+            "[{bar}] {:>5.1}% FLOPs cut | step {} −{} ch ({:.1}% FLOPs) metric {:.2} drop {:.3}{}/{} {} | passes {}",
             100.0 * current_cut,
             record.step,
             record.removed,
             100.0 * cut,
             record.metric,
             record.drop,
+            record
+                .drop_interval
+                .map_or(String::new(), |[lo, hi]| format!(" [{lo:.2}, {hi:.2}]")),
             tolerance,
             if record.accepted {
-                "accepted"
+                "accepted".to_string()
+            } else if record.violated.is_empty() {
+                "rolled back".to_string()
             } else {
-                "rolled back"
+                format!("rolled back ({})", record.violated.join(", "))
             },
             state.evaluations,
         );

@@ -10,7 +10,8 @@ use prunus_data::Metric;
 use prunus_models::{CostReport, measure_cost};
 
 use crate::error::Error;
-use crate::train::{SegmentationModel, TrainConfig, evaluate, train};
+use crate::measure::{Examples, Measurement};
+use crate::train::{SegmentationModel, TrainConfig, evaluate_images, train};
 use prunus_data::SegmentationData;
 
 /// A task a network is pruned for: [`prune_to_tolerance`](crate::prune_to_tolerance) asks it
@@ -44,6 +45,43 @@ pub trait Task<M> {
     /// # Errors
     /// When the data cannot be read or the model fails.
     fn evaluate(&mut self, model: &M, batch_size: usize, device: &Device) -> Result<f64, Error>;
+
+    /// Every metric of `model` on the validation data — the one [`evaluate`](Self::evaluate)
+    /// gives among them, under [`metric_name`](Self::metric_name) — with the per-example
+    /// counts they come from when the task has them (the search then gives each step's drop a
+    /// confidence interval). By default the one metric, without counts.
+    ///
+    /// # Errors
+    /// As [`evaluate`](Self::evaluate).
+    fn measure(
+        &mut self,
+        model: &M,
+        batch_size: usize,
+        device: &Device,
+    ) -> Result<Measurement, Error> {
+        let value = self.evaluate(model, batch_size, device)?;
+        Ok(Measurement::single(self.metric_name(), value))
+    }
+
+    /// Every metric of `model` on a held-out test split the search never sees, when the task
+    /// has one (`None` by default): the report states it beside the validation figures.
+    ///
+    /// # Errors
+    /// As [`evaluate`](Self::evaluate).
+    fn measure_test(
+        &mut self,
+        model: &M,
+        batch_size: usize,
+        device: &Device,
+    ) -> Result<Option<Measurement>, Error> {
+        let _ = (model, batch_size, device);
+        Ok(None)
+    }
+
+    /// What the data is, for reports (sources, sizes, splits); empty by default.
+    fn describe(&self) -> String {
+        String::new()
+    }
 
     /// `model` trained further with `config` on the training data; `dir` is a scratch folder
     /// the training may use (checkpoints, logs).
@@ -102,8 +140,9 @@ pub(crate) fn check_splits(train: usize, valid: usize, fine_tuning: bool) -> Res
 }
 
 /// Binary segmentation (building footprints) on [`SegmentationData`]: BCE + soft-Jaccard
-/// fine-tuning with Burn's `Learner`, and pixel accuracy, IoU, F1, precision or recall
-/// thresholded at 0 as the metric.
+/// fine-tuning with Burn's `Learner`; IoU (by default), Dice, precision, recall or pixel
+/// accuracy thresholded at 0 as the metric the tolerance applies to, all five measured and
+/// reported; an optional held-out test split ([`with_test`](SegmentationTask::with_test)).
 ///
 /// # Example
 /// ```
@@ -114,27 +153,35 @@ pub(crate) fn check_splits(train: usize, valid: usize, fine_tuning: bool) -> Res
 /// let scenes = SyntheticConfig::new().with_size(32);
 /// let task = SegmentationTask::new(
 ///     SegmentationData::synthetic(scenes.clone(), 0, 64),
-///     SegmentationData::synthetic(scenes, 1000, 16),
+///     SegmentationData::synthetic(scenes.clone(), 1000, 16),
 /// )
-/// .with_metric(Metric::Iou);
+/// .with_test(SegmentationData::synthetic(scenes, 2000, 16));
 /// assert_eq!(Task::<UNet>::metric_name(&task), "IoU");
 /// ```
 #[derive(Debug, Clone)]
 pub struct SegmentationTask {
     train: SegmentationData,
     valid: SegmentationData,
+    test: Option<SegmentationData>,
     metric: Metric,
 }
 
 impl SegmentationTask {
-    /// Fine-tuning on `train`, the metric on `valid`; pixel accuracy until
+    /// Fine-tuning on `train`, the metric on `valid`; IoU until
     /// [`with_metric`](Self::with_metric).
     pub fn new(train: SegmentationData, valid: SegmentationData) -> Self {
         Self {
             train,
             valid,
-            metric: Metric::PixelAccuracy,
+            test: None,
+            metric: Metric::Iou,
         }
+    }
+
+    /// A held-out test split: measured before and after pruning, never seen by the search.
+    pub fn with_test(mut self, test: SegmentationData) -> Self {
+        self.test = Some(test);
+        self
     }
 
     /// The validation metric the tolerance applies to.
@@ -159,8 +206,45 @@ impl<M: SegmentationModel> Task<M> for SegmentationTask {
     }
 
     fn evaluate(&mut self, model: &M, batch_size: usize, device: &Device) -> Result<f64, Error> {
-        let confusion = evaluate(model, &self.valid, batch_size, device)?;
-        Ok(100.0 * confusion.metric(self.metric))
+        let m = self.measure(model, batch_size, device)?;
+        Ok(m.metrics[&self.metric.to_string()])
+    }
+
+    fn measure(
+        &mut self,
+        model: &M,
+        batch_size: usize,
+        device: &Device,
+    ) -> Result<Measurement, Error> {
+        let images = evaluate_images(model, &self.valid, batch_size, device)?;
+        Ok(Measurement::from_examples(Examples::segmentation(images)))
+    }
+
+    fn measure_test(
+        &mut self,
+        model: &M,
+        batch_size: usize,
+        device: &Device,
+    ) -> Result<Option<Measurement>, Error> {
+        let Some(test) = &self.test else {
+            return Ok(None);
+        };
+        let images = evaluate_images(model, test, batch_size, device)?;
+        Ok(Some(Measurement::from_examples(Examples::segmentation(
+            images,
+        ))))
+    }
+
+    fn describe(&self) -> String {
+        let mut text = format!(
+            "training: {}; validation: {}",
+            self.train.describe(),
+            self.valid.describe()
+        );
+        if let Some(test) = &self.test {
+            text += &format!("; test: {}", test.describe());
+        }
+        text
     }
 
     fn fine_tune(

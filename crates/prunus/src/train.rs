@@ -30,9 +30,7 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint::EagerCheckpointer;
 use crate::error::Error;
 use crate::loss::LossConfig;
-use crate::progress::{
-    PlainRenderer, SegmentationMetric, SegmentationOutput, confusion_counts, read_confusion,
-};
+use crate::progress::{PlainRenderer, SegmentationMetric, SegmentationOutput, confusion_per_image};
 
 /// A network that maps `[batch, 3, h, w]` images to `[batch, 1, h, w]` building logits.
 ///
@@ -458,18 +456,41 @@ pub fn evaluate<N: SegmentationModel>(
     batch_size: usize,
     device: &Device,
 ) -> Result<Confusion, Error> {
+    let mut total = Confusion::default();
+    for [tp, fp, fn_, tn] in evaluate_images(net, data, batch_size, device)? {
+        total.merge(&Confusion { tp, fp, fn_, tn });
+    }
+    Ok(total)
+}
+
+/// The confusion counts `[tp, fp, fn, tn]` of every sample of `data`, in order (what
+/// [`evaluate`] sums; a bootstrap resamples them).
+///
+/// # Errors
+/// As [`evaluate`].
+pub(crate) fn evaluate_images<N: SegmentationModel>(
+    net: &N,
+    data: &SegmentationData,
+    batch_size: usize,
+    device: &Device,
+) -> Result<Vec<[u64; 4]>, Error> {
     if data.is_empty() {
         return Err(Error::EmptyData("evaluation"));
     }
     let net = net.valid();
-    let mut total = Confusion::default();
+    let mut images = Vec::with_capacity(data.len());
     let batch_size = batch_size.max(1);
     for start in (0..data.len()).step_by(batch_size) {
         let batch = data.batch(start..start + batch_size, device)?;
         let logits = net.forward(batch.images);
-        let counts = read_confusion(confusion_counts(logits, batch.masks))
+        let counts = confusion_per_image(logits, batch.masks)
+            .try_into_vec_as::<f32>()
             .map_err(|e| Error::Training(format!("cannot read the confusion counts: {e}")))?;
-        total.merge(&counts);
+        images.extend(
+            counts
+                .chunks_exact(4)
+                .map(|c| [0, 1, 2, 3].map(|i| c[i].round() as u64)),
+        );
     }
-    Ok(total)
+    Ok(images)
 }

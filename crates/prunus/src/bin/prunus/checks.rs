@@ -17,6 +17,20 @@ pub fn positive(text: &str) -> std::result::Result<usize, String> {
     }
 }
 
+/// `METRIC=POINTS` of `--also`: a metric the CLI knows and a finite tolerance ≥ 0.
+pub fn also(text: &str) -> std::result::Result<(crate::MetricArg, f64), String> {
+    use clap::ValueEnum;
+    let (name, points) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected METRIC=POINTS (e.g. accuracy=0.5), got {text:?}"))?;
+    let metric = crate::MetricArg::from_str(name.trim(), true)?;
+    match points.trim().parse::<f64>() {
+        Ok(p) if p.is_finite() && p >= 0.0 => Ok((metric, p)),
+        Ok(p) => Err(format!("the tolerance must be finite and ≥ 0, got {p}")),
+        Err(e) => Err(format!("{points:?}: {e}")),
+    }
+}
+
 /// A probability strictly between 0 and 1 (`--threshold`): 0 or 1 would make every pixel one
 /// class whatever the network says.
 pub fn probability(text: &str) -> std::result::Result<f32, String> {

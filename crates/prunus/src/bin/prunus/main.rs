@@ -12,7 +12,7 @@ use prunus::data::{
     write_mask,
 };
 use prunus::models::{Costed, TernausNetConfig, UNetConfig};
-use prunus::plan::Criterion;
+use prunus::plan::{Constraint, Criterion, Tolerance};
 use prunus::surgery::{Architecture, ModelFile, Network, Prunable, write_atomic};
 use prunus::{
     LossConfig, PruneConfig, SegmentationData, SegmentationTask, TrainConfig, TrainDisplay,
@@ -73,9 +73,21 @@ struct DataArgs {
     /// Validation scenes or grid crops (at most).
     #[arg(long, default_value_t = 200)]
     valid_samples: usize,
+    /// Held-out test scenes (synthetic data: another generator seed than training and
+    /// validation), measured before and after pruning but never seen by the search; 0: none.
+    #[arg(long, default_value_t = 200)]
+    test_samples: usize,
 }
 
 impl DataArgs {
+    /// The held-out test split, when the data source has one and it is asked for.
+    fn test(&self, size: usize) -> Option<SegmentationData> {
+        (self.data == "synthetic" && self.test_samples > 0).then(|| {
+            let scenes = SyntheticConfig::new().with_size(size).with_seed(2);
+            SegmentationData::synthetic(scenes, 0, self.test_samples)
+        })
+    }
+
     fn load(&self, default_size: usize) -> Result<(SegmentationData, SegmentationData)> {
         let size = self.size.unwrap_or(default_size);
         if size == 0 {
@@ -162,10 +174,12 @@ struct TrainArgs {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum MetricArg {
-    Accuracy,
+pub(crate) enum MetricArg {
     Iou,
+    Accuracy,
     Dice,
+    Precision,
+    Recall,
 }
 
 impl From<MetricArg> for Metric {
@@ -174,6 +188,8 @@ impl From<MetricArg> for Metric {
             MetricArg::Accuracy => Metric::PixelAccuracy,
             MetricArg::Iou => Metric::Iou,
             MetricArg::Dice => Metric::Dice,
+            MetricArg::Precision => Metric::Precision,
+            MetricArg::Recall => Metric::Recall,
         }
     }
 }
@@ -181,6 +197,7 @@ impl From<MetricArg> for Metric {
 #[derive(Clone, Copy, ValueEnum)]
 enum CriterionArg {
     Gate,
+    GateNorm,
     L1,
     L2,
     BnGamma,
@@ -209,8 +226,22 @@ struct PruneArgs {
     #[arg(long)]
     flops: Option<f64>,
     /// The metric the tolerance applies to.
-    #[arg(long, value_enum, default_value = "accuracy")]
+    #[arg(long, value_enum, default_value = "iou")]
     metric: MetricArg,
+    /// A further metric with its own tolerance in points, `METRIC=POINTS` (e.g.
+    /// `accuracy=0.5`); repeat for more. A step is kept only when every one holds.
+    #[arg(long, value_parser = checks::also)]
+    also: Vec<(MetricArg, f64)>,
+    /// Keep a step only when the upper end of its drop's confidence interval (bootstrap over
+    /// the validation scenes) is within the tolerance.
+    #[arg(long)]
+    conservative: bool,
+    /// Bootstrap resamples behind each step's confidence interval; 0: no intervals.
+    #[arg(long, default_value_t = 1000)]
+    bootstrap: usize,
+    /// Seed of the run (fine-tuning order, bootstrap resamples).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
     /// How filters are ranked.
     #[arg(long, value_enum, default_value = "gate")]
     criterion: CriterionArg,
@@ -426,6 +457,7 @@ fn prune_cmd(a: &PruneArgs, device: &Device) -> Result<()> {
         .with_max_evaluations(a.budget)
         .with_criterion(match a.criterion {
             CriterionArg::Gate => Criterion::Gate,
+            CriterionArg::GateNorm => Criterion::GateNorm,
             CriterionArg::L1 => Criterion::L1,
             CriterionArg::L2 => Criterion::L2,
             CriterionArg::BnGamma => Criterion::BatchNormGamma,
@@ -435,9 +467,25 @@ fn prune_cmd(a: &PruneArgs, device: &Device) -> Result<()> {
         .with_fine_tune(tuning.then(|| tune(1)))
         .with_final_fine_tune((tuning && a.final_epochs > 0).then(|| tune(a.final_epochs)))
         .with_fold(a.fold)
+        .with_also(
+            a.also
+                .iter()
+                .map(|&(m, points)| Constraint {
+                    metric: Metric::from(m).to_string(),
+                    tolerance: Tolerance::Points(points),
+                    higher_is_better: true,
+                })
+                .collect(),
+        )
+        .with_conservative(a.conservative)
+        .with_bootstrap(a.bootstrap)
+        .with_seed(a.seed)
         .with_run_dir(Some(run_dir.clone()));
     let tune_data = train_data.take(a.tune_samples.max(1));
     let mut task = SegmentationTask::new(tune_data, valid_data).with_metric(a.metric.into());
+    if let Some(test) = a.data.test(size) {
+        task = task.with_test(test);
+    }
     let outcome = prune_to_tolerance(file.network, &mut task, &config, device)?;
     out!("{}", outcome.report.summary());
     let pruned = run_dir.join("pruned.prunus");

@@ -1,0 +1,487 @@
+//! Pruning methods compared at equal budget over several seeds, measured on held-out test
+//! scenes: what a reviewer asks before believing that one criterion beats another.
+//!
+//! ```sh
+//! cargo run --release --example study -- --seeds 3                 # U-Net base 16, 64² scenes
+//! cargo run --release --example study -- --seeds 3 --curve 0.5,0.8,0.9,0.95
+//! cargo run --release --example study -- --net ternausnet --size 256 --seeds 3
+//! ```
+//!
+//! For every seed one network is trained with the gates (seeded initial weights and training
+//! order; the scenes are the same for every seed). Every method then starts from it and prunes
+//! with the same search, tolerance (IoU points on the validation scenes), per-step and final
+//! fine-tuning and seed; the figures that count are on the test scenes, which the search never
+//! sees. Methods (`--methods`, comma-separated):
+//! - `gate` — |g| (|g·γ| with a BatchNorm), the method's criterion; `gate-norm` — the gate on
+//!   the effective filter's scale (|g|·‖W_f‖ / layer mean where no BatchNorm carries the scale);
+//! - `l1` — filter L1 norm (Li et al. 2017), ranked globally after per-layer normalisation;
+//! - `taylor` — first-order Taylor on the gate, averaged over 4 training batches;
+//! - `random` — random scores;
+//! - `uniform` — every layer cut by the same share, by L1 within the layer;
+//! - `slimming` — Network Slimming (Liu et al. 2017): a second network trained with an L1
+//!   penalty on the BatchNorm scales instead of the gates', pruned by |γ| (U-Net only: TernausNet
+//!   has no BatchNorm);
+//! - `scratch` — the widths `gate` found, trained from a fresh start with the training recipe.
+//!
+//! Options: `--seeds N` (3), `--methods LIST` (all of the above), `--net unet|ternausnet`,
+//! `--base N` (U-Net 16, TernausNet 8), `--size PX` (64), `--train N` (800), `--valid N` (200),
+//! `--test N` (200), `--epochs N` (5), `--lr X` (2e-3 U-Net, 2e-4 TernausNet), `--tolerance
+//! POINTS` (1), `--conservative`, `--curve TARGETS` (also prune every method to these shares
+//! of FLOPs removed, whatever the drop, for the IoU-vs-FLOPs plot), `--out DIR` (runs/study),
+//! `--device NAME`. Writes `DIR/study.json` (every run), `DIR/study.md` (mean ± sd per method)
+//! and, with `--curve`, `DIR/iou_vs_flops.svg`. Finished runs are read back, so an interrupted
+//! study continues where it stopped.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+use prunus::data::{Metric, SyntheticConfig};
+use prunus::models::{Costed, TernausNetConfig, UNetConfig};
+use prunus::plan::{Criterion, PlannerConfig, Ranking};
+use prunus::surgery::{ModelFile, Network, PruningPlan, prune};
+use prunus::{
+    LossConfig, PruneConfig, Report, SegmentationData, SegmentationTask, Task, TrainConfig,
+    TrainDisplay, plots, prune_to_tolerance, train,
+};
+use serde::{Deserialize, Serialize};
+
+#[path = "common/args.rs"]
+mod args;
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn main() {
+    args::main_with(run);
+}
+
+/// One pruned (or retrained) network of one seed and method.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Row {
+    seed: u64,
+    method: String,
+    /// The FLOPs target of a curve point; `None` for the tolerance search.
+    target: Option<f64>,
+    flops_cut: f64,
+    params_after: u64,
+    /// Validation IoU (what the search saw) before and after.
+    valid_before: f64,
+    valid_after: f64,
+    /// Every test metric before and after.
+    test_before: BTreeMap<String, f64>,
+    test_after: BTreeMap<String, f64>,
+    passes: usize,
+    seconds: f64,
+}
+
+/// Everything the runs share.
+struct Study {
+    device: Device,
+    out: PathBuf,
+    net: String,
+    base: usize,
+    size: usize,
+    epochs: usize,
+    lr: f64,
+    tolerance: f64,
+    conservative: bool,
+    train: SegmentationData,
+    valid: SegmentationData,
+    test: SegmentationData,
+}
+
+fn run() -> Res<()> {
+    let args = args::Args::from_env();
+    let num = |name: &str, default: f64| args.num(name, default);
+    let net = args.get("--net").unwrap_or_else(|| "unet".into());
+    let ternaus = match net.as_str() {
+        "unet" => false,
+        "ternausnet" => true,
+        other => return Err(format!("--net {other}: use unet or ternausnet").into()),
+    };
+    let size = num("--size", 64.0)? as usize;
+    let scenes = SyntheticConfig::new().with_size(size);
+    let split =
+        |seed: u64, n: usize| SegmentationData::synthetic(scenes.clone().with_seed(seed), 0, n);
+    let study = Study {
+        device: prunus::device(&args.get("--device").unwrap_or_else(|| "default".into()))?,
+        out: PathBuf::from(args.get("--out").unwrap_or_else(|| "runs/study".into())),
+        base: num("--base", if ternaus { 8.0 } else { 16.0 })? as usize,
+        size,
+        epochs: num("--epochs", 5.0)? as usize,
+        lr: num("--lr", if ternaus { 2e-4 } else { 2e-3 })?,
+        tolerance: num("--tolerance", 1.0)?,
+        conservative: args.flag("--conservative"),
+        train: split(0, num("--train", 800.0)? as usize),
+        valid: split(1, num("--valid", 200.0)? as usize),
+        test: split(2, num("--test", 200.0)? as usize),
+        net,
+    };
+    let seeds = num("--seeds", 3.0)? as u64;
+    let methods: Vec<String> = args
+        .get("--methods")
+        .unwrap_or_else(|| "gate,gate-norm,l1,taylor,random,uniform,slimming,scratch".into())
+        .split(',')
+        .map(|m| m.trim().to_string())
+        .filter(|m| !(ternaus && m == "slimming"))
+        .collect();
+    let targets: Vec<f64> = match args.get("--curve") {
+        Some(list) => list
+            .split(',')
+            .map(|t| {
+                t.trim()
+                    .parse::<f64>()
+                    .map_err(|e| format!("--curve {t}: {e}"))
+            })
+            .collect::<Result<_, _>>()?,
+        None => Vec::new(),
+    };
+    std::fs::create_dir_all(&study.out)?;
+    // Every seed's tolerance searches first, then the curves' fixed-FLOPs cuts: a study cut
+    // short keeps the table complete.
+    let mut rows = Vec::new();
+    for seed in 0..seeds {
+        rows.extend(study.seed(seed, &methods)?);
+        write_outputs(&study, &rows, &methods, &targets)?;
+    }
+    for seed in (0..seeds).filter(|_| !targets.is_empty()) {
+        rows.extend(study.curve(seed, &methods, &targets)?);
+        write_outputs(&study, &rows, &methods, &targets)?;
+    }
+    println!("{}", std::fs::read_to_string(study.out.join("study.md"))?);
+    Ok(())
+}
+
+impl Study {
+    /// The network a method starts from for `seed`.
+    fn start(&self, seed: u64, method: &str) -> Res<Network> {
+        let dir = self.out.join(format!("seed-{seed}"));
+        if method == "slimming" {
+            self.trained(seed, &dir.join("trained-slimming.prunus"), true)
+        } else {
+            self.trained(seed, &dir.join("trained.prunus"), false)
+        }
+    }
+
+    /// Every method cut to each FLOPs target for one seed.
+    fn curve(&self, seed: u64, methods: &[String], targets: &[f64]) -> Res<Vec<Row>> {
+        let mut rows = Vec::new();
+        for method in methods.iter().filter(|m| *m != "scratch") {
+            let from = self.start(seed, method)?;
+            for &t in targets {
+                let dir = self.out.join(format!("seed-{seed}/{method}/{t}"));
+                let report = self.prune(seed, method, from.clone(), Some(t), &dir)?;
+                rows.push(row(seed, method, Some(t), &report));
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Every method's tolerance search for one seed, and the scratch baseline.
+    fn seed(&self, seed: u64, methods: &[String]) -> Res<Vec<Row>> {
+        let dir = self.out.join(format!("seed-{seed}"));
+        let gated = self.start(seed, "gate")?;
+        let mut rows = Vec::new();
+        for method in methods.iter().filter(|m| *m != "scratch") {
+            let from = self.start(seed, method)?;
+            let report = self.prune(seed, method, from, None, &dir.join(method))?;
+            rows.push(row(seed, method, None, &report));
+        }
+        if methods.iter().any(|m| m == "scratch") {
+            let gate = rows
+                .iter()
+                .position(|r| r.method == "gate" && r.target.is_none())
+                .ok_or("the scratch baseline takes the gate criterion's widths: add gate")?;
+            let gate_dir = dir.join("gate");
+            let report = read_report(&gate_dir)?;
+            rows.push(self.scratch(seed, &gated, &report, &rows[gate], &dir)?);
+        }
+        Ok(rows)
+    }
+
+    /// The trained network of `seed` (read back when `path` exists): gated (λ·Σ|g|), or for
+    /// `slimming` with an L1 penalty on the BatchNorm scales instead.
+    fn trained(&self, seed: u64, path: &Path, slimming: bool) -> Res<Network> {
+        if path.exists() {
+            return Ok(ModelFile::<Network>::load(path, &self.device)?.network);
+        }
+        println!(
+            "seed {seed}: training {} ({})",
+            self.net,
+            if slimming { "L1 on γ" } else { "gated" }
+        );
+        self.device.seed(seed);
+        let net = self.fresh()?;
+        let loss = if slimming {
+            LossConfig::new().with_gate_l1(0.0).with_bn_l1(1e-4)
+        } else {
+            LossConfig::new().with_gate_l1(1e-4)
+        };
+        let trained = self.fit(net, loss, seed, &path.with_extension("run"))?;
+        ModelFile::original(trained.clone(), [self.size, self.size])?.save_replacing(path)?;
+        Ok(trained)
+    }
+
+    fn fresh(&self) -> Res<Network> {
+        Ok(if self.net == "ternausnet" {
+            Network::TernausNet(TernausNetConfig::standard(1, self.base).init(&self.device)?)
+        } else {
+            Network::UNet(UNetConfig::standard(3, 1, self.base, 4).init(&self.device)?)
+        })
+    }
+
+    /// The training recipe every trained network of the study gets.
+    fn fit(&self, net: Network, loss: LossConfig, seed: u64, dir: &Path) -> Res<Network> {
+        let config = TrainConfig::new()
+            .with_epochs(self.epochs)
+            .with_batch_size(8)
+            .with_learning_rate(self.lr)
+            .with_seed(seed)
+            .with_loss(loss)
+            .with_display(TrainDisplay::Quiet);
+        let model = train(net, &self.train, &self.valid, dir, &config, &self.device)?.model;
+        let _ = std::fs::remove_dir_all(dir);
+        Ok(model)
+    }
+
+    fn task(&self) -> SegmentationTask {
+        SegmentationTask::new(self.train.take(256), self.valid.clone())
+            .with_metric(Metric::Iou)
+            .with_test(self.test.clone())
+    }
+
+    /// One search (or, with a FLOPs target, a cut to that target whatever the drop).
+    fn prune(
+        &self,
+        seed: u64,
+        method: &str,
+        from: Network,
+        target: Option<f64>,
+        dir: &Path,
+    ) -> Res<Report> {
+        if let Ok(report) = read_report(dir) {
+            return Ok(report);
+        }
+        let (criterion, ranking) = match method {
+            "gate" => (Criterion::Gate, Ranking::Global),
+            "gate-norm" => (Criterion::GateNorm, Ranking::Global),
+            "l1" => (Criterion::L1, Ranking::Global),
+            "taylor" => (Criterion::Taylor, Ranking::Global),
+            "random" => (Criterion::Random { seed }, Ranking::Global),
+            "uniform" => (Criterion::L1, Ranking::PerLayer),
+            "slimming" => (Criterion::BatchNormGamma, Ranking::Global),
+            other => return Err(format!("unknown method {other}").into()),
+        };
+        let tune = |epochs| TrainConfig::fine_tuning(epochs).with_seed(seed);
+        let config = PruneConfig::new()
+            .with_tolerance(if target.is_some() {
+                100.0
+            } else {
+                self.tolerance
+            })
+            .with_target_flops(target)
+            .with_criterion(criterion)
+            .with_planner(PlannerConfig {
+                ranking,
+                ..PlannerConfig::default()
+            })
+            .with_fine_tune(Some(tune(1)))
+            .with_final_fine_tune(Some(tune(2)))
+            .with_conservative(self.conservative)
+            .with_seed(seed)
+            .with_progress(false)
+            .with_run_dir(Some(dir.to_path_buf()));
+        println!(
+            "seed {seed}: {method}{}",
+            target.map_or(String::new(), |t| format!(
+                " to {:.0}% FLOPs cut",
+                100.0 * t
+            ))
+        );
+        let outcome = prune_to_tolerance(from, &mut self.task(), &config, &self.device)?;
+        Ok(outcome.report)
+    }
+
+    /// The gate run's widths trained from a fresh start with the training recipe.
+    fn scratch(
+        &self,
+        seed: u64,
+        gated: &Network,
+        gate: &Report,
+        gate_row: &Row,
+        dir: &Path,
+    ) -> Res<Row> {
+        let path = dir.join("scratch.json");
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            return Ok(serde_json::from_str(&text)?);
+        }
+        println!("seed {seed}: scratch (the gate's widths from a fresh start)");
+        let start = std::time::Instant::now();
+        let mut plan = PruningPlan::new();
+        for w in &gate.widths {
+            plan.set_keep(w.group.clone(), 0..w.after);
+        }
+        self.device.seed(seed + 1000);
+        let slim = prune(self.fresh()?, &plan)?;
+        let loss = LossConfig::new().with_gate_l1(1e-4);
+        let trained = self.fit(slim, loss, seed + 1000, &dir.join("scratch.run"))?;
+        let mut task = self.task();
+        let iou = |m: &prunus::Measurement| m.metrics["IoU"];
+        let valid = Task::<Network>::measure(&mut task, &trained, 16, &self.device)?;
+        let test = Task::<Network>::measure_test(&mut task, &trained, 16, &self.device)?
+            .ok_or("the study's task has a test split")?;
+        let cost = |n: &Network| n.cost([self.size, self.size]);
+        let row = Row {
+            seed,
+            method: "scratch".into(),
+            target: None,
+            flops_cut: 1.0 - cost(&trained)?.flops() as f64 / cost(gated)?.flops() as f64,
+            params_after: cost(&trained)?.params(),
+            valid_before: gate_row.valid_before,
+            valid_after: iou(&valid),
+            test_before: gate_row.test_before.clone(),
+            test_after: test.metrics,
+            passes: 0,
+            seconds: start.elapsed().as_secs_f64(),
+        };
+        std::fs::write(&path, serde_json::to_string_pretty(&row)?)?;
+        Ok(row)
+    }
+}
+
+fn read_report(dir: &Path) -> Res<Report> {
+    let path = dir.join("report.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+fn row(seed: u64, method: &str, target: Option<f64>, r: &Report) -> Row {
+    let test = r.test.as_ref().expect("the study's task has a test split");
+    Row {
+        seed,
+        method: method.to_string(),
+        target,
+        flops_cut: r.flops_cut(),
+        params_after: r.params_after,
+        valid_before: r.baseline,
+        valid_after: r.final_metric,
+        test_before: test.before.clone(),
+        test_after: test.after.clone(),
+        passes: r.evaluations,
+        seconds: r.seconds,
+    }
+}
+
+/// Mean and sample standard deviation.
+fn mean_sd(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n.max(1.0);
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    (mean, var.sqrt())
+}
+
+fn write_outputs(study: &Study, rows: &[Row], methods: &[String], targets: &[f64]) -> Res<()> {
+    std::fs::write(
+        study.out.join("study.json"),
+        serde_json::to_string_pretty(rows)?,
+    )?;
+    let seeds = rows.iter().map(|r| r.seed).max().map_or(0, |s| s + 1);
+    let mut md = format!(
+        "{} base {} on {}×{} synthetic scenes; tolerance {} IoU point{} on {} validation scenes{}; \
+         test: {} held-out scenes; mean ± sd over {seeds} seed{}.\n\n\
+         | method | FLOPs cut, % | params | validation IoU drop | test IoU before → after | test IoU change | test pixel accuracy change | passes | time, s |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+        study.net,
+        study.base,
+        study.size,
+        study.size,
+        study.tolerance,
+        if study.tolerance == 1.0 { "" } else { "s" },
+        study.valid.len(),
+        if study.conservative {
+            " (conservative: the interval's upper end)"
+        } else {
+            ""
+        },
+        study.test.len(),
+        if seeds == 1 { "" } else { "s" },
+    );
+    let pm = |v: Vec<f64>, digits: usize| {
+        let (m, s) = mean_sd(&v);
+        format!("{m:.digits$} ± {s:.digits$}")
+    };
+    for method in methods {
+        let r: Vec<&Row> = rows
+            .iter()
+            .filter(|r| &r.method == method && r.target.is_none())
+            .collect();
+        if r.is_empty() {
+            continue;
+        }
+        let col = |f: &dyn Fn(&Row) -> f64| r.iter().map(|x| f(x)).collect::<Vec<f64>>();
+        let test = |x: &Row, m: &str, after: bool| {
+            if after {
+                x.test_after[m]
+            } else {
+                x.test_before[m]
+            }
+        };
+        md += &format!(
+            "| {method} | {} | {} | {} | {} → {} | {} | {} | {} | {} |\n",
+            pm(col(&|x| 100.0 * x.flops_cut), 1),
+            pm(col(&|x| x.params_after as f64), 0),
+            pm(col(&|x| x.valid_before - x.valid_after), 2),
+            pm(col(&|x| test(x, "IoU", false)), 2),
+            pm(col(&|x| test(x, "IoU", true)), 2),
+            pm(col(&|x| test(x, "IoU", true) - test(x, "IoU", false)), 2),
+            pm(
+                col(&|x| test(x, "pixel accuracy", true) - test(x, "pixel accuracy", false)),
+                2
+            ),
+            pm(col(&|x| x.passes as f64), 1),
+            pm(col(&|x| x.seconds), 0),
+        );
+    }
+    std::fs::write(study.out.join("study.md"), md)?;
+    if !targets.is_empty() {
+        let curves: Vec<plots::Curve> = methods
+            .iter()
+            .filter(|m| *m != "scratch")
+            .map(|m| {
+                let points = targets
+                    .iter()
+                    .filter_map(|&t| {
+                        let cut: Vec<f64> = rows
+                            .iter()
+                            .filter(|r| &r.method == m && r.target == Some(t))
+                            .map(|r| 100.0 * r.flops_cut)
+                            .collect();
+                        let iou: Vec<f64> = rows
+                            .iter()
+                            .filter(|r| &r.method == m && r.target == Some(t))
+                            .map(|r| r.test_after["IoU"])
+                            .collect();
+                        (!iou.is_empty()).then(|| {
+                            let (y, sd) = mean_sd(&iou);
+                            (mean_sd(&cut).0, y, sd)
+                        })
+                    })
+                    .collect();
+                (m.clone(), points)
+            })
+            .collect();
+        std::fs::write(
+            study.out.join("iou_vs_flops.svg"),
+            plots::curves(
+                &format!(
+                    "test IoU vs FLOPs removed ({}, mean ± sd over seeds)",
+                    study.net
+                ),
+                "FLOPs removed, %",
+                "test IoU, %",
+                &curves,
+            ),
+        )?;
+    }
+    Ok(())
+}
