@@ -1,13 +1,13 @@
-//! U-Net on AIRS (Aerial Imagery for Roof Segmentation): train with gates, prune to a 0.5-point
-//! pixel-accuracy tolerance, report and plot.
+//! U-Net on AIRS (Aerial Imagery for Roof Segmentation): train with gates, prune to a 1-point
+//! IoU tolerance on the validation tiles, measure on the test tiles, report and plot.
 //!
 //! ```sh
 //! cargo run --release --example airs_unet -- --data /data/AIRS
 //! ```
 //!
-//! `--data` holds `train/{image,label}` and `val/{image,label}`. Other options: `--base N`
+//! `--data` holds `train/{image,label}`, `val/{image,label}` and `test/{image,label}`. Other options: `--base N`
 //! (first-level filters, 32), `--depth N` (4), `--size PX` (crop, 256), `--train N` (crops per
-//! epoch), `--valid N` (grid crops), `--epochs N`, `--batch N`, `--tolerance POINTS`,
+//! epoch), `--valid N`, `--test N` (grid crops spread over every tile), `--epochs N`, `--batch N`, `--tolerance POINTS`,
 //! `--device NAME`, `--run DIR` (runs/airs; interrupted training and pruning resume).
 
 use prunus::data::Layout;

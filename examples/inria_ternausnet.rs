@@ -1,15 +1,16 @@
 //! TernausNet on the Inria Aerial Image Labeling dataset, as in the paper: train with gates,
-//! prune to a 0.5-point pixel-accuracy tolerance, report and plot.
+//! prune to a 1-point IoU tolerance on the validation tiles, measure on held-out test tiles,
+//! report and plot.
 //!
 //! ```sh
 //! cargo run --release --example inria_ternausnet -- --data /data/AerialImageDataset --vgg11 vgg11.pth
 //! ```
 //!
 //! `--data` is the `AerialImageDataset` folder (or the folder holding it); tiles 1–5 of every
-//! city are the validation split. `--vgg11` loads torchvision's ImageNet VGG11 weights
+//! city are the validation split, tiles 6–8 the test split, the rest training. `--vgg11` loads torchvision's ImageNet VGG11 weights
 //! (`vgg11-8a719046.pth`) into the encoder; without it the encoder starts random. Other options:
 //! `--filters N` (decoder width, 32), `--size PX` (crop, 256), `--train N` (crops per epoch),
-//! `--valid N` (grid crops), `--epochs N`, `--batch N`, `--tolerance POINTS`, `--device NAME`,
+//! `--valid N`, `--test N` (grid crops spread over every tile), `--epochs N`, `--batch N`, `--tolerance POINTS`, `--device NAME`,
 //! `--run DIR` (runs/inria; interrupted training and pruning resume).
 
 use prunus::data::Layout;

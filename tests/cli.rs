@@ -136,8 +136,19 @@ fn prune_stops_at_a_flops_target_and_keeps_the_input() {
         "0",
         "--valid-samples",
         "4",
+        "--test-samples",
+        "6",
+        "--also",
+        "accuracy=100",
     ]);
     assert!(out.contains("saved"), "{out}");
+    // The tolerance is on IoU by default; the held-out test scenes are measured apart.
+    assert!(out.contains("IoU: "), "{out}");
+    assert!(out.contains("pixel accuracy within 100"), "{out}");
+    assert!(
+        out.contains("test (never seen by the search): IoU"),
+        "{out}"
+    );
     assert_eq!(
         std::fs::read(&model).unwrap(),
         input,
@@ -166,6 +177,23 @@ fn prune_stops_at_a_flops_target_and_keeps_the_input() {
         "NaN",
     ]);
     assert!(err.contains("tolerance"), "{err}");
+    for (also, word) in [
+        ("accuracy", "METRIC=POINTS"),
+        ("bogus=1", "bogus"),
+        ("iou=-1", "≥ 0"),
+    ] {
+        let args = [
+            "prune",
+            "--model",
+            s(&model),
+            "--out",
+            "x.prunus",
+            "--also",
+            also,
+        ];
+        let err = usage_error(&args, "--also");
+        assert!(err.contains(word), "{also}: {err}");
+    }
 }
 
 #[test]

@@ -28,7 +28,8 @@ pub fn train_and_prune(
     let n_valid = num("--valid", 500.0)? as usize;
     let epochs = num("--epochs", 10.0)? as usize;
     let batch = num("--batch", 8.0)? as usize;
-    let tolerance = num("--tolerance", 0.5)?;
+    let tolerance = num("--tolerance", 1.0)?;
+    let n_test = num("--test", 500.0)? as usize;
     let name = match layout {
         Layout::Inria => "inria",
         Layout::Airs => "airs",
@@ -41,13 +42,17 @@ pub fn train_and_prune(
     };
     let train_crops = AerialCrops::new(layout, pairs(Split::Train)?, size);
     let valid_crops = AerialCrops::new(layout, pairs(Split::Valid)?, size);
+    let test_crops = AerialCrops::new(layout, pairs(Split::Test)?, size);
     println!(
-        "{root}: {} training and {} validation tiles, {size}×{size} crops",
+        "{root}: {} training, {} validation and {} test tiles, {size}×{size} crops",
         train_crops.pairs().len(),
-        valid_crops.pairs().len()
+        valid_crops.pairs().len(),
+        test_crops.pairs().len()
     );
     let train_data = SegmentationData::random_crops(train_crops, 0, n_train);
-    let valid_data = SegmentationData::grid(valid_crops)?.take(n_valid);
+    // Grid crops spread over every tile (every city for Inria), not the first tiles' crops.
+    let valid_data = SegmentationData::grid(valid_crops)?.spread(n_valid);
+    let test_data = SegmentationData::grid(test_crops)?.spread(n_test);
 
     let net = network(&device)?;
     let config = TrainConfig::new()
@@ -83,7 +88,8 @@ pub fn train_and_prune(
         .with_final_fine_tune(Some(tune(2)))
         .with_run_dir(Some(run_dir.join("prune")));
     let tune_data = train_data.take(n_train / 4);
-    let mut task = SegmentationTask::new(tune_data, valid_data.clone());
+    // The tolerance is on IoU; the test tiles are measured before and after, never searched on.
+    let mut task = SegmentationTask::new(tune_data, valid_data.clone()).with_test(test_data);
     let outcome = prune_to_tolerance(trained.model, &mut task, &config, &device)?;
     println!("{}", outcome.report.summary());
     std::fs::write(

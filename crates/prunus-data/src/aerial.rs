@@ -1,8 +1,10 @@
 //! Inria Aerial Image Labeling and AIRS on disk: file pairs, splits, and crops.
 //!
 //! - **Inria**: `AerialImageDataset/train/images/<city><n>.tif` with `train/gt/<same name>`;
-//!   masks are 255 (building) or 0. The standard validation split is `n = 1..=5` of each city,
-//!   training `n ≥ 6`. `test/` has no labels and is not listed.
+//!   masks are 255 (building) or 0. The standard validation split is `n = 1..=5` of each city;
+//!   tiles `n = 6..=8` of each city are a held-out test split (for a pruning search, which picks
+//!   its network on the validation tiles), and training has `n ≥ 9`. `test/` has no labels and is
+//!   not listed.
 //! - **AIRS**: `{train,val,test}/image/*.tif` with `{…}/label/<same name>`; labels are 1 (roof) or
 //!   0; files ending `_vis.tif` are visualisations and are skipped.
 //!
@@ -29,7 +31,7 @@ pub enum Layout {
     Airs,
 }
 
-/// Training or validation part of a dataset.
+/// Training, validation or test part of a dataset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Split {
@@ -37,6 +39,8 @@ pub enum Split {
     Train,
     /// The validation tiles.
     Valid,
+    /// Labelled tiles held out from both (AIRS's `test/`, Inria's tiles 6–8 of each city).
+    Test,
 }
 
 /// An image and its mask.
@@ -118,14 +122,19 @@ pub fn inria_pairs(root: impl AsRef<Path>, split: Split) -> Result<Vec<TilePair>
     let images = tiffs(&train.join("images"))?
         .into_iter()
         .filter(|p| {
-            let valid = inria_number(p).is_some_and(|n| (1..=5).contains(&n));
-            valid == (split == Split::Valid)
+            let of = match inria_number(p) {
+                Some(1..=5) => Split::Valid,
+                Some(6..=8) => Split::Test,
+                _ => Split::Train,
+            };
+            of == split
         })
         .collect();
     pair_with(images, &train.join("gt"))
 }
 
-/// The tile pairs of an AIRS folder: `train/` for training, `val/` for validation.
+/// The tile pairs of an AIRS folder: `train/` for training, `val/` for validation, `test/` for
+/// the test split.
 ///
 /// # Errors
 /// When a folder is missing or an image has no label.
@@ -133,6 +142,7 @@ pub fn airs_pairs(root: impl AsRef<Path>, split: Split) -> Result<Vec<TilePair>,
     let part = root.as_ref().join(match split {
         Split::Train => "train",
         Split::Valid => "val",
+        Split::Test => "test",
     });
     let images = tiffs(&part.join("image"))?
         .into_iter()

@@ -145,6 +145,30 @@ impl SegmentationData {
         out
     }
 
+    /// At most `n` samples spread evenly over all of them (every `len / n`-th): a grid over
+    /// many tiles then keeps crops of every tile, not the first tiles' crops as
+    /// [`take`](Self::take) does. Other sources are cut like `take`.
+    ///
+    /// ```
+    /// use prunus_data::{SegmentationData, SyntheticConfig};
+    ///
+    /// let data = SegmentationData::synthetic(SyntheticConfig::new().with_size(16), 0, 10);
+    /// assert_eq!(data.spread(3).len(), 3);
+    /// ```
+    pub fn spread(&self, n: usize) -> Self {
+        match self {
+            Self::Grid { crops, places } if n < places.len() => Self::Grid {
+                crops: crops.clone(),
+                places: Arc::new(
+                    (0..n)
+                        .map(|i| places[i * places.len() / n.max(1)])
+                        .collect(),
+                ),
+            },
+            _ => self.take(n),
+        }
+    }
+
     /// Number of samples.
     pub fn len(&self) -> usize {
         match self {

@@ -182,8 +182,10 @@ fn inria(root: &Path) {
     let (w, h) = (40, 36);
     for (name, compression) in [
         ("austin1", Compression::Uncompressed),
-        ("austin7", Compression::Lzw),
+        ("austin10", Compression::Lzw),
         ("chicago2", Compression::Deflate(DeflateLevel::Balanced)),
+        ("chicago6", Compression::Uncompressed),
+        ("tyrol-w8", Compression::Lzw),
         ("vienna30", Compression::Lzw),
     ] {
         write_rgb8(&base.join(format!("images/{name}.tif")), w, h, compression);
@@ -209,7 +211,8 @@ fn inria_split_is_the_standard_one() {
             .collect()
     };
     assert_eq!(names(Split::Valid), ["austin1", "chicago2"]);
-    assert_eq!(names(Split::Train), ["austin7", "vienna30"]);
+    assert_eq!(names(Split::Test), ["chicago6", "tyrol-w8"]);
+    assert_eq!(names(Split::Train), ["austin10", "vienna30"]);
     // The folder holding AerialImageDataset works too.
     assert_eq!(
         inria_pairs(root.join("AerialImageDataset"), Split::Valid)
@@ -223,7 +226,7 @@ fn inria_split_is_the_standard_one() {
 fn inria_crops_read_back_in_every_compression() {
     let root = temp_dir("inria-read");
     inria(&root);
-    for split in [Split::Train, Split::Valid] {
+    for split in [Split::Train, Split::Valid, Split::Test] {
         let crops = AerialCrops::new(Layout::Inria, inria_pairs(&root, split).unwrap(), 16);
         for pair in 0..2 {
             let scene = crops.read(CropAt { pair, x: 21, y: 13 }).unwrap();
@@ -291,6 +294,9 @@ fn airs_skips_visualisations_and_reads_16_bit_images() {
         0,
         255.0,
     );
+    // test/ is the test split; here it has no tiles yet.
+    let missing = airs_pairs(&root, Split::Test).unwrap_err().to_string();
+    assert!(missing.contains("test"), "{missing}");
 }
 
 #[test]
@@ -451,7 +457,7 @@ fn wrong_mask_values_are_errors_naming_the_file_and_value() {
     let root = temp_dir("values");
     inria(&root);
     // Inria masks are 0/255: an AIRS-style 0/1 mask is wrong.
-    let gt = root.join("AerialImageDataset/train/gt/austin7.tif");
+    let gt = root.join("AerialImageDataset/train/gt/austin10.tif");
     write_gray8(
         &gt,
         40,
@@ -470,7 +476,7 @@ fn wrong_mask_values_are_errors_naming_the_file_and_value() {
             .unwrap_err(),
     );
     assert!(
-        m.contains("austin7.tif") && m.contains("mask value 1"),
+        m.contains("austin10.tif") && m.contains("mask value 1"),
         "{m}"
     );
     // And AIRS labels are 0/1.

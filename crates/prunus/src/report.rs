@@ -147,19 +147,23 @@ impl Report {
         if self.metrics_before.len() > 1 {
             lines += &format!(
                 "validation: {}\n",
-                metrics_line(&self.metrics_before, &self.metrics_after, None)
+                metrics_line(
+                    &self.metric,
+                    &self.metrics_before,
+                    &self.metrics_after,
+                    None
+                )
             );
         }
         if let Some(test) = &self.test {
             lines += &format!(
                 "test (never seen by the search): {}\n",
-                metrics_line(&test.before, &test.after, Some(&test.changes))
+                metrics_line(&self.metric, &test.before, &test.after, Some(&test.changes))
             );
         }
         lines
             + &format!(
                 "FLOPs: {fb:.3} G → {fa:.3} G ({cut:.1}% removed)\n\
-             FLOPs: {fb:.3} G → {fa:.3} G ({cut:.1}% removed)\n\
              parameters: {pb:.3} M → {pa:.3} M ({pr:.1}× smaller)\n\
              latency on {dev}: {lb:.2} ms → {la:.2} ms ({s:.2}× faster)\n\
              validation passes: {e}, steps: {n} ({acc} accepted), stop: {stop:?}",
@@ -181,15 +185,18 @@ impl Report {
     }
 }
 
-/// `IoU 65.42 → 60.10 [-7.1, -3.5], Dice …`: every metric before → after, with the interval of
-/// its change when given.
+/// `IoU 65.42 → 60.10 [-7.1, -3.5], Dice …`: every metric before → after, `main` first, with
+/// the interval of its change when given.
 fn metrics_line(
+    main: &str,
     before: &BTreeMap<String, f64>,
     after: &BTreeMap<String, f64>,
     changes: Option<&BTreeMap<String, [f64; 2]>>,
 ) -> String {
-    before
-        .iter()
+    let first = before.get_key_value(main);
+    first
+        .into_iter()
+        .chain(before.iter().filter(|(name, _)| name.as_str() != main))
         .filter_map(|(name, b)| {
             let a = after.get(name)?;
             let ci = changes

@@ -70,22 +70,51 @@ struct DataArgs {
     /// Training scenes or random crops per epoch.
     #[arg(long, default_value_t = 800)]
     train_samples: usize,
-    /// Validation scenes or grid crops (at most).
+    /// Validation scenes or grid crops (at most; crops spread over every validation tile).
     #[arg(long, default_value_t = 200)]
     valid_samples: usize,
-    /// Held-out test scenes (synthetic data: another generator seed than training and
-    /// validation), measured before and after pruning but never seen by the search; 0: none.
+    /// Held-out test scenes or grid crops (at most), measured before and after pruning but
+    /// never seen by the search: synthetic scenes of another generator seed, Inria's tiles 6–8
+    /// of every city, AIRS's `test/`; 0: none.
     #[arg(long, default_value_t = 200)]
     test_samples: usize,
 }
 
 impl DataArgs {
-    /// The held-out test split, when the data source has one and it is asked for.
-    fn test(&self, size: usize) -> Option<SegmentationData> {
-        (self.data == "synthetic" && self.test_samples > 0).then(|| {
-            let scenes = SyntheticConfig::new().with_size(size).with_seed(2);
-            SegmentationData::synthetic(scenes, 0, self.test_samples)
-        })
+    /// The held-out test split, when it is asked for (`--test-samples` above 0): synthetic
+    /// scenes of a third generator seed, or a grid spread over Inria's or AIRS's test tiles.
+    fn test(&self, default_size: usize) -> Result<Option<SegmentationData>> {
+        if self.test_samples == 0 {
+            return Ok(None);
+        }
+        let size = self.size.unwrap_or(default_size);
+        let (kind, dir) = self
+            .data
+            .split_once(':')
+            .map_or((self.data.as_str(), None), |(k, d)| (k, Some(d)));
+        let tiles = |layout: Layout| -> Result<Option<SegmentationData>> {
+            let dir = dir.ok_or_else(|| format!("--data {kind}:DIR needs a folder"))?;
+            let pairs = match layout {
+                Layout::Inria => inria_pairs(dir, Split::Test)?,
+                Layout::Airs => airs_pairs(dir, Split::Test)?,
+            };
+            let crops = AerialCrops::new(layout, pairs, size);
+            Ok(Some(
+                SegmentationData::grid(crops)?.spread(self.test_samples),
+            ))
+        };
+        match kind {
+            "inria" => tiles(Layout::Inria),
+            "airs" => tiles(Layout::Airs),
+            _ => {
+                let scenes = SyntheticConfig::new().with_size(size).with_seed(2);
+                Ok(Some(SegmentationData::synthetic(
+                    scenes,
+                    0,
+                    self.test_samples,
+                )))
+            }
+        }
     }
 
     fn load(&self, default_size: usize) -> Result<(SegmentationData, SegmentationData)> {
@@ -107,7 +136,7 @@ impl DataArgs {
             let valid = AerialCrops::new(layout, pairs(Split::Valid)?, size);
             Ok((
                 SegmentationData::random_crops(train, 0, self.train_samples),
-                SegmentationData::grid(valid)?.take(self.valid_samples),
+                SegmentationData::grid(valid)?.spread(self.valid_samples),
             ))
         };
         match kind {
@@ -483,7 +512,7 @@ fn prune_cmd(a: &PruneArgs, device: &Device) -> Result<()> {
         .with_run_dir(Some(run_dir.clone()));
     let tune_data = train_data.take(a.tune_samples.max(1));
     let mut task = SegmentationTask::new(tune_data, valid_data).with_metric(a.metric.into());
-    if let Some(test) = a.data.test(size) {
+    if let Some(test) = a.data.test(size)? {
         task = task.with_test(test);
     }
     let outcome = prune_to_tolerance(file.network, &mut task, &config, device)?;
