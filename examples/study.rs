@@ -7,17 +7,22 @@
 //! cargo run --release --example study -- --net ternausnet --size 256 --seeds 3
 //! ```
 //!
-//! For every seed one network is trained with the gates (seeded initial weights and training
-//! order; the scenes are the same for every seed). Every method then starts from it and prunes
-//! with the same search, tolerance (IoU points on the validation scenes), per-step and final
-//! fine-tuning and seed; the figures that count are on the test scenes, which the search never
-//! sees. Methods (`--methods`, comma-separated):
+//! For every seed the networks start from the same initial weights and are trained with the
+//! same recipe (epochs, learning rate, order), each under its method's regime: with λ·Σ|g| on
+//! the gates (the method), with λ·Σ|γ| on the BatchNorm scales (Network Slimming), or plainly
+//! (the classic criteria, as their papers prune ordinarily trained networks). The scenes are
+//! the same for every seed. Every method then prunes with the same search, tolerance (IoU points
+//! on the validation scenes), budget of validation passes, per-step and final fine-tuning and
+//! seed; the figures that count are on the test scenes, which the search never sees. Methods
+//! (`--methods`, comma-separated):
 //! - `gate` — |g| (|g·γ| with a BatchNorm), the method's criterion; `gate-norm` — the gate on
 //!   the effective filter's scale (|g|·‖W_f‖ / layer mean where no BatchNorm carries the scale);
 //! - `l1` — filter L1 norm (Li et al. 2017), ranked globally after per-layer normalisation;
-//! - `taylor` — first-order Taylor on the gate, averaged over 4 training batches;
+//! - `taylor` — first-order Taylor on the gate, (g·∂L/∂g)² (Molchanov et al. 2019), averaged over
+//!   16 training batches of 16;
 //! - `random` — random scores;
 //! - `uniform` — every layer cut by the same share, by L1 within the layer;
+//!   (these four on the plainly trained network)
 //! - `slimming` — Network Slimming (Liu et al. 2017): a second network trained with an L1
 //!   penalty on the BatchNorm scales instead of the gates', pruned by |γ| (U-Net only: TernausNet
 //!   has no BatchNorm);
@@ -26,7 +31,7 @@
 //! Options: `--seeds N` (3), `--methods LIST` (all of the above), `--net unet|ternausnet`,
 //! `--base N` (U-Net 16, TernausNet 8), `--size PX` (64), `--train N` (800), `--valid N` (200),
 //! `--test N` (200), `--epochs N` (5), `--lr X` (2e-3 U-Net, 2e-4 TernausNet), `--tolerance
-//! POINTS` (1), `--conservative`, `--curve TARGETS` (also prune every method to these shares
+//! POINTS` (1), `--budget N` (25 validation passes a search), `--conservative`, `--curve TARGETS` (also prune every method to these shares
 //! of FLOPs removed, whatever the drop, for the IoU-vs-FLOPs plot), `--out DIR` (runs/study),
 //! `--device NAME`. Writes `DIR/study.json` (every run), `DIR/study.md` (mean ± sd per method)
 //! and, with `--curve`, `DIR/iou_vs_flops.svg`. Finished runs are read back, so an interrupted
@@ -74,6 +79,28 @@ struct Row {
     seconds: f64,
 }
 
+/// How a network is trained before it is pruned.
+#[derive(Debug, Clone, Copy)]
+enum Regime {
+    /// λ·Σ|g| on the gates (the method).
+    Gated,
+    /// λ·Σ|γ| on the BatchNorm scales (Network Slimming).
+    Slimming,
+    /// No penalty: the gates are free scales, the network an ordinary one (L1, Taylor, random,
+    /// uniform start from it, as their papers prune ordinarily trained networks).
+    Plain,
+}
+
+impl Regime {
+    fn file(self) -> &'static str {
+        match self {
+            Self::Gated => "trained.prunus",
+            Self::Slimming => "trained-slimming.prunus",
+            Self::Plain => "trained-plain.prunus",
+        }
+    }
+}
+
 /// Everything the runs share.
 struct Study {
     device: Device,
@@ -85,6 +112,8 @@ struct Study {
     lr: f64,
     tolerance: f64,
     conservative: bool,
+    /// The most validation passes of every search (the equal budget).
+    budget: usize,
     train: SegmentationData,
     valid: SegmentationData,
     test: SegmentationData,
@@ -112,6 +141,7 @@ fn run() -> Res<()> {
         lr: num("--lr", if ternaus { 2e-4 } else { 2e-3 })?,
         tolerance: num("--tolerance", 1.0)?,
         conservative: args.flag("--conservative"),
+        budget: num("--budget", 25.0)? as usize,
         train: split(0, num("--train", 800.0)? as usize),
         valid: split(1, num("--valid", 200.0)? as usize),
         test: split(2, num("--test", 200.0)? as usize),
@@ -153,14 +183,16 @@ fn run() -> Res<()> {
 }
 
 impl Study {
-    /// The network a method starts from for `seed`.
+    /// The network a method starts from for `seed`: the gated training for the gate criteria,
+    /// Network Slimming's for slimming, plain training (no penalty) for the classic criteria.
     fn start(&self, seed: u64, method: &str) -> Res<Network> {
         let dir = self.out.join(format!("seed-{seed}"));
-        if method == "slimming" {
-            self.trained(seed, &dir.join("trained-slimming.prunus"), true)
-        } else {
-            self.trained(seed, &dir.join("trained.prunus"), false)
-        }
+        let regime = match method {
+            "gate" | "gate-norm" | "scratch" => Regime::Gated,
+            "slimming" => Regime::Slimming,
+            _ => Regime::Plain,
+        };
+        self.trained(seed, &dir.join(regime.file()), regime)
     }
 
     /// Every method cut to each FLOPs target for one seed.
@@ -199,23 +231,19 @@ impl Study {
         Ok(rows)
     }
 
-    /// The trained network of `seed` (read back when `path` exists): gated (λ·Σ|g|), or for
-    /// `slimming` with an L1 penalty on the BatchNorm scales instead.
-    fn trained(&self, seed: u64, path: &Path, slimming: bool) -> Res<Network> {
+    /// The trained network of `seed` (read back when `path` exists), trained under `regime`
+    /// from the same initial weights.
+    fn trained(&self, seed: u64, path: &Path, regime: Regime) -> Res<Network> {
         if path.exists() {
             return Ok(ModelFile::<Network>::load(path, &self.device)?.network);
         }
-        println!(
-            "seed {seed}: training {} ({})",
-            self.net,
-            if slimming { "L1 on γ" } else { "gated" }
-        );
+        println!("seed {seed}: training {} ({regime:?})", self.net);
         self.device.seed(seed);
         let net = self.fresh()?;
-        let loss = if slimming {
-            LossConfig::new().with_gate_l1(0.0).with_bn_l1(1e-4)
-        } else {
-            LossConfig::new().with_gate_l1(1e-4)
+        let loss = match regime {
+            Regime::Gated => LossConfig::new().with_gate_l1(1e-4),
+            Regime::Slimming => LossConfig::new().with_gate_l1(0.0).with_bn_l1(1e-4),
+            Regime::Plain => LossConfig::new().with_gate_l1(0.0),
         };
         let trained = self.fit(net, loss, seed, &path.with_extension("run"))?;
         ModelFile::original(trained.clone(), [self.size, self.size])?.save_replacing(path)?;
@@ -288,6 +316,8 @@ impl Study {
             .with_fine_tune(Some(tune(1)))
             .with_final_fine_tune(Some(tune(2)))
             .with_conservative(self.conservative)
+            .with_max_evaluations(Some(self.budget))
+            .with_taylor_batches(16)
             .with_seed(seed)
             .with_progress(false)
             .with_run_dir(Some(dir.to_path_buf()));
@@ -387,8 +417,9 @@ fn write_outputs(study: &Study, rows: &[Row], methods: &[String], targets: &[f64
     )?;
     let seeds = rows.iter().map(|r| r.seed).max().map_or(0, |s| s + 1);
     let mut md = format!(
-        "{} base {} on {}×{} synthetic scenes; tolerance {} IoU point{} on {} validation scenes{}; \
-         test: {} held-out scenes; mean ± sd over {seeds} seed{}.\n\n\
+        "{} base {} on {}×{} synthetic scenes; tolerance {} IoU point{} on {} validation scenes{}, \
+         at most {} validation passes a search; test: {} held-out scenes; mean ± sd over {seeds} \
+         seed{}.\n\n\
          | method | FLOPs cut, % | params | validation IoU drop | test IoU before → after | test IoU change | test pixel accuracy change | passes | time, s |\n\
          | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
         study.net,
@@ -403,6 +434,7 @@ fn write_outputs(study: &Study, rows: &[Row], methods: &[String], targets: &[f64
         } else {
             ""
         },
+        study.budget,
         study.test.len(),
         if seeds == 1 { "" } else { "s" },
     );

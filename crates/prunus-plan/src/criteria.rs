@@ -28,7 +28,8 @@ pub enum Criterion {
     /// |γ| of the producer's BatchNorm (network slimming); the filter L1 norm for producers
     /// without one.
     BatchNormGamma,
-    /// First-order Taylor on the gate: |g · ∂L/∂g| averaged over training batches.
+    /// First-order Taylor on the gate (Molchanov et al. 2019): (g · ∂L/∂g)² averaged over
+    /// training batches.
     Taylor,
     /// Uniform random scores (a baseline), from this seed and the step.
     Random {
@@ -318,7 +319,9 @@ fn splitmix(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Accumulates first-order Taylor scores |g · ∂L/∂g| over batches.
+/// Accumulates first-order Taylor scores (g · ∂L/∂g)² over batches (Molchanov et al. 2019: the
+/// squared first-order estimate of the loss change when the gate goes to 0, per batch, then
+/// averaged; several producers of one group add up).
 ///
 /// After each backward pass of a model on an autodiff device, call [`add`](Self::add) with the
 /// model and its gradients; [`scores`](Self::scores) gives the mean over the batches added.
@@ -334,7 +337,7 @@ impl TaylorScores {
         Self::default()
     }
 
-    /// Adds |g · ∂L/∂g| of every group's gate for one batch's gradients
+    /// Adds (g · ∂L/∂g)² of every group's gate for one batch's gradients
     /// (`GradientsParams::from_grads(loss.backward(), model)`).
     ///
     /// # Errors
@@ -361,7 +364,7 @@ impl TaylorScores {
                 let grad: Tensor<1> = grads
                     .get(id)
                     .ok_or_else(|| missing("the gate has no gradient (is it trainable?)"))?;
-                let these = read((gate.inner() * grad).abs());
+                let these = read((gate.inner() * grad).powi_scalar(2));
                 match &mut values {
                     Some(v) => v.iter_mut().zip(these).for_each(|(s, x)| *s += x),
                     None => values = Some(these),

@@ -535,3 +535,48 @@ fn drop_intervals_follow_the_metric_direction_and_unit() {
         [0.0, 0.1]
     );
 }
+
+#[test]
+fn taylor_scores_are_the_squared_gate_times_its_gradient_averaged_over_batches() {
+    use burn::optim::GradientsParams;
+    use prunus_plan::TaylorScores;
+    let device = Device::flex().autodiff();
+    let model = UNetConfig::standard(3, 1, 4, 2).init(&device).unwrap();
+    let mut taylor = TaylorScores::new();
+    let mut by_hand: Vec<Vec<f32>> = Vec::new();
+    let group = model.channel_groups()[0].clone();
+    for batch in 0..2 {
+        device.seed(batch);
+        let x = burn::tensor::Tensor::<4>::random(
+            [2, 3, 16, 16],
+            burn::tensor::Distribution::Default,
+            &device,
+        );
+        let loss = model.forward(x).powi_scalar(2).mean();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        taylor.add(&model, &grads).unwrap();
+        // The first group's producer, read directly: its gate and the gate's gradient.
+        let mut m = model.clone();
+        let layer = m.layer_mut(&group.producers[0]).unwrap();
+        let gate = layer.gate().unwrap();
+        let g: Vec<f32> = gate.val().inner().into_data().try_to_vec().unwrap();
+        let d: Vec<f32> = grads
+            .get::<1>(gate.id)
+            .unwrap()
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        by_hand.push(g.iter().zip(&d).map(|(g, d)| (g * d) * (g * d)).collect());
+    }
+    let got = taylor.scores();
+    let got = got.get(&group.name).unwrap();
+    for (c, value) in got.iter().enumerate() {
+        let want = (by_hand[0][c] + by_hand[1][c]) / 2.0;
+        assert!(
+            (value - want).abs() <= 1e-6 * want.abs().max(1e-12) + 1e-12,
+            "channel {c}: {value} vs {want}"
+        );
+    }
+    assert!(got.iter().any(|&v| v > 0.0));
+    assert_eq!(taylor.batches(), 2);
+}
