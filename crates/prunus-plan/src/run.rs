@@ -42,7 +42,9 @@ struct RunState {
 /// let unet = UNetConfig::standard(3, 1, 4, 2).init(&Device::flex()).unwrap();
 /// let run = RunFolder::new(&dir, "settings v1", 42);
 /// assert!(run.resume(&unet).unwrap().is_none()); // nothing saved yet
-/// let state = SearchState::start(&unet.channel_groups(), 90.0, 1000, &SearchConfig::default());
+/// let baseline = 90.0.into();
+/// let state = SearchState::start(&unet.channel_groups(), &baseline, 1000, &SearchConfig::default())
+///     .unwrap();
 /// run.save_state(&state).unwrap();
 /// let (_, resumed) = run.resume(&unet).unwrap().unwrap();
 /// assert_eq!(resumed, state);
