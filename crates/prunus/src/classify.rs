@@ -211,15 +211,12 @@ impl<I: Send + Sync + 'static, M: ClassificationModel> Task<M> for Classificatio
     }
 
     fn describe(&self) -> String {
-        let mut text = format!(
-            "{} training, {} validation examples",
-            self.train.len(),
-            self.valid.len()
-        );
-        if let Some(test) = &self.test {
-            text += &format!(", {} test examples", test.len());
-        }
-        text
+        let examples = |n: usize| format!("{n} examples");
+        crate::task::describe_splits(
+            examples(self.train.len()),
+            examples(self.valid.len()),
+            self.test.as_ref().map(|t| examples(t.len())),
+        )
     }
 
     fn fine_tune(

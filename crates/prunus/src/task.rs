@@ -127,6 +127,26 @@ pub trait Task<M> {
     }
 }
 
+/// Every segmentation metric of `model` on `data`, with each image's confusion counts.
+fn measure_split<M: SegmentationModel>(
+    model: &M,
+    data: &SegmentationData,
+    batch_size: usize,
+    device: &Device,
+) -> Result<Measurement, Error> {
+    let images = evaluate_images(model, data, batch_size, device)?;
+    Ok(Measurement::from_examples(Examples::segmentation(images)))
+}
+
+/// `training: …; validation: …; test: …`, what a task's [`Task::describe`] says of its splits.
+pub(crate) fn describe_splits(train: String, valid: String, test: Option<String>) -> String {
+    let mut text = format!("training: {train}; validation: {valid}");
+    if let Some(test) = test {
+        text += &format!("; test: {test}");
+    }
+    text
+}
+
 /// A task's data checked before a search: validation examples always, training examples when
 /// the search fine-tunes.
 pub(crate) fn check_splits(train: usize, valid: usize, fine_tuning: bool) -> Result<(), Error> {
@@ -216,8 +236,7 @@ impl<M: SegmentationModel> Task<M> for SegmentationTask {
         batch_size: usize,
         device: &Device,
     ) -> Result<Measurement, Error> {
-        let images = evaluate_images(model, &self.valid, batch_size, device)?;
-        Ok(Measurement::from_examples(Examples::segmentation(images)))
+        measure_split(model, &self.valid, batch_size, device)
     }
 
     fn measure_test(
@@ -226,25 +245,18 @@ impl<M: SegmentationModel> Task<M> for SegmentationTask {
         batch_size: usize,
         device: &Device,
     ) -> Result<Option<Measurement>, Error> {
-        let Some(test) = &self.test else {
-            return Ok(None);
-        };
-        let images = evaluate_images(model, test, batch_size, device)?;
-        Ok(Some(Measurement::from_examples(Examples::segmentation(
-            images,
-        ))))
+        self.test
+            .as_ref()
+            .map(|test| measure_split(model, test, batch_size, device))
+            .transpose()
     }
 
     fn describe(&self) -> String {
-        let mut text = format!(
-            "training: {}; validation: {}",
+        describe_splits(
             self.train.describe(),
-            self.valid.describe()
-        );
-        if let Some(test) = &self.test {
-            text += &format!("; test: {}", test.describe());
-        }
-        text
+            self.valid.describe(),
+            self.test.as_ref().map(SegmentationData::describe),
+        )
     }
 
     fn fine_tune(
