@@ -190,10 +190,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(test) = &report.test {
         for m in Metric::ALL {
             let name = m.to_string();
+            let (b, a) = (test.before[&name], test.after[&name]);
             println!(
-                "| {name}, test (held out) | {:.2}% | {:.2}% | change{} |",
-                test.before[&name],
-                test.after[&name],
+                "| {name}, test (held out) | {b:.2}% | {a:.2}% | change {:+.2}{} |",
+                a - b,
                 ci(test.changes.get(&name))
             );
         }
