@@ -214,27 +214,23 @@ fn producer_scores(
     };
     match criterion {
         // The gate's effective scale: after BatchNorm, γ can absorb any scale the gate loses, so
-        // the gate is read as it folds into the norm, |g·γ|; without a norm, |g|.
-        Criterion::Gate => {
+        // the gate is read as it folds into the norm, |g·γ|; without a norm, |g| (gate) or |g| on
+        // the filter's norm over the layer's mean (gate-norm).
+        Criterion::Gate | Criterion::GateNorm => {
             let g = gate.ok_or_else(|| {
-                missing("the gate criterion needs a gated producer (gates not folded)")
+                missing(&format!(
+                    "the {} criterion needs a gated producer (gates not folded)",
+                    criterion.name()
+                ))
             })?;
             Ok(read(match gamma {
                 Some(gamma) => (g * gamma).abs(),
-                None => g.abs(),
-            }))
-        }
-        Criterion::GateNorm => {
-            let g = gate.ok_or_else(|| {
-                missing("the gate-norm criterion needs a gated producer (gates not folded)")
-            })?;
-            Ok(read(match gamma {
-                Some(gamma) => (g * gamma).abs(),
-                None => {
+                None if criterion == Criterion::GateNorm => {
                     let norms = filter_l2_norms(weight, axis);
                     let mean = norms.clone().mean().clamp_min(f32::MIN_POSITIVE);
                     g.abs() * norms / mean
                 }
+                None => g.abs(),
             }))
         }
         Criterion::L1 => Ok(read(filter_l1_norms(weight, axis))),

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use prunus_data::{Confusion, Metric};
 
+use crate::fit::SplitMix;
+
 /// Every metric a task measured on one split, and what a bootstrap needs to resample it.
 #[derive(Debug, Clone)]
 pub struct Measurement {
@@ -122,20 +124,6 @@ impl Examples {
             }
         }
         (self.metrics)(&sums)
-    }
-}
-
-/// SplitMix64: the resampling stream of one bootstrap.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        (((z >> 32) * n as u64) >> 32) as usize
     }
 }
 

@@ -49,21 +49,10 @@ pub struct ConfusionInput {
     counts: Tensor<1>,
 }
 
-/// Confusion counts of thresholded logits (> 0) against masks, on the tensors' device.
+/// Confusion counts of thresholded logits (> 0) against masks, on the tensors' device: the
+/// per-image counts of [`confusion_per_image`] summed over the batch.
 pub(crate) fn confusion_counts(logits: Tensor<4>, masks: Tensor<4>) -> Tensor<1> {
-    let predicted = logits.greater_elem(0.0).float();
-    let truth = masks.greater_elem(0.5).float();
-    let not_p = predicted.clone().neg().add_scalar(1.0);
-    let not_t = truth.clone().neg().add_scalar(1.0);
-    Tensor::cat(
-        vec![
-            (predicted.clone() * truth.clone()).sum(),
-            (predicted * not_t.clone()).sum(),
-            (not_p.clone() * truth).sum(),
-            (not_p * not_t).sum(),
-        ],
-        0,
-    )
+    confusion_per_image(logits, masks).sum_dim(0).reshape([4])
 }
 
 /// Confusion counts `[tp, fp, fn, tn]` of every image of a batch, `[batch, 4]`.
