@@ -4,7 +4,7 @@
 //! ```sh
 //! cargo run --release --example study -- --seeds 3                 # U-Net base 16, 64² scenes
 //! cargo run --release --example study -- --seeds 3 --curve 0.5,0.8,0.9,0.95
-//! cargo run --release --example study -- --net ternausnet --size 256 --seeds 3
+//! cargo run --release --example study -- --net ternausnet --size 256 --base 32 --narrow 8 --seeds 3
 //! ```
 //!
 //! For every seed the networks start from the same initial weights and are trained with the
@@ -29,7 +29,8 @@
 //! - `scratch` — the widths `gate` found, trained from a fresh start with the training recipe.
 //!
 //! Options: `--seeds N` (3), `--methods LIST` (all of the above), `--net unet|ternausnet`,
-//! `--base N` (U-Net 16, TernausNet 8), `--size PX` (64), `--train N` (800), `--valid N` (200),
+//! `--base N` (U-Net 16, TernausNet 8), `--narrow N` (TernausNet's every width, VGG11's
+//! included, divided by N; 1), `--size PX` (64), `--train N` (800), `--valid N` (200),
 //! `--test N` (200), `--epochs N` (5), `--lr X` (2e-3 U-Net, 2e-4 TernausNet), `--tolerance
 //! POINTS` (1), `--budget N` (25 validation passes a search), `--conservative`, `--curve TARGETS` (also prune every method to these shares
 //! of FLOPs removed, whatever the drop, for the IoU-vs-FLOPs plot), `--out DIR` (runs/study),
@@ -107,6 +108,8 @@ struct Study {
     out: PathBuf,
     net: String,
     base: usize,
+    /// TernausNet's widths (encoder and decoder) divided by this (1: the paper's network).
+    narrow: usize,
     size: usize,
     epochs: usize,
     lr: f64,
@@ -136,6 +139,7 @@ fn run() -> Res<()> {
         device: prunus::device(&args.get("--device").unwrap_or_else(|| "default".into()))?,
         out: PathBuf::from(args.get("--out").unwrap_or_else(|| "runs/study".into())),
         base: num("--base", if ternaus { 8.0 } else { 16.0 })? as usize,
+        narrow: (num("--narrow", 1.0)? as usize).max(1),
         size,
         epochs: num("--epochs", 5.0)? as usize,
         lr: num("--lr", if ternaus { 2e-4 } else { 2e-3 })?,
@@ -252,7 +256,12 @@ impl Study {
 
     fn fresh(&self) -> Res<Network> {
         Ok(if self.net == "ternausnet" {
-            Network::TernausNet(TernausNetConfig::standard(1, self.base).init(&self.device)?)
+            let mut config = TernausNetConfig::standard(1, self.base);
+            let narrow = |w: usize| (w / self.narrow).max(1);
+            config.encoder = config.encoder.map(narrow);
+            config.decoder = config.decoder.map(|block| block.map(narrow));
+            config.dec1 = narrow(config.dec1);
+            Network::TernausNet(config.init(&self.device)?)
         } else {
             Network::UNet(UNetConfig::standard(3, 1, self.base, 4).init(&self.device)?)
         })
