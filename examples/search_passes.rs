@@ -103,7 +103,8 @@ impl SearchHost<UNet> for FormulaHost {
     fn flops(&mut self, model: &UNet) -> Result<u64, PlanError> {
         // A U-Net built by `standard` always has a cost at 64²; the formula does not use it.
         let cost = model.cost([64, 64]);
-        cost.map(|c| c.flops()).map_err(|e| PlanError::Config(e.to_string()))
+        cost.map(|c| c.flops())
+            .map_err(|e| PlanError::Config(e.to_string()))
     }
 }
 
@@ -185,7 +186,11 @@ fn run() -> Res<()> {
         for (base, model) in bases.iter().zip(&models) {
             let mut cells = Vec::new();
             for grow in [None, Some(2)] {
-                let n = if matches!(shape, Shape::Exact) { 1 } else { seeds };
+                let n = if matches!(shape, Shape::Exact) {
+                    1
+                } else {
+                    seeds
+                };
                 let mut passes = Vec::new();
                 let mut share = Vec::new();
                 for seed in 0..n {
@@ -195,14 +200,23 @@ fn run() -> Res<()> {
                 }
                 let (m, s) = mean_sd(&passes);
                 let capped = passes.iter().any(|&p| p as usize >= opts.cap);
-                let spread = if n > 1 { format!(" ± {s:.0}") } else { String::new() };
+                let spread = if n > 1 {
+                    format!(" ± {s:.0}")
+                } else {
+                    String::new()
+                };
                 cells.push(format!(
                     "{m:.0}{spread}{} ({:.1}%)",
                     if capped { ", capped" } else { "" },
                     mean_sd(&share).0
                 ));
             }
-            println!("| {base} | {} | {} | {} |", channels(model), cells[0], cells[1]);
+            println!(
+                "| {base} | {} | {} | {} |",
+                channels(model),
+                cells[0],
+                cells[1]
+            );
         }
     }
     Ok(())
