@@ -32,7 +32,8 @@
 //! `--base N` (U-Net 16, TernausNet 8), `--narrow N` (TernausNet's every width, VGG11's
 //! included, divided by N; 1), `--size PX` (64), `--train N` (800), `--valid N` (200),
 //! `--test N` (200), `--epochs N` (5), `--lr X` (2e-3 U-Net, 2e-4 TernausNet), `--tolerance
-//! POINTS` (1), `--budget N` (25 validation passes a search), `--conservative`, `--curve TARGETS` (also prune every method to these shares
+//! POINTS` (1), `--budget N` (25 validation passes a search), `--tune N` (256 training scenes
+//! a fine-tuning epoch), `--conservative`, `--curve TARGETS` (also prune every method to these shares
 //! of FLOPs removed, whatever the drop, for the IoU-vs-FLOPs plot), `--out DIR` (runs/study),
 //! `--device NAME`. Writes `DIR/study.json` (every run), `DIR/study.md` (mean ± sd per method)
 //! and, with `--curve`, `DIR/iou_vs_flops.svg`. Finished runs are read back, so an interrupted
@@ -117,6 +118,8 @@ struct Study {
     conservative: bool,
     /// The most validation passes of every search (the equal budget).
     budget: usize,
+    /// Training scenes of every fine-tuning epoch.
+    tune: usize,
     train: SegmentationData,
     valid: SegmentationData,
     test: SegmentationData,
@@ -146,6 +149,7 @@ fn run() -> Res<()> {
         tolerance: num("--tolerance", 1.0)?,
         conservative: args.flag("--conservative"),
         budget: num("--budget", 25.0)? as usize,
+        tune: num("--tune", 256.0)? as usize,
         train: split(0, num("--train", 800.0)? as usize),
         valid: split(1, num("--valid", 200.0)? as usize),
         test: split(2, num("--test", 200.0)? as usize),
@@ -282,7 +286,7 @@ impl Study {
     }
 
     fn task(&self) -> SegmentationTask {
-        SegmentationTask::new(self.train.take(256), self.valid.clone())
+        SegmentationTask::new(self.train.take(self.tune), self.valid.clone())
             .with_metric(Metric::Iou)
             .with_test(self.test.clone())
     }
@@ -426,13 +430,18 @@ fn write_outputs(study: &Study, rows: &[Row], methods: &[String], targets: &[f64
     )?;
     let seeds = rows.iter().map(|r| r.seed).max().map_or(0, |s| s + 1);
     let mut md = format!(
-        "{} base {} on {}×{} synthetic scenes; tolerance {} IoU point{} on {} validation scenes{}, \
+        "{} base {}{} on {}×{} synthetic scenes; tolerance {} IoU point{} on {} validation scenes{}, \
          at most {} validation passes a search; test: {} held-out scenes; mean ± sd over {seeds} \
          seed{}.\n\n\
          | method | FLOPs cut, % | params | validation IoU drop | test IoU before → after | test IoU change | test pixel accuracy change | passes | time, s |\n\
          | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
         study.net,
         study.base,
+        if study.narrow > 1 {
+            format!(", every width ÷ {}", study.narrow)
+        } else {
+            String::new()
+        },
         study.size,
         study.size,
         study.tolerance,

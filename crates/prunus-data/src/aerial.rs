@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::DataError;
+use crate::image::RgbImage;
 use crate::raster::Raster;
 use crate::rng::Rng;
 use crate::synthetic::Scene;
@@ -201,7 +202,47 @@ impl AerialCrops {
     /// When a file cannot be read, image and mask differ in size, the crop does not fit, or a
     /// mask holds a value other than the layout's two.
     pub fn read(&self, at: CropAt) -> Result<Scene, DataError> {
-        let pair = &self.pairs[at.pair];
+        let c = self.crop;
+        let (image, mask) = self.read_window(at.pair, [at.x, at.y, c, c])?;
+        Ok(Scene {
+            size: c,
+            image,
+            mask,
+        })
+    }
+
+    /// Tile `pair` whole: its image (RGB in `[0, 1]`) and its mask as 0/1, row-major — what
+    /// `prunus::predict_image` segments through the seamless tiling.
+    ///
+    /// # Errors
+    /// As [`AerialCrops::read`]; a tile larger than [`Raster::max_pixels`] is
+    /// [`DataError::TooLarge`].
+    pub fn read_tile(&self, pair: usize) -> Result<(RgbImage, Vec<u8>), DataError> {
+        let path = &self.pairs.get(pair).ok_or_else(|| {
+            missing(
+                Path::new("."),
+                &format!("there is no tile {pair} of {}", self.pairs.len()),
+            )
+        })?;
+        let [height, width] = Raster::open(&path.image)?.size();
+        let (data, mask) = self.read_window(pair, [0, 0, width, height])?;
+        let image = RgbImage {
+            width,
+            height,
+            data,
+        };
+        Ok((image, mask))
+    }
+
+    /// The window `[x, y, width, height]` of tile `pair`: RGB channels first, and the mask as
+    /// 0/1, after checking that image and mask agree.
+    fn read_window(
+        &self,
+        pair: usize,
+        window: [usize; 4],
+    ) -> Result<(Vec<f32>, Vec<u8>), DataError> {
+        let [x, y, w, h] = window;
+        let pair = &self.pairs[pair];
         let mut image = Raster::open(&pair.image)?;
         let mut mask = Raster::open(&pair.mask)?;
         if image.size() != mask.size() {
@@ -221,9 +262,8 @@ impl AerialCrops {
                 reason: format!("a mask must have one band, found {}", mask.channels()),
             });
         }
-        let c = self.crop;
-        let rgb = image.read_window_rgb(at.x, at.y, c, c)?;
-        let raw = mask.read_window_raw(at.x, at.y, c, c)?;
+        let rgb = image.read_window_rgb(x, y, w, h)?;
+        let raw = mask.read_window_raw(x, y, w, h)?;
         let building = match self.layout {
             Layout::Inria => 255,
             Layout::Airs => 1,
@@ -239,11 +279,7 @@ impl AerialCrops {
                 }),
             })
             .collect::<Result<Vec<u8>, _>>()?;
-        Ok(Scene {
-            size: c,
-            image: rgb,
-            mask,
-        })
+        Ok((rgb, mask))
     }
 
     /// Crop `index` of a random stream with `seed`: a random tile, a random place in it.

@@ -59,6 +59,7 @@ mod progress;
 mod prune;
 mod report;
 mod task;
+mod tiles;
 mod train;
 
 pub use classify::{ClassificationBatch, ClassificationModel, ClassificationTask};
@@ -80,6 +81,7 @@ pub use prunus_plan as plan;
 pub use prunus_surgery as surgery;
 pub use report::{GroupWidth, Outcome, Report, TestFigures, measure_latency};
 pub use task::{SegmentationTask, Task};
+pub use tiles::WholeTiles;
 pub use train::{
     LrSchedule, SegmentationModel, TrainConfig, TrainDisplay, TrainMode, Trained, TrainingModel,
     checkpoint_dir, evaluate, last_checkpoint, train,

@@ -11,6 +11,7 @@ use prunus_models::{CostReport, measure_cost};
 
 use crate::error::Error;
 use crate::measure::{Examples, Measurement};
+use crate::tiles::WholeTiles;
 use crate::train::{SegmentationModel, TrainConfig, evaluate_images, train};
 use prunus_data::SegmentationData;
 
@@ -182,8 +183,38 @@ pub(crate) fn check_splits(train: usize, valid: usize, fine_tuning: bool) -> Res
 pub struct SegmentationTask {
     train: SegmentationData,
     valid: SegmentationData,
-    test: Option<SegmentationData>,
+    /// Whole tiles measured instead of `valid`'s crops.
+    valid_tiles: Option<WholeTiles>,
+    test: Option<Held>,
     metric: Metric,
+}
+
+/// A split the task measures: crops (or scenes) in batches, or whole tiles through the tiling.
+#[derive(Debug, Clone)]
+enum Held {
+    Crops(SegmentationData),
+    Tiles(WholeTiles),
+}
+
+impl Held {
+    fn measure<M: SegmentationModel>(
+        &self,
+        model: &M,
+        batch_size: usize,
+        device: &Device,
+    ) -> Result<Measurement, Error> {
+        match self {
+            Self::Crops(data) => measure_split(model, data, batch_size, device),
+            Self::Tiles(tiles) => tiles.measure(model, device),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Self::Crops(data) => data.describe(),
+            Self::Tiles(tiles) => tiles.describe(),
+        }
+    }
 }
 
 impl SegmentationTask {
@@ -193,6 +224,7 @@ impl SegmentationTask {
         Self {
             train,
             valid,
+            valid_tiles: None,
             test: None,
             metric: Metric::Iou,
         }
@@ -200,7 +232,21 @@ impl SegmentationTask {
 
     /// A held-out test split: measured before and after pruning, never seen by the search.
     pub fn with_test(mut self, test: SegmentationData) -> Self {
-        self.test = Some(test);
+        self.test = Some(Held::Crops(test));
+        self
+    }
+
+    /// Validation on whole tiles through the seamless tiling, as the network will be used on
+    /// them, instead of the validation crops (which then serve only Burn's per-epoch check
+    /// while fine-tuning, and the example input of cost and latency). Each tile is one example of the bootstrap intervals.
+    pub fn with_whole_tiles(mut self, valid: WholeTiles) -> Self {
+        self.valid_tiles = Some(valid);
+        self
+    }
+
+    /// A held-out test split of whole tiles through the seamless tiling.
+    pub fn with_test_tiles(mut self, test: WholeTiles) -> Self {
+        self.test = Some(Held::Tiles(test));
         self
     }
 
@@ -222,7 +268,11 @@ impl<M: SegmentationModel> Task<M> for SegmentationTask {
     }
 
     fn check(&self, fine_tuning: bool) -> Result<(), Error> {
-        check_splits(self.train.len(), self.valid.len(), fine_tuning)
+        let valid = match &self.valid_tiles {
+            Some(tiles) => tiles.len(),
+            None => self.valid.len(),
+        };
+        check_splits(self.train.len(), valid, fine_tuning)
     }
 
     fn evaluate(&mut self, model: &M, batch_size: usize, device: &Device) -> Result<f64, Error> {
@@ -236,7 +286,10 @@ impl<M: SegmentationModel> Task<M> for SegmentationTask {
         batch_size: usize,
         device: &Device,
     ) -> Result<Measurement, Error> {
-        measure_split(model, &self.valid, batch_size, device)
+        match &self.valid_tiles {
+            Some(tiles) => tiles.measure(model, device),
+            None => measure_split(model, &self.valid, batch_size, device),
+        }
     }
 
     fn measure_test(
@@ -247,15 +300,19 @@ impl<M: SegmentationModel> Task<M> for SegmentationTask {
     ) -> Result<Option<Measurement>, Error> {
         self.test
             .as_ref()
-            .map(|test| measure_split(model, test, batch_size, device))
+            .map(|test| test.measure(model, batch_size, device))
             .transpose()
     }
 
     fn describe(&self) -> String {
+        let valid = match &self.valid_tiles {
+            Some(tiles) => tiles.describe(),
+            None => self.valid.describe(),
+        };
         describe_splits(
             self.train.describe(),
-            self.valid.describe(),
-            self.test.as_ref().map(SegmentationData::describe),
+            valid,
+            self.test.as_ref().map(Held::describe),
         )
     }
 
