@@ -8,7 +8,8 @@
 //! `--data` holds `train/{image,label}`, `val/{image,label}` and `test/{image,label}`. Other options: `--base N`
 //! (first-level filters, 32), `--depth N` (4), `--size PX` (crop, 256), `--train N` (crops per
 //! epoch), `--valid N`, `--test N` (grid crops spread over every tile), `--epochs N`, `--batch N`, `--tolerance POINTS`,
-//! `--device NAME`, `--run DIR` (runs/airs; interrupted training and pruning resume).
+//! `--device NAME`, `--whole-tiles` (validate and test on whole tiles through the seamless tiling, windows of
+//! `--window PX`, 512, instead of on grid crops), `--run DIR` (runs/airs; interrupted training and pruning resume).
 
 use prunus::data::Layout;
 use prunus::models::UNetConfig;

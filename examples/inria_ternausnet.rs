@@ -11,7 +11,8 @@
 //! (`vgg11-8a719046.pth`) into the encoder; without it the encoder starts random. Other options:
 //! `--filters N` (decoder width, 32), `--size PX` (crop, 256), `--train N` (crops per epoch),
 //! `--valid N`, `--test N` (grid crops spread over every tile), `--epochs N`, `--batch N`, `--tolerance POINTS`, `--device NAME`,
-//! `--run DIR` (runs/inria; interrupted training and pruning resume).
+//! `--whole-tiles` (validate and test on whole tiles through the seamless tiling, windows of
+//! `--window PX`, 512, instead of on grid crops), `--run DIR` (runs/inria; interrupted training and pruning resume).
 
 use prunus::data::Layout;
 use prunus::models::TernausNetConfig;

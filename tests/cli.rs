@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use prunus::data::{RgbImage, write_png};
+use prunus::data::{Layout, RgbImage, Split, Tiling, inria_pairs, write_png};
+
+mod common;
 
 fn prunus(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_prunus"))
@@ -300,6 +302,49 @@ fn bad_inputs_are_one_line_errors() {
     assert!(err.contains("/nonexistent"), "{err}");
     let err = fails(&["bench", "--model", s(&corrupt), "--device", "tpu"]);
     assert!(err.contains("tpu"), "{err}");
+}
+
+#[test]
+fn eval_measures_whole_tiles_through_the_tiling() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    let data = dir.path().join("inria");
+    common::write_tile(&data, "austin1", 40, 36, 1);
+    common::write_tile(&data, "austin2", 27, 50, 2);
+    common::write_tile(&data, "austin9", 16, 16, 9);
+    let out = ok(&[
+        "eval",
+        "--device",
+        "flex",
+        "--model",
+        s(&model),
+        "--data",
+        &format!("inria:{}", s(&data)),
+        "--whole-tiles",
+        "--window",
+        "16",
+        "--window-overlap",
+        "4",
+    ]);
+    assert!(out.contains("tiles           2"), "{out}");
+    // The same figures as the library's whole-tile measurement of the same file.
+    let device = burn::tensor::Device::flex();
+    let file =
+        prunus::surgery::ModelFile::<prunus::surgery::Network>::load(&model, &device).unwrap();
+    let pairs = inria_pairs(&data, Split::Valid).unwrap();
+    let m = prunus::WholeTiles::new(Layout::Inria, pairs, Tiling::new(16, 4))
+        .with_align(4)
+        .measure(&file.network, &device)
+        .unwrap();
+    for name in ["pixel accuracy", "IoU", "precision"] {
+        let line = format!("{name:<15} {:.2}%", m.metrics[name]);
+        assert!(out.contains(&line), "{line} not in {out}");
+    }
+    let err = fails(&["eval", "--model", s(&model), "--whole-tiles"]);
+    assert!(
+        err.contains("--whole-tiles") && err.contains("synthetic"),
+        "{err}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

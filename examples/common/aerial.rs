@@ -3,11 +3,11 @@
 
 use std::path::PathBuf;
 
-use prunus::data::{AerialCrops, Layout, Metric, Split, airs_pairs, inria_pairs};
+use prunus::data::{AerialCrops, Layout, Metric, Split, Tiling, airs_pairs, inria_pairs};
 use prunus::surgery::{ModelFile, Network};
 use prunus::{
-    LossConfig, PruneConfig, SegmentationData, SegmentationTask, TrainConfig, evaluate, plots,
-    prune_to_tolerance, train,
+    LossConfig, PruneConfig, SegmentationData, SegmentationTask, TrainConfig, WholeTiles, evaluate,
+    plots, prune_to_tolerance, train,
 };
 
 use super::args::Args;
@@ -90,6 +90,14 @@ pub fn train_and_prune(
     let tune_data = train_data.take(n_train / 4);
     // The tolerance is on IoU; the test tiles are measured before and after, never searched on.
     let mut task = SegmentationTask::new(tune_data, valid_data.clone()).with_test(test_data);
+    if args.flag("--whole-tiles") {
+        // Validation and test on whole tiles through the seamless tiling, as `prunus infer`
+        // segments them, instead of on grid crops.
+        let tiling = Tiling::new(num("--window", 512.0)? as usize, 64);
+        task = task
+            .with_whole_tiles(WholeTiles::new(layout, pairs(Split::Valid)?, tiling))
+            .with_test_tiles(WholeTiles::new(layout, pairs(Split::Test)?, tiling));
+    }
     let outcome = prune_to_tolerance(trained.model, &mut task, &config, &device)?;
     println!("{}", outcome.report.summary());
     std::fs::write(

@@ -16,7 +16,7 @@ use prunus::plan::{Constraint, Criterion, Tolerance};
 use prunus::surgery::{Architecture, ModelFile, Network, Prunable, write_atomic};
 use prunus::{
     LossConfig, PruneConfig, SegmentationData, SegmentationTask, TrainConfig, TrainDisplay,
-    evaluate, measure_latency, predict_image, prune_to_tolerance, train,
+    WholeTiles, evaluate, measure_latency, predict_image, prune_to_tolerance, train,
 };
 
 mod checks;
@@ -78,9 +78,52 @@ struct DataArgs {
     /// of every city, AIRS's `test/`; 0: none.
     #[arg(long, default_value_t = 200)]
     test_samples: usize,
+    /// Inria/AIRS: measure validation (and test) on whole tiles, each segmented through the
+    /// seamless tiling as `prunus infer` does, instead of on grid crops.
+    #[arg(long)]
+    whole_tiles: bool,
+    /// With --whole-tiles: side of a window in pixels.
+    #[arg(long, default_value_t = 512, value_parser = checks::positive)]
+    window: usize,
+    /// With --whole-tiles: pixels by which neighbouring windows overlap (at most half a window).
+    #[arg(long, default_value_t = 64)]
+    window_overlap: usize,
 }
 
 impl DataArgs {
+    /// The whole tiles of `split` when `--whole-tiles` asks for them, windows padded to
+    /// `align` pixels.
+    fn whole(&self, split: Split, align: usize) -> Result<Option<WholeTiles>> {
+        if !self.whole_tiles {
+            return Ok(None);
+        }
+        if 2 * self.window_overlap > self.window {
+            return Err(format!(
+                "--window-overlap {} must be at most half of --window {}",
+                self.window_overlap, self.window
+            )
+            .into());
+        }
+        let (kind, dir) = self
+            .data
+            .split_once(':')
+            .map_or((self.data.as_str(), None), |(k, d)| (k, Some(d)));
+        let dir = dir.ok_or_else(|| {
+            format!(
+                "--whole-tiles needs Inria or AIRS tiles (--data inria:DIR or airs:DIR), not {kind}"
+            )
+        })?;
+        let (layout, pairs) = match kind {
+            "inria" => (Layout::Inria, inria_pairs(dir, split)?),
+            "airs" => (Layout::Airs, airs_pairs(dir, split)?),
+            other => return Err(format!("--whole-tiles: unknown data source {other:?}").into()),
+        };
+        let tiling = Tiling::new(self.window, self.window_overlap);
+        Ok(Some(
+            WholeTiles::new(layout, pairs, tiling).with_align(align),
+        ))
+    }
+
     /// The held-out test split, when it is asked for (`--test-samples` above 0): synthetic
     /// scenes of a third generator seed, or a grid spread over Inria's or AIRS's test tiles.
     fn test(&self, default_size: usize) -> Result<Option<SegmentationData>> {
@@ -512,8 +555,17 @@ fn prune_cmd(a: &PruneArgs, device: &Device) -> Result<()> {
         .with_run_dir(Some(run_dir.clone()));
     let tune_data = train_data.take(a.tune_samples.max(1));
     let mut task = SegmentationTask::new(tune_data, valid_data).with_metric(a.metric.into());
-    if let Some(test) = a.data.test(size)? {
-        task = task.with_test(test);
+    let align = checks::alignment(&file.header.architecture);
+    if let Some(valid) = a.data.whole(Split::Valid, align)? {
+        task = task.with_whole_tiles(valid);
+    }
+    match a.data.whole(Split::Test, align)? {
+        Some(test) if a.data.test_samples > 0 => task = task.with_test_tiles(test),
+        _ => {
+            if let Some(test) = a.data.test(size)? {
+                task = task.with_test(test);
+            }
+        }
     }
     let outcome = prune_to_tolerance(file.network, &mut task, &config, device)?;
     out!("{}", outcome.report.summary());
@@ -533,6 +585,15 @@ fn eval_cmd(a: &EvalArgs, device: &Device) -> Result<()> {
     let size = a.data.size.unwrap_or(file.header.provenance.input_size[0]);
     let batch = a.batch.min(a.data.valid_samples.max(1));
     checks::fits("evaluation", &file.header.architecture, size, batch, false)?;
+    let align = checks::alignment(&file.header.architecture);
+    if let Some(tiles) = a.data.whole(Split::Valid, align)? {
+        out!("tiles           {}", tiles.len());
+        let m = tiles.with_batch(a.batch).measure(&file.network, device)?;
+        for name in ["pixel accuracy", "IoU", "Dice", "precision", "recall"] {
+            out!("{name:<15} {:.2}%", m.metrics[name]);
+        }
+        return Ok(());
+    }
     let (_, valid_data) = a.data.load(size)?;
     let c = evaluate(&file.network, &valid_data, a.batch, device)?;
     out!("samples         {}", valid_data.len());
