@@ -26,7 +26,9 @@
 //! - `slimming` — Network Slimming (Liu et al. 2017): a second network trained with an L1
 //!   penalty on the BatchNorm scales instead of the gates', pruned by |γ| (U-Net only: TernausNet
 //!   has no BatchNorm);
-//! - `scratch` — the widths `gate` found, trained from a fresh start with the training recipe.
+//! - `scratch` — the widths `gate` found, trained from a fresh start with the training recipe;
+//!   `scratch-long` — the same for as many training scenes as the pruned network saw in all (its
+//!   training, plus one fine-tuning epoch after every step of the search and two at the end).
 //!
 //! Options: `--seeds N` (3), `--methods LIST` (all of the above), `--net unet|ternausnet`,
 //! `--base N` (U-Net 16, TernausNet 8), `--narrow N` (TernausNet's every width, VGG11's
@@ -158,7 +160,9 @@ fn run() -> Res<()> {
     let seeds = num("--seeds", 3.0)? as u64;
     let methods: Vec<String> = args
         .get("--methods")
-        .unwrap_or_else(|| "gate,gate-norm,l1,taylor,random,uniform,slimming,scratch".into())
+        .unwrap_or_else(|| {
+            "gate,gate-norm,l1,taylor,random,uniform,slimming,scratch,scratch-long".into()
+        })
         .split(',')
         .map(|m| m.trim().to_string())
         .filter(|m| !(ternaus && m == "slimming"))
@@ -196,7 +200,7 @@ impl Study {
     fn start(&self, seed: u64, method: &str) -> Res<Network> {
         let dir = self.out.join(format!("seed-{seed}"));
         let regime = match method {
-            "gate" | "gate-norm" | "scratch" => Regime::Gated,
+            "gate" | "gate-norm" | "scratch" | "scratch-long" => Regime::Gated,
             "slimming" => Regime::Slimming,
             _ => Regime::Plain,
         };
@@ -206,7 +210,7 @@ impl Study {
     /// Every method cut to each FLOPs target for one seed.
     fn curve(&self, seed: u64, methods: &[String], targets: &[f64]) -> Res<Vec<Row>> {
         let mut rows = Vec::new();
-        for method in methods.iter().filter(|m| *m != "scratch") {
+        for method in methods.iter().filter(|m| !is_scratch(m)) {
             let from = self.start(seed, method)?;
             for &t in targets {
                 let dir = self.out.join(format!("seed-{seed}/{method}/{t}"));
@@ -222,19 +226,20 @@ impl Study {
         let dir = self.out.join(format!("seed-{seed}"));
         let gated = self.start(seed, "gate")?;
         let mut rows = Vec::new();
-        for method in methods.iter().filter(|m| *m != "scratch") {
+        for method in methods.iter().filter(|m| !is_scratch(m)) {
             let from = self.start(seed, method)?;
             let report = self.prune(seed, method, from, None, &dir.join(method))?;
             rows.push(row(seed, method, None, &report));
         }
-        if methods.iter().any(|m| m == "scratch") {
+        for method in methods.iter().filter(|m| is_scratch(m)) {
             let gate = rows
                 .iter()
                 .position(|r| r.method == "gate" && r.target.is_none())
-                .ok_or("the scratch baseline takes the gate criterion's widths: add gate")?;
-            let gate_dir = dir.join("gate");
-            let report = read_report(&gate_dir)?;
-            rows.push(self.scratch(seed, &gated, &report, &rows[gate], &dir)?);
+                .ok_or("the scratch baselines take the gate criterion's widths: add gate")?;
+            let report = read_report(&dir.join("gate"))?;
+            let long = method == "scratch-long";
+            let row = self.scratch(seed, &gated, &report, &rows[gate], &dir, long)?;
+            rows.push(row);
         }
         Ok(rows)
     }
@@ -253,7 +258,7 @@ impl Study {
             Regime::Slimming => LossConfig::new().with_gate_l1(0.0).with_bn_l1(1e-4),
             Regime::Plain => LossConfig::new().with_gate_l1(0.0),
         };
-        let trained = self.fit(net, loss, seed, &path.with_extension("run"))?;
+        let trained = self.fit(net, loss, seed, &path.with_extension("run"), self.epochs)?;
         ModelFile::original(trained.clone(), [self.size, self.size])?.save_replacing(path)?;
         Ok(trained)
     }
@@ -272,9 +277,16 @@ impl Study {
     }
 
     /// The training recipe every trained network of the study gets.
-    fn fit(&self, net: Network, loss: LossConfig, seed: u64, dir: &Path) -> Res<Network> {
+    fn fit(
+        &self,
+        net: Network,
+        loss: LossConfig,
+        seed: u64,
+        dir: &Path,
+        epochs: usize,
+    ) -> Res<Network> {
         let config = TrainConfig::new()
-            .with_epochs(self.epochs)
+            .with_epochs(epochs)
             .with_batch_size(8)
             .with_learning_rate(self.lr)
             .with_seed(seed)
@@ -345,7 +357,9 @@ impl Study {
         Ok(outcome.report)
     }
 
-    /// The gate run's widths trained from a fresh start with the training recipe.
+    /// The gate run's widths trained from a fresh start with the training recipe — for as many
+    /// epochs, or (`long`) for as many training scenes as the pruned network saw in all: its
+    /// training plus every fine-tuning of the search.
     fn scratch(
         &self,
         seed: u64,
@@ -353,12 +367,22 @@ impl Study {
         gate: &Report,
         gate_row: &Row,
         dir: &Path,
+        long: bool,
     ) -> Res<Row> {
-        let path = dir.join("scratch.json");
+        let method = if long { "scratch-long" } else { "scratch" };
+        let path = dir.join(format!("{method}.json"));
         if let Ok(text) = std::fs::read_to_string(&path) {
             return Ok(serde_json::from_str(&text)?);
         }
-        println!("seed {seed}: scratch (the gate's widths from a fresh start)");
+        // One fine-tuning epoch on `tune` scenes after every step, two at the end.
+        let steps = gate_row.passes.saturating_sub(1);
+        let tuned = (steps + 2) * self.tune.min(self.train.len());
+        let epochs = if long {
+            self.epochs + tuned.div_ceil(self.train.len().max(1))
+        } else {
+            self.epochs
+        };
+        println!("seed {seed}: {method} (the gate's widths from a fresh start, {epochs} epochs)");
         let start = std::time::Instant::now();
         let mut plan = PruningPlan::new();
         for w in &gate.widths {
@@ -367,7 +391,8 @@ impl Study {
         self.device.seed(seed + 1000);
         let slim = prune(self.fresh()?, &plan)?;
         let loss = LossConfig::new().with_gate_l1(1e-4);
-        let trained = self.fit(slim, loss, seed + 1000, &dir.join("scratch.run"))?;
+        let run = dir.join(format!("{method}.run"));
+        let trained = self.fit(slim, loss, seed + 1000, &run, epochs)?;
         let mut task = self.task();
         let iou = |m: &prunus::Measurement| m.metrics["IoU"];
         let valid = Task::<Network>::measure(&mut task, &trained, 16, &self.device)?;
@@ -376,7 +401,7 @@ impl Study {
         let cost = |n: &Network| n.cost([self.size, self.size]);
         let row = Row {
             seed,
-            method: "scratch".into(),
+            method: method.into(),
             target: None,
             flops_cut: 1.0 - cost(&trained)?.flops() as f64 / cost(gated)?.flops() as f64,
             params_after: cost(&trained)?.params(),
@@ -390,6 +415,11 @@ impl Study {
         std::fs::write(&path, serde_json::to_string_pretty(&row)?)?;
         Ok(row)
     }
+}
+
+/// The baselines that retrain the gate's widths instead of pruning.
+fn is_scratch(method: &str) -> bool {
+    method.starts_with("scratch")
 }
 
 fn read_report(dir: &Path) -> Res<Report> {
@@ -496,7 +526,7 @@ fn write_outputs(study: &Study, rows: &[Row], methods: &[String], targets: &[f64
     if !targets.is_empty() {
         let curves: Vec<plots::Curve> = methods
             .iter()
-            .filter(|m| *m != "scratch")
+            .filter(|m| !is_scratch(m))
             .map(|m| {
                 let points = targets
                     .iter()

@@ -54,7 +54,8 @@ pub use gate::GateInit;
 pub use gated::filter_l1_norms;
 pub use group::{ChannelGroup, Consumer, consumer, flattened};
 pub use params::{
-    Trainable, gate_l1, gate_param_ids, gate_param_paths, gates, norm_scale_l1, set_trainable,
+    Trainable, container_type, gate_l1, gate_param_ids, gate_param_paths, gates,
+    is_gated_container, norm_scale_l1, set_trainable,
 };
 pub use prunable::{LayerMut, Layers, Prunable, split_path};
 pub use record::{Executed, LayerKind, counted, record};

@@ -3,8 +3,32 @@
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::tensor::Tensor;
 
-/// The container types whose `gate` field is an importance weight.
-const GATED_TYPES: [&str; 2] = ["Struct:GatedConv2d", "Struct:GatedConvTranspose2d"];
+use crate::{GatedConv2d, GatedConvTranspose2d};
+
+/// The container type Burn's `Module` derive gives struct `T` when a visitor enters it
+/// (`"Struct:GatedConv2d"`), computed from the type itself: a renamed layer is still found, and
+/// a change of Burn's naming fails the tests that count every network's gates.
+pub fn container_type<T: ?Sized>() -> String {
+    let full = std::any::type_name::<T>();
+    // `prunus_layers::conv2d::GatedConv2d` → `GatedConv2d` (generic parameters never occur).
+    let name = full.rsplit("::").next().unwrap_or(full);
+    format!("Struct:{name}")
+}
+
+/// Whether a visitor's `container_type` is one of prunus's gated layers, whose `gate` field is
+/// an importance weight.
+pub fn is_gated_container(container_type: &str) -> bool {
+    static GATED: std::sync::OnceLock<[String; 2]> = std::sync::OnceLock::new();
+    GATED
+        .get_or_init(|| {
+            [
+                self::container_type::<GatedConv2d>(),
+                self::container_type::<GatedConvTranspose2d>(),
+            ]
+        })
+        .iter()
+        .any(|t| t == container_type)
+}
 
 /// Tracks the module path and tells whether the parameter being visited is a gate.
 #[derive(Default)]
@@ -17,7 +41,7 @@ impl PathTracker {
     fn enter(&mut self, name: &str, container_type: &str) {
         self.path.push(name.to_string());
         self.in_gate
-            .push(name == "gate" && GATED_TYPES.contains(&container_type));
+            .push(name == "gate" && is_gated_container(container_type));
     }
 
     fn exit(&mut self) {

@@ -254,8 +254,10 @@ impl ModuleVisitor for LayerNames {
         // `…layer.weight`, or `…gated.conv.weight` inside a gated layer. Each entry holds a
         // field's name and the type of the struct that has the field.
         let mut end = self.path.len().saturating_sub(1);
-        let gated = |t: &str| t.ends_with(":GatedConv2d") || t.ends_with(":GatedConvTranspose2d");
-        if end >= 1 && self.path[end - 1].0 == "conv" && gated(&self.path[end - 1].1) {
+        if end >= 1
+            && self.path[end - 1].0 == "conv"
+            && prunus_layers::is_gated_container(&self.path[end - 1].1)
+        {
             end -= 1;
         }
         let name: Vec<&str> = self.path[..end].iter().map(|(n, _)| n.as_str()).collect();

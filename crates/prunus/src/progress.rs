@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use burn::tensor::{Tensor, TensorReadError};
+use burn::tensor::{Bool, Int, Tensor, TensorReadError};
 use burn::train::ItemLazy;
 use burn::train::logger::{EvaluationProgressLogger, TrainingProgressLogger};
 use burn::train::metric::{
@@ -45,41 +45,43 @@ impl Adaptor<LossInput> for SegmentationOutput {
 
 /// Confusion counts of a batch, still on the device.
 pub struct ConfusionInput {
-    /// `[4]`: true positives, false positives, false negatives, true negatives.
-    counts: Tensor<1>,
+    /// `[4]`: true positives, false positives, false negatives, true negatives — integers, so
+    /// exact however many pixels a batch holds.
+    counts: Tensor<1, Int>,
 }
 
 /// Confusion counts of thresholded logits (> 0) against masks, on the tensors' device: the
 /// per-image counts of [`confusion_per_image`] summed over the batch.
-pub(crate) fn confusion_counts(logits: Tensor<4>, masks: Tensor<4>) -> Tensor<1> {
+pub(crate) fn confusion_counts(logits: Tensor<4>, masks: Tensor<4>) -> Tensor<1, Int> {
     confusion_per_image(logits, masks).sum_dim(0).reshape([4])
 }
 
-/// Confusion counts `[tp, fp, fn, tn]` of every image of a batch, `[batch, 4]`.
-pub(crate) fn confusion_per_image(logits: Tensor<4>, masks: Tensor<4>) -> Tensor<2> {
-    let predicted = logits.greater_elem(0.0).float().flatten::<2>(1, 3);
-    let truth = masks.greater_elem(0.5).float().flatten::<2>(1, 3);
-    let not_p = predicted.clone().neg().add_scalar(1.0);
-    let not_t = truth.clone().neg().add_scalar(1.0);
+/// Confusion counts `[tp, fp, fn, tn]` of every image of a batch, `[batch, 4]`, counted in
+/// integers (exact where a float sum stops being so, past 2^24 pixels).
+pub(crate) fn confusion_per_image(logits: Tensor<4>, masks: Tensor<4>) -> Tensor<2, Int> {
+    let predicted = logits.greater_elem(0.0).flatten::<2>(1, 3);
+    let truth = masks.greater_elem(0.5).flatten::<2>(1, 3);
+    let count = |a: Tensor<2, Bool>, b: Tensor<2, Bool>| a.bool_and(b).int().sum_dim(1);
     Tensor::cat(
         vec![
-            (predicted.clone() * truth.clone()).sum_dim(1),
-            (predicted * not_t.clone()).sum_dim(1),
-            (not_p.clone() * truth).sum_dim(1),
-            (not_p * not_t).sum_dim(1),
+            count(predicted.clone(), truth.clone()),
+            count(predicted.clone(), truth.clone().bool_not()),
+            count(predicted.clone().bool_not(), truth.clone()),
+            count(predicted.bool_not(), truth.bool_not()),
         ],
         1,
     )
 }
 
 /// Reads counts made by [`confusion_counts`].
-pub(crate) fn read_confusion(counts: Tensor<1>) -> Result<Confusion, TensorReadError> {
-    let v = counts.try_into_vec_as::<f32>()?;
+pub(crate) fn read_confusion(counts: Tensor<1, Int>) -> Result<Confusion, TensorReadError> {
+    let v = counts.try_into_vec_as::<i64>()?;
+    let count = |i: usize| u64::try_from(v[i]).unwrap_or(0);
     Ok(Confusion {
-        tp: v[0].round() as u64,
-        fp: v[1].round() as u64,
-        fn_: v[2].round() as u64,
-        tn: v[3].round() as u64,
+        tp: count(0),
+        fp: count(1),
+        fn_: count(2),
+        tn: count(3),
     })
 }
 
@@ -314,4 +316,30 @@ impl EvaluationProgressLogger for PlainRenderer {
     fn end_global_progress(&mut self) {}
 
     fn log_event_evaluation(&mut self, _event: String) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{Device, TensorData};
+
+    /// Past 2^24 pixels a float sum cannot hold an odd count; the integer counts stay exact.
+    #[test]
+    fn confusion_counts_are_exact_past_two_to_the_24_pixels() {
+        let device = Device::flex();
+        let side = 4097; // 16,785,409 pixels > 2^24 = 16,777,216
+        let n = side * side;
+        let logits = Tensor::<4>::ones([1, 1, side, side], &device);
+        let mut mask = vec![1.0f32; n];
+        mask[12_345] = 0.0;
+        mask[n - 7] = 0.0;
+        let masks = Tensor::<4>::from_data(TensorData::new(mask, [1, 1, side, side]), &device);
+        let c = read_confusion(confusion_counts(logits, masks)).unwrap();
+        assert_eq!((c.tp, c.fp, c.fn_, c.tn), (n as u64 - 2, 2, 0, 0));
+        assert_eq!(
+            (n - 2) % 2,
+            1,
+            "an odd count, which f32 cannot represent here"
+        );
+    }
 }

@@ -484,12 +484,13 @@ pub(crate) fn evaluate_images<N: SegmentationModel>(
         let batch = data.batch(start..start + batch_size, device)?;
         let logits = net.forward(batch.images);
         let counts = confusion_per_image(logits, batch.masks)
-            .try_into_vec_as::<f32>()
+            .try_into_vec_as::<i64>()
             .map_err(|e| Error::Training(format!("cannot read the confusion counts: {e}")))?;
+        // Counts are never negative; `max(0)` only keeps the conversion total.
         images.extend(
             counts
                 .chunks_exact(4)
-                .map(|c| [0, 1, 2, 3].map(|i| c[i].round() as u64)),
+                .map(|c| [0, 1, 2, 3].map(|i| c[i].max(0) as u64)),
         );
     }
     Ok(images)
