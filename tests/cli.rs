@@ -305,6 +305,78 @@ fn bad_inputs_are_one_line_errors() {
 }
 
 #[test]
+fn train_from_a_pruned_model_keeps_its_widths() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    let pruned = dir.path().join("pruned.prunus");
+    ok(&[
+        "prune",
+        "--model",
+        s(&model),
+        "--out",
+        s(&pruned),
+        "--tolerance",
+        "100",
+        "--flops",
+        "0.5",
+        "--tune-samples",
+        "0",
+        "--valid-samples",
+        "4",
+        "--test-samples",
+        "0",
+    ]);
+    let widths = |path: &Path| -> Vec<String> {
+        let out = ok(&["inspect", "--model", s(path)]);
+        out.lines()
+            .skip_while(|l| !l.starts_with("widths"))
+            .skip(1)
+            .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+            .collect()
+    };
+    let pruned_widths = widths(&pruned);
+    assert!(!pruned_widths.is_empty());
+    for (name, fresh) in [("further.prunus", false), ("fresh.prunus", true)] {
+        let out_path = dir.path().join(name);
+        let mut args = vec![
+            "train",
+            "--out",
+            s(&out_path),
+            "--from",
+            s(&pruned),
+            "--epochs",
+            "1",
+            "--train-samples",
+            "8",
+            "--valid-samples",
+            "4",
+        ];
+        if fresh {
+            args.push("--fresh");
+        }
+        let out = ok(&args);
+        assert!(out.contains("saved"), "{out}");
+        // Trained in the pruned network's widths, at its input size.
+        assert_eq!(widths(&out_path), pruned_widths, "{name}");
+        let inspect = ok(&["inspect", "--model", s(&out_path)]);
+        assert!(inspect.contains("input size    16×16"), "{inspect}");
+    }
+    usage_error(
+        &["train", "--out", s(&dir.path().join("x.prunus")), "--fresh"],
+        "--from",
+    );
+    let err = fails(&[
+        "train",
+        "--out",
+        s(&pruned),
+        "--from",
+        s(&pruned),
+        "--force",
+    ]);
+    assert!(err.contains("never overwrites"), "{err}");
+}
+
+#[test]
 fn eval_measures_whole_tiles_through_the_tiling() {
     let dir = tempfile::tempdir().unwrap();
     let model = tiny_model(dir.path());

@@ -223,6 +223,14 @@ struct TrainArgs {
     /// TernausNet: torchvision VGG11 weights (.pth) for the encoder.
     #[arg(long)]
     vgg11: Option<PathBuf>,
+    /// Start from this model file instead of --arch/--base/--depth: its weights (a pruned
+    /// network trained further), or with --fresh only its architecture and widths.
+    #[arg(long, conflicts_with_all = ["base", "vgg11"])]
+    from: Option<PathBuf>,
+    /// With --from: new random weights in the model file's widths (a pruned architecture
+    /// trained from scratch).
+    #[arg(long, requires = "from")]
+    fresh: bool,
     #[arg(long, default_value_t = 5)]
     /// Epochs.
     epochs: usize,
@@ -461,25 +469,53 @@ fn run_dir_for(out: &Path, run: Option<&PathBuf>) -> PathBuf {
 
 fn train_cmd(a: &TrainArgs, device: &Device) -> Result<()> {
     checks::output(&a.out, a.force, "--out")?;
-    let size = a.data.size.unwrap_or(64);
-    let base = a.base.unwrap_or(match a.arch {
-        Arch::Unet => 16,
-        Arch::Ternausnet => 32,
-    });
-    let architecture = match a.arch {
-        Arch::Unet => Architecture::UNet(UNetConfig::standard(3, 1, base, a.depth)),
-        Arch::Ternausnet => Architecture::TernausNet(TernausNetConfig::standard(1, base)),
+    if let Some(from) = &a.from
+        && same_file(from, &a.out)
+    {
+        return Err(format!(
+            "--out {} is the --from model; prunus never overwrites it",
+            a.out.display()
+        )
+        .into());
+    }
+    let (architecture, start) = match &a.from {
+        Some(path) => {
+            let file = ModelFile::<Network>::load(path, device)?;
+            let size = a.data.size.unwrap_or(file.header.provenance.input_size[0]);
+            let architecture = file.header.architecture.clone();
+            let network = if a.fresh {
+                architecture.init(device)?
+            } else {
+                file.network
+            };
+            (architecture, Some((network, size)))
+        }
+        None => {
+            let base = a.base.unwrap_or(match a.arch {
+                Arch::Unet => 16,
+                Arch::Ternausnet => 32,
+            });
+            let architecture = match a.arch {
+                Arch::Unet => Architecture::UNet(UNetConfig::standard(3, 1, base, a.depth)),
+                Arch::Ternausnet => Architecture::TernausNet(TernausNetConfig::standard(1, base)),
+            };
+            (architecture, None)
+        }
     };
+    let size = start
+        .as_ref()
+        .map_or(a.data.size.unwrap_or(64), |(_, size)| *size);
     checks::fits("training", &architecture, size, a.batch, true)?;
     let (train_data, valid_data) = a.data.load(size)?;
-    let network = match architecture.init(device)? {
-        prunus::surgery::Network::TernausNet(net) => {
-            prunus::surgery::Network::TernausNet(match &a.vgg11 {
+    let network = match start {
+        Some((network, _)) => network,
+        None => match architecture.init(device)? {
+            Network::TernausNet(net) => Network::TernausNet(match &a.vgg11 {
                 Some(path) => net.load_vgg11_encoder(path)?,
                 None => net,
-            })
-        }
-        unet => unet,
+            }),
+            unet => unet,
+        },
     };
     let config = TrainConfig::new()
         .with_epochs(a.epochs)
