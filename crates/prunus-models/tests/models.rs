@@ -412,66 +412,33 @@ fn measured_cost_equals_the_config_count_layer_by_layer() {
 /// the penalty).
 #[test]
 fn every_gate_is_found_by_its_layers_type() {
-    use prunus_layers::{LayerMut, Prunable};
     let device = Device::flex();
-    let check = |mut net: Box<dyn FnMut(&str) -> Option<bool>>,
-                 found: Vec<(String, Tensor<1>)>,
-                 producers: Vec<String>,
-                 expected: u64| {
-        assert!(!found.is_empty(), "a gated network reports no gates");
-        let total: usize = found.iter().map(|(_, g)| g.dims()[0]).sum();
-        assert_eq!(total as u64, expected);
-        for (path, _) in &found {
-            assert_eq!(
-                net(path),
-                Some(true),
-                "{path} is not a gated layer with a gate"
-            );
-        }
-        for p in producers {
-            assert!(
-                found.iter().any(|(path, _)| *path == p),
-                "gate of {p} not found"
-            );
-        }
-    };
-    let gated = |layer: Option<LayerMut<'_>>| {
-        layer.map(|l| {
-            matches!(l, LayerMut::Gated(_) | LayerMut::GatedTranspose(_)) && l.gate().is_some()
-        })
-    };
-
     let config = UNetConfig::standard(3, 1, 4, 2);
-    let unet = config.init(&device).unwrap();
-    let found = prunus_layers::gates(&unet);
-    let producers = unet
-        .channel_groups()
-        .into_iter()
-        .flat_map(|g| g.producers)
-        .collect();
     let expected = config.cost([32, 32]).unwrap().gates();
-    let mut copy = unet.clone();
-    check(
-        Box::new(move |p| gated(copy.layer_mut(p))),
-        found,
-        producers,
-        expected,
-    );
-
+    check_gates(config.init(&device).unwrap(), expected);
     let config = TernausNetConfig::standard(1, 2);
-    let net = config.init(&device).unwrap();
-    let found = prunus_layers::gates(&net);
-    let producers = net
-        .channel_groups()
-        .into_iter()
-        .flat_map(|g| g.producers)
-        .collect();
     let expected = config.cost([64, 64]).unwrap().gates();
-    let mut copy = net.clone();
-    check(
-        Box::new(move |p| gated(copy.layer_mut(p))),
-        found,
-        producers,
-        expected,
-    );
+    check_gates(config.init(&device).unwrap(), expected);
+}
+
+/// The gates found by the visitor are those of the typed description, `expected` in all.
+fn check_gates<M: prunus_layers::Prunable>(mut net: M, expected: u64) {
+    use prunus_layers::LayerMut;
+    let found = prunus_layers::gates(&net);
+    assert!(!found.is_empty(), "a gated network reports no gates");
+    let total: usize = found.iter().map(|(_, g)| g.dims()[0]).sum();
+    assert_eq!(total as u64, expected);
+    for p in net.channel_groups().into_iter().flat_map(|g| g.producers) {
+        assert!(
+            found.iter().any(|(path, _)| *path == p),
+            "gate of {p} not found"
+        );
+    }
+    for (path, _) in &found {
+        let layer = net.layer_mut(path);
+        let gated = layer.is_some_and(|l| {
+            matches!(l, LayerMut::Gated(_) | LayerMut::GatedTranspose(_)) && l.gate().is_some()
+        });
+        assert!(gated, "{path} is not a gated layer with a gate");
+    }
 }
