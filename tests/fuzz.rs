@@ -49,6 +49,9 @@ unsafe impl GlobalAlloc for Counting {
     }
 }
 
+/// Held by every fuzzing run (see [`fuzz`]).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
@@ -200,6 +203,9 @@ fn scratch_dir(name: &str) -> PathBuf {
 /// mutants to `read`, which writes them where its reader expects them; fails on a panic or an
 /// allocation above `ceiling`. Returns the mutants read and the largest allocation seen.
 fn fuzz(name: &str, seed: &[u8], ceiling: usize, read: &dyn Fn(&[u8])) -> (usize, usize) {
+    // The allocation counter is global: one target at a time, or the tests' threads would
+    // count each other's allocations.
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut total = 0;
     let mut seen = 0;
     let mut check = |bytes: &[u8], what: &dyn Fn() -> String| -> Result<(), String> {
