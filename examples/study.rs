@@ -35,7 +35,7 @@
 //! included, divided by N; 1), `--size PX` (64), `--train N` (800), `--valid N` (200),
 //! `--test N` (200), `--epochs N` (5), `--lr X` (2e-3 U-Net, 2e-4 TernausNet), `--tolerance
 //! POINTS` (1), `--budget N` (25 validation passes a search), `--tune N` (256 training scenes
-//! a fine-tuning epoch), `--conservative`, `--curve TARGETS` (also prune every method to these shares
+//! a fine-tuning epoch), `--tune-lr X` (1e-3, the fine-tunings' learning rate), `--conservative`, `--curve TARGETS` (also prune every method to these shares
 //! of FLOPs removed, whatever the drop, for the IoU-vs-FLOPs plot), `--out DIR` (runs/study),
 //! `--device NAME`. Writes `DIR/study.json` (every run), `DIR/study.md` (mean ± sd per method)
 //! and, with `--curve`, `DIR/iou_vs_flops.svg`. Finished runs are read back, so an interrupted
@@ -122,6 +122,8 @@ struct Study {
     budget: usize,
     /// Training scenes of every fine-tuning epoch.
     tune: usize,
+    /// The fine-tunings' learning rate.
+    tune_lr: f64,
     train: SegmentationData,
     valid: SegmentationData,
     test: SegmentationData,
@@ -152,6 +154,7 @@ fn run() -> Res<()> {
         conservative: args.flag("--conservative"),
         budget: num("--budget", 25.0)? as usize,
         tune: num("--tune", 256.0)? as usize,
+        tune_lr: num("--tune-lr", 1e-3)?,
         train: split(0, num("--train", 800.0)? as usize),
         valid: split(1, num("--valid", 200.0)? as usize),
         test: split(2, num("--test", 200.0)? as usize),
@@ -325,7 +328,11 @@ impl Study {
             "slimming" => (Criterion::BatchNormGamma, Ranking::Global),
             other => return Err(format!("unknown method {other}").into()),
         };
-        let tune = |epochs| TrainConfig::fine_tuning(epochs).with_seed(seed);
+        let tune = |epochs| {
+            TrainConfig::fine_tuning(epochs)
+                .with_seed(seed)
+                .with_learning_rate(self.tune_lr)
+        };
         let config = PruneConfig::new()
             .with_tolerance(if target.is_some() {
                 100.0
