@@ -203,10 +203,10 @@ impl AerialCrops {
     /// mask holds a value other than the layout's two.
     pub fn read(&self, at: CropAt) -> Result<Scene, DataError> {
         let c = self.crop;
-        let (image, mask) = self.read_window(at.pair, [at.x, at.y, c, c])?;
+        let (image, mask) = self.read_window(at.pair, Some([at.x, at.y, c, c]))?;
         Ok(Scene {
             size: c,
-            image,
+            image: image.data,
             mask,
         })
     }
@@ -218,30 +218,20 @@ impl AerialCrops {
     /// As [`AerialCrops::read`]; a tile larger than [`Raster::max_pixels`] is
     /// [`DataError::TooLarge`].
     pub fn read_tile(&self, pair: usize) -> Result<(RgbImage, Vec<u8>), DataError> {
-        let path = &self.pairs.get(pair).ok_or_else(|| {
-            missing(
-                Path::new("."),
-                &format!("there is no tile {pair} of {}", self.pairs.len()),
-            )
-        })?;
-        let [height, width] = Raster::open(&path.image)?.size();
-        let (data, mask) = self.read_window(pair, [0, 0, width, height])?;
-        let image = RgbImage {
-            width,
-            height,
-            data,
-        };
-        Ok((image, mask))
+        if pair >= self.pairs.len() {
+            let what = format!("there is no tile {pair} of {}", self.pairs.len());
+            return Err(missing(Path::new("."), &what));
+        }
+        self.read_window(pair, None)
     }
 
-    /// The window `[x, y, width, height]` of tile `pair`: RGB channels first, and the mask as
-    /// 0/1, after checking that image and mask agree.
+    /// The window `[x, y, width, height]` of tile `pair` (`None`: the whole tile), after
+    /// checking that image and mask agree: its RGB image, and its mask as 0/1.
     fn read_window(
         &self,
         pair: usize,
-        window: [usize; 4],
-    ) -> Result<(Vec<f32>, Vec<u8>), DataError> {
-        let [x, y, w, h] = window;
+        window: Option<[usize; 4]>,
+    ) -> Result<(RgbImage, Vec<u8>), DataError> {
         let pair = &self.pairs[pair];
         let mut image = Raster::open(&pair.image)?;
         let mut mask = Raster::open(&pair.mask)?;
@@ -262,6 +252,8 @@ impl AerialCrops {
                 reason: format!("a mask must have one band, found {}", mask.channels()),
             });
         }
+        let [height, width] = image.size();
+        let [x, y, w, h] = window.unwrap_or([0, 0, width, height]);
         let rgb = image.read_window_rgb(x, y, w, h)?;
         let raw = mask.read_window_raw(x, y, w, h)?;
         let building = match self.layout {
@@ -279,7 +271,12 @@ impl AerialCrops {
                 }),
             })
             .collect::<Result<Vec<u8>, _>>()?;
-        Ok((rgb, mask))
+        let image = RgbImage {
+            width: w,
+            height: h,
+            data: rgb,
+        };
+        Ok((image, mask))
     }
 
     /// Crop `index` of a random stream with `seed`: a random tile, a random place in it.

@@ -75,14 +75,14 @@ pub(crate) fn confusion_per_image(logits: Tensor<4>, masks: Tensor<4>) -> Tensor
 
 /// Reads counts made by [`confusion_counts`].
 pub(crate) fn read_confusion(counts: Tensor<1, Int>) -> Result<Confusion, TensorReadError> {
-    let v = counts.try_into_vec_as::<i64>()?;
-    let count = |i: usize| u64::try_from(v[i]).unwrap_or(0);
-    Ok(Confusion {
-        tp: count(0),
-        fp: count(1),
-        fn_: count(2),
-        tn: count(3),
-    })
+    let [tp, fp, fn_, tn] = counts_of(&counts.try_into_vec_as::<i64>()?);
+    Ok(Confusion { tp, fp, fn_, tn })
+}
+
+/// `[tp, fp, fn, tn]` of one row of counts read from the device (never negative; a negative
+/// value would read as 0 rather than wrap).
+pub(crate) fn counts_of(row: &[i64]) -> [u64; 4] {
+    [0, 1, 2, 3].map(|i| u64::try_from(row[i]).unwrap_or(0))
 }
 
 impl Adaptor<ConfusionInput> for SegmentationOutput {

@@ -185,18 +185,27 @@ pub struct SegmentationTask {
     valid: SegmentationData,
     /// Whole tiles measured instead of `valid`'s crops.
     valid_tiles: Option<WholeTiles>,
-    test: Option<Held>,
+    test: Option<SegmentationData>,
+    /// Whole tiles measured as the test split instead of `test`'s crops.
+    test_tiles: Option<WholeTiles>,
     metric: Metric,
 }
 
-/// A split the task measures: crops (or scenes) in batches, or whole tiles through the tiling.
-#[derive(Debug, Clone)]
-enum Held {
-    Crops(SegmentationData),
-    Tiles(WholeTiles),
+/// A split the task measures: crops (or scenes) in batches, or whole tiles through the tiling
+/// — the tiles when the task has both.
+enum Held<'a> {
+    Crops(&'a SegmentationData),
+    Tiles(&'a WholeTiles),
 }
 
-impl Held {
+impl Held<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Self::Crops(data) => data.len(),
+            Self::Tiles(tiles) => tiles.len(),
+        }
+    }
+
     fn measure<M: SegmentationModel>(
         &self,
         model: &M,
@@ -226,28 +235,45 @@ impl SegmentationTask {
             valid,
             valid_tiles: None,
             test: None,
+            test_tiles: None,
             metric: Metric::Iou,
         }
     }
 
     /// A held-out test split: measured before and after pruning, never seen by the search.
     pub fn with_test(mut self, test: SegmentationData) -> Self {
-        self.test = Some(Held::Crops(test));
+        self.test = Some(test);
         self
     }
 
     /// Validation on whole tiles through the seamless tiling, as the network will be used on
     /// them, instead of the validation crops (which then serve only Burn's per-epoch check
-    /// while fine-tuning, and the example input of cost and latency). Each tile is one example of the bootstrap intervals.
+    /// while fine-tuning, and the example input of cost and latency). Each tile is one example
+    /// of the bootstrap intervals.
     pub fn with_whole_tiles(mut self, valid: WholeTiles) -> Self {
         self.valid_tiles = Some(valid);
         self
     }
 
-    /// A held-out test split of whole tiles through the seamless tiling.
+    /// A held-out test split of whole tiles through the seamless tiling, measured instead of
+    /// any test crops.
     pub fn with_test_tiles(mut self, test: WholeTiles) -> Self {
-        self.test = Some(Held::Tiles(test));
+        self.test_tiles = Some(test);
         self
+    }
+
+    /// The validation split the search measures.
+    fn validation(&self) -> Held<'_> {
+        match &self.valid_tiles {
+            Some(tiles) => Held::Tiles(tiles),
+            None => Held::Crops(&self.valid),
+        }
+    }
+
+    /// The held-out test split, if any.
+    fn test_split(&self) -> Option<Held<'_>> {
+        let tiles = self.test_tiles.as_ref().map(Held::Tiles);
+        tiles.or(self.test.as_ref().map(Held::Crops))
     }
 
     /// The validation metric the tolerance applies to.
@@ -268,11 +294,7 @@ impl<M: SegmentationModel> Task<M> for SegmentationTask {
     }
 
     fn check(&self, fine_tuning: bool) -> Result<(), Error> {
-        let valid = match &self.valid_tiles {
-            Some(tiles) => tiles.len(),
-            None => self.valid.len(),
-        };
-        check_splits(self.train.len(), valid, fine_tuning)
+        check_splits(self.train.len(), self.validation().len(), fine_tuning)
     }
 
     fn evaluate(&mut self, model: &M, batch_size: usize, device: &Device) -> Result<f64, Error> {
@@ -286,10 +308,7 @@ impl<M: SegmentationModel> Task<M> for SegmentationTask {
         batch_size: usize,
         device: &Device,
     ) -> Result<Measurement, Error> {
-        match &self.valid_tiles {
-            Some(tiles) => tiles.measure(model, device),
-            None => measure_split(model, &self.valid, batch_size, device),
-        }
+        self.validation().measure(model, batch_size, device)
     }
 
     fn measure_test(
@@ -298,21 +317,16 @@ impl<M: SegmentationModel> Task<M> for SegmentationTask {
         batch_size: usize,
         device: &Device,
     ) -> Result<Option<Measurement>, Error> {
-        self.test
-            .as_ref()
+        self.test_split()
             .map(|test| test.measure(model, batch_size, device))
             .transpose()
     }
 
     fn describe(&self) -> String {
-        let valid = match &self.valid_tiles {
-            Some(tiles) => tiles.describe(),
-            None => self.valid.describe(),
-        };
         describe_splits(
             self.train.describe(),
-            valid,
-            self.test.as_ref().map(Held::describe),
+            self.validation().describe(),
+            self.test_split().as_ref().map(Held::describe),
         )
     }
 

@@ -11,8 +11,9 @@ use crate::train::SegmentationModel;
 /// Whole tiles of an aerial dataset (Inria, AIRS), measured the way a trained network is used
 /// on them: each tile segmented whole by [`predict_image`] — overlapping windows, edge padding,
 /// no seams — and compared with its whole mask. Each tile is one example of the bootstrap
-/// intervals. Give it to [`SegmentationTask::with_whole_tiles`](crate::SegmentationTask::with_whole_tiles)
-/// or [`with_test_tiles`](crate::SegmentationTask::with_test_tiles).
+/// intervals. Give it to
+/// [`SegmentationTask::with_whole_tiles`](crate::SegmentationTask::with_whole_tiles) or
+/// [`with_test_tiles`](crate::SegmentationTask::with_test_tiles).
 ///
 /// One tile is held at a time: an Inria tile (5000²) needs about 0.5 GB while it is measured —
 /// its RGB values as f32 (300 MB), the probabilities (100 MB), the mask and the two masks of

@@ -30,7 +30,9 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint::EagerCheckpointer;
 use crate::error::Error;
 use crate::loss::LossConfig;
-use crate::progress::{PlainRenderer, SegmentationMetric, SegmentationOutput, confusion_per_image};
+use crate::progress::{
+    PlainRenderer, SegmentationMetric, SegmentationOutput, confusion_per_image, counts_of,
+};
 
 /// A network that maps `[batch, 3, h, w]` images to `[batch, 1, h, w]` building logits.
 ///
@@ -486,12 +488,7 @@ pub(crate) fn evaluate_images<N: SegmentationModel>(
         let counts = confusion_per_image(logits, batch.masks)
             .try_into_vec_as::<i64>()
             .map_err(|e| Error::Training(format!("cannot read the confusion counts: {e}")))?;
-        // Counts are never negative; `max(0)` only keeps the conversion total.
-        images.extend(
-            counts
-                .chunks_exact(4)
-                .map(|c| [0, 1, 2, 3].map(|i| c[i].max(0) as u64)),
-        );
+        images.extend(counts.chunks_exact(4).map(counts_of));
     }
     Ok(images)
 }

@@ -17,6 +17,25 @@ pub fn positive(text: &str) -> std::result::Result<usize, String> {
     }
 }
 
+/// Windows of `tile` pixels overlapping by `overlap` (`--tile`/`--overlap` of `infer`,
+/// `--window`/`--window-overlap` of `--whole-tiles`): the overlap at most half a window, so
+/// that neighbouring windows advance.
+pub fn tiling(
+    [tile_flag, overlap_flag]: [&str; 2],
+    tile: usize,
+    overlap: usize,
+) -> Result<prunus::data::Tiling> {
+    if 2 * overlap > tile {
+        return Err(format!(
+            "{overlap_flag} {overlap} must be at most half of {tile_flag} {tile}: neighbouring \
+             windows would advance by {} pixels",
+            tile.saturating_sub(overlap).max(1)
+        )
+        .into());
+    }
+    Ok(prunus::data::Tiling::new(tile, overlap))
+}
+
 /// `METRIC=POINTS` of `--also`: a metric the CLI knows and a finite tolerance ≥ 0.
 pub fn also(text: &str) -> std::result::Result<(crate::MetricArg, f64), String> {
     use clap::ValueEnum;

@@ -8,15 +8,15 @@ use std::time::Instant;
 use burn::tensor::{Device, Distribution, Tensor};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use prunus::data::{
-    AerialCrops, Layout, Metric, RgbImage, Split, SyntheticConfig, Tiling, airs_pairs, inria_pairs,
+    AerialCrops, Layout, Metric, RgbImage, Split, SyntheticConfig, airs_pairs, inria_pairs,
     write_mask,
 };
 use prunus::models::{Costed, TernausNetConfig, UNetConfig};
 use prunus::plan::{Constraint, Criterion, Tolerance};
 use prunus::surgery::{Architecture, ModelFile, Network, Prunable, write_atomic};
 use prunus::{
-    LossConfig, PruneConfig, SegmentationData, SegmentationTask, TrainConfig, TrainDisplay,
-    WholeTiles, evaluate, measure_latency, predict_image, prune_to_tolerance, train,
+    Examples, LossConfig, PruneConfig, SegmentationData, SegmentationTask, TrainConfig,
+    TrainDisplay, WholeTiles, evaluate, measure_latency, predict_image, prune_to_tolerance, train,
 };
 
 mod checks;
@@ -91,23 +91,25 @@ struct DataArgs {
 }
 
 impl DataArgs {
+    /// `--data` as its kind and folder: `inria:DIR` → `("inria", Some("DIR"))`.
+    fn source(&self) -> (&str, Option<&str>) {
+        self.data
+            .split_once(':')
+            .map_or((self.data.as_str(), None), |(k, d)| (k, Some(d)))
+    }
+
     /// The whole tiles of `split` when `--whole-tiles` asks for them, windows padded to
     /// `align` pixels.
     fn whole(&self, split: Split, align: usize) -> Result<Option<WholeTiles>> {
         if !self.whole_tiles {
             return Ok(None);
         }
-        if 2 * self.window_overlap > self.window {
-            return Err(format!(
-                "--window-overlap {} must be at most half of --window {}",
-                self.window_overlap, self.window
-            )
-            .into());
-        }
-        let (kind, dir) = self
-            .data
-            .split_once(':')
-            .map_or((self.data.as_str(), None), |(k, d)| (k, Some(d)));
+        let tiling = checks::tiling(
+            ["--window", "--window-overlap"],
+            self.window,
+            self.window_overlap,
+        )?;
+        let (kind, dir) = self.source();
         let dir = dir.ok_or_else(|| {
             format!(
                 "--whole-tiles needs Inria or AIRS tiles (--data inria:DIR or airs:DIR), not {kind}"
@@ -118,7 +120,6 @@ impl DataArgs {
             "airs" => (Layout::Airs, airs_pairs(dir, split)?),
             other => return Err(format!("--whole-tiles: unknown data source {other:?}").into()),
         };
-        let tiling = Tiling::new(self.window, self.window_overlap);
         Ok(Some(
             WholeTiles::new(layout, pairs, tiling).with_align(align),
         ))
@@ -131,10 +132,7 @@ impl DataArgs {
             return Ok(None);
         }
         let size = self.size.unwrap_or(default_size);
-        let (kind, dir) = self
-            .data
-            .split_once(':')
-            .map_or((self.data.as_str(), None), |(k, d)| (k, Some(d)));
+        let (kind, dir) = self.source();
         let tiles = |layout: Layout| -> Result<Option<SegmentationData>> {
             let dir = dir.ok_or_else(|| format!("--data {kind}:DIR needs a folder"))?;
             let pairs = match layout {
@@ -165,10 +163,7 @@ impl DataArgs {
         if size == 0 {
             return Err("--size must be at least 1".into());
         }
-        let (kind, dir) = self
-            .data
-            .split_once(':')
-            .map_or((self.data.as_str(), None), |(k, d)| (k, Some(d)));
+        let (kind, dir) = self.source();
         let aerial = |layout: Layout| -> Result<(SegmentationData, SegmentationData)> {
             let dir = dir.ok_or_else(|| format!("--data {kind}:DIR needs a folder"))?;
             let pairs = |split| match layout {
@@ -478,17 +473,13 @@ fn train_cmd(a: &TrainArgs, device: &Device) -> Result<()> {
         )
         .into());
     }
-    let (architecture, start) = match &a.from {
+    // From a model file: its architecture, its weights (unless --fresh) and its input size.
+    let (architecture, from, default_size) = match &a.from {
         Some(path) => {
             let file = ModelFile::<Network>::load(path, device)?;
-            let size = a.data.size.unwrap_or(file.header.provenance.input_size[0]);
-            let architecture = file.header.architecture.clone();
-            let network = if a.fresh {
-                architecture.init(device)?
-            } else {
-                file.network
-            };
-            (architecture, Some((network, size)))
+            let from = (!a.fresh).then_some(file.network);
+            let size = file.header.provenance.input_size[0];
+            (file.header.architecture, from, size)
         }
         None => {
             let base = a.base.unwrap_or(match a.arch {
@@ -499,16 +490,14 @@ fn train_cmd(a: &TrainArgs, device: &Device) -> Result<()> {
                 Arch::Unet => Architecture::UNet(UNetConfig::standard(3, 1, base, a.depth)),
                 Arch::Ternausnet => Architecture::TernausNet(TernausNetConfig::standard(1, base)),
             };
-            (architecture, None)
+            (architecture, None, 64)
         }
     };
-    let size = start
-        .as_ref()
-        .map_or(a.data.size.unwrap_or(64), |(_, size)| *size);
+    let size = a.data.size.unwrap_or(default_size);
     checks::fits("training", &architecture, size, a.batch, true)?;
     let (train_data, valid_data) = a.data.load(size)?;
-    let network = match start {
-        Some((network, _)) => network,
+    let network = match from {
+        Some(network) => network,
         None => match architecture.init(device)? {
             Network::TernausNet(net) => Network::TernausNet(match &a.vgg11 {
                 Some(path) => net.load_vgg11_encoder(path)?,
@@ -595,13 +584,14 @@ fn prune_cmd(a: &PruneArgs, device: &Device) -> Result<()> {
     if let Some(valid) = a.data.whole(Split::Valid, align)? {
         task = task.with_whole_tiles(valid);
     }
-    match a.data.whole(Split::Test, align)? {
-        Some(test) if a.data.test_samples > 0 => task = task.with_test_tiles(test),
-        _ => {
-            if let Some(test) = a.data.test(size)? {
-                task = task.with_test(test);
-            }
-        }
+    if a.data.test_samples > 0 {
+        task = match a.data.whole(Split::Test, align)? {
+            Some(tiles) => task.with_test_tiles(tiles),
+            None => match a.data.test(size)? {
+                Some(crops) => task.with_test(crops),
+                None => task,
+            },
+        };
     }
     let outcome = prune_to_tolerance(file.network, &mut task, &config, device)?;
     out!("{}", outcome.report.summary());
@@ -622,25 +612,30 @@ fn eval_cmd(a: &EvalArgs, device: &Device) -> Result<()> {
     let batch = a.batch.min(a.data.valid_samples.max(1));
     checks::fits("evaluation", &file.header.architecture, size, batch, false)?;
     let align = checks::alignment(&file.header.architecture);
-    if let Some(tiles) = a.data.whole(Split::Valid, align)? {
-        out!("tiles           {}", tiles.len());
-        let m = tiles.with_batch(a.batch).measure(&file.network, device)?;
-        for name in ["pixel accuracy", "IoU", "Dice", "precision", "recall"] {
-            out!("{name:<15} {:.2}%", m.metrics[name]);
+    // Whole tiles through the tiling, or crops (scenes) in batches; the same five metrics.
+    let (what, count, metrics) = match a.data.whole(Split::Valid, align)? {
+        Some(tiles) => {
+            let count = tiles.len();
+            let m = tiles.with_batch(a.batch).measure(&file.network, device)?;
+            ("tiles", count, m.metrics)
         }
-        return Ok(());
-    }
-    let (_, valid_data) = a.data.load(size)?;
-    let c = evaluate(&file.network, &valid_data, a.batch, device)?;
-    out!("samples         {}", valid_data.len());
-    for (name, metric) in [
-        ("pixel accuracy", Metric::PixelAccuracy),
-        ("IoU", Metric::Iou),
-        ("Dice", Metric::Dice),
-        ("precision", Metric::Precision),
-        ("recall", Metric::Recall),
+        None => {
+            let (_, valid_data) = a.data.load(size)?;
+            let c = evaluate(&file.network, &valid_data, a.batch, device)?;
+            let counts = Examples::segmentation(vec![[c.tp, c.fp, c.fn_, c.tn]]);
+            ("samples", valid_data.len(), counts.metrics_of([0]))
+        }
+    };
+    out!("{what:<15} {count}");
+    for metric in [
+        Metric::PixelAccuracy,
+        Metric::Iou,
+        Metric::Dice,
+        Metric::Precision,
+        Metric::Recall,
     ] {
-        out!("{name:<15} {:.2}%", 100.0 * c.metric(metric));
+        let name = metric.to_string();
+        out!("{name:<15} {:.2}%", metrics[&name]);
     }
     Ok(())
 }
@@ -651,16 +646,7 @@ fn infer_cmd(a: &InferArgs, device: &Device) -> Result<()> {
     }
     checks::mask_extension(&a.output)?;
     checks::output(&a.output, a.force, "--output")?;
-    if 2 * a.overlap > a.tile {
-        return Err(format!(
-            "--overlap {} must be at most half of --tile {}: neighbouring tiles would advance \
-             by {} pixels",
-            a.overlap,
-            a.tile,
-            a.tile.saturating_sub(a.overlap).max(1)
-        )
-        .into());
-    }
+    let tiling = checks::tiling(["--tile", "--overlap"], a.tile, a.overlap)?;
     let file = ModelFile::<Network>::load(&a.model, device)?;
     let align = checks::alignment(&file.header.architecture);
     if a.tile < align {
@@ -679,7 +665,6 @@ fn infer_cmd(a: &InferArgs, device: &Device) -> Result<()> {
     )?;
     let start = Instant::now();
     let image = RgbImage::open(&a.input)?;
-    let tiling = Tiling::new(a.tile, a.overlap);
     let probs = predict_image(&file.network, &image, tiling, align, a.batch, device)?;
     let mask: Vec<bool> = probs.iter().map(|&p| p > a.threshold).collect();
     write_mask(&a.output, image.width, image.height, &mask)?;
