@@ -11,24 +11,37 @@
 //! `--device NAME`, `--whole-tiles` (validate and test on whole tiles through the seamless tiling, windows of
 //! `--window PX`, 512, instead of on grid crops), `--run DIR` (runs/airs; interrupted training and pruning resume).
 
+use clap::Parser;
 use prunus::data::Layout;
 use prunus::models::UNetConfig;
 use prunus::surgery::Network;
 
 #[path = "common/aerial.rs"]
 mod aerial;
-#[path = "common/args.rs"]
-mod args;
+#[path = "common/cli.rs"]
+mod cli;
+
+#[derive(Parser, Debug)]
+#[command(about = "U-Net on AIRS: train with gates, prune to an IoU tolerance, report, plot")]
+struct Args {
+    /// First-level filters of the U-Net (doubled at every level down).
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    base: usize,
+    /// Levels of the U-Net.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    depth: usize,
+    #[command(flatten)]
+    aerial: aerial::AerialArgs,
+}
 
 fn main() {
-    args::main_with(run);
+    cli::main_with(run);
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let args = args::Args::from_env();
-    let base = args.num("--base", 32.0)? as usize;
-    let depth = args.num("--depth", 4.0)? as usize;
-    aerial::train_and_prune(&args, Layout::Airs, |device| {
+    let args = Args::parse();
+    let (base, depth) = (args.base, args.depth);
+    aerial::train_and_prune(&args.aerial, Layout::Airs, |device| {
         Ok(Network::UNet(
             UNetConfig::standard(3, 1, base, depth).init(device)?,
         ))

@@ -14,6 +14,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use clap::Parser;
 use prunus::data::SyntheticConfig;
 use prunus::layers::GateInit;
 use prunus::models::UNetConfig;
@@ -23,27 +24,60 @@ use prunus::{
     train,
 };
 
-#[path = "common/args.rs"]
-mod args;
+#[path = "common/cli.rs"]
+mod cli;
+
+#[derive(Parser, Debug)]
+#[command(about = "Gate-initialisation ablation: a U-Net per GateInit, each pruned to a tolerance")]
+struct Args {
+    /// Training epochs of every network.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    epochs: usize,
+    /// Synthetic training scenes.
+    #[arg(long, value_name = "N", default_value_t = 768)]
+    train: usize,
+    /// Held-out validation scenes (the search's).
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    valid: usize,
+    /// Side of the square scenes, in pixels.
+    #[arg(long, value_name = "PX", default_value_t = 64)]
+    size: usize,
+    /// First-level filters of the U-Net.
+    #[arg(long, value_name = "WIDTH", default_value_t = 16)]
+    base: usize,
+    /// Levels of the U-Net.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    depth: usize,
+    /// Points of pixel accuracy the pruned networks may lose.
+    #[arg(long, value_name = "POINTS", default_value_t = 0.5)]
+    tolerance: f64,
+    /// Training scenes per fine-tuning epoch while pruning (0: no fine-tuning).
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    tune_scenes: usize,
+    /// The device: flex, ndarray, wgpu, or default (`BURN_DEVICE`, else flex).
+    #[arg(long, value_name = "NAME", default_value = "default")]
+    device: String,
+    /// The run folder: a training and pruning folder per initialisation.
+    #[arg(long, value_name = "DIR", default_value = "runs/init_ablation")]
+    run: PathBuf,
+}
 
 fn main() {
-    args::main_with(run);
+    cli::main_with(run);
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let args = args::Args::from_env();
-    let get = |name: &str| args.get(name);
-    let num = |name: &str, default: f64| args.num(name, default);
-    let epochs = num("--epochs", 4.0)? as usize;
-    let n_train = num("--train", 768.0)? as usize;
-    let n_valid = num("--valid", 200.0)? as usize;
-    let size = num("--size", 64.0)? as usize;
-    let base = num("--base", 16.0)? as usize;
-    let depth = num("--depth", 4.0)? as usize;
-    let tolerance = num("--tolerance", 0.5)?;
-    let tune_scenes = num("--tune-scenes", 256.0)? as usize;
-    let device = prunus::device(&get("--device").unwrap_or_else(|| "default".into()))?;
-    let root = PathBuf::from(get("--run").unwrap_or_else(|| "runs/init_ablation".into()));
+    let args = Args::parse();
+    let epochs = args.epochs;
+    let n_train = args.train;
+    let n_valid = args.valid;
+    let size = args.size;
+    let base = args.base;
+    let depth = args.depth;
+    let tolerance = args.tolerance;
+    let tune_scenes = args.tune_scenes;
+    let device = prunus::device(&args.device)?;
+    let root = args.run;
 
     let scenes = SyntheticConfig::new().with_size(size);
     let train_data = SegmentationData::synthetic(scenes.clone(), 0, n_train);

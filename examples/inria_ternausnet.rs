@@ -14,24 +14,41 @@
 //! `--whole-tiles` (validate and test on whole tiles through the seamless tiling, windows of
 //! `--window PX`, 512, instead of on grid crops), `--run DIR` (runs/inria; interrupted training and pruning resume).
 
+use std::path::PathBuf;
+
+use clap::Parser;
 use prunus::data::Layout;
 use prunus::models::TernausNetConfig;
 use prunus::surgery::Network;
 
 #[path = "common/aerial.rs"]
 mod aerial;
-#[path = "common/args.rs"]
-mod args;
+#[path = "common/cli.rs"]
+mod cli;
+
+#[derive(Parser, Debug)]
+#[command(about = "TernausNet on Inria: train with gates, prune to an IoU tolerance, report, plot")]
+struct Args {
+    /// The decoder's width (TernausNet's `num_filters`).
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    filters: usize,
+    /// torchvision's ImageNet VGG11 weights (`vgg11-8a719046.pth`) for the encoder; without it
+    /// the encoder starts random.
+    #[arg(long, value_name = "FILE")]
+    vgg11: Option<PathBuf>,
+    #[command(flatten)]
+    aerial: aerial::AerialArgs,
+}
 
 fn main() {
-    args::main_with(run);
+    cli::main_with(run);
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let args = args::Args::from_env();
-    let filters = args.num("--filters", 32.0)? as usize;
-    let vgg11 = args.get("--vgg11");
-    aerial::train_and_prune(&args, Layout::Inria, |device| {
+    let args = Args::parse();
+    let filters = args.filters;
+    let vgg11 = args.vgg11;
+    aerial::train_and_prune(&args.aerial, Layout::Inria, |device| {
         let net = TernausNetConfig::standard(1, filters).init(device)?;
         let net = match &vgg11 {
             Some(path) => net.load_vgg11_encoder(path)?,

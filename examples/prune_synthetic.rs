@@ -13,6 +13,7 @@
 
 use std::path::PathBuf;
 
+use clap::Parser;
 use prunus::data::{Metric, SyntheticConfig};
 use prunus::plan::Criterion;
 use prunus::surgery::{ModelFile, Network};
@@ -20,32 +21,68 @@ use prunus::{
     PruneConfig, SegmentationData, SegmentationTask, TrainConfig, evaluate, prune_to_tolerance,
 };
 
-#[path = "common/args.rs"]
-mod args;
+#[path = "common/cli.rs"]
+mod cli;
+
+#[derive(Parser, Debug)]
+#[command(about = "Prune a trained network to an error tolerance on synthetic aerial scenes")]
+struct Args {
+    /// The trained network's model file (`trained.prunus`, written by train_synthetic).
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    /// The device: flex, ndarray, wgpu, or default (`BURN_DEVICE`, else flex).
+    #[arg(long, value_name = "NAME", default_value = "default")]
+    device: String,
+    /// Points of the metric the pruned network may lose.
+    #[arg(long, value_name = "POINTS", default_value_t = 0.5)]
+    tolerance: f64,
+    /// Share of the remaining prunable channels the first step removes, in (0, 1].
+    #[arg(long, value_name = "S", default_value_t = 0.5)]
+    step: f64,
+    /// Training scenes per fine-tuning epoch (0 turns fine-tuning off).
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    tune_scenes: usize,
+    /// Fine-tuning epochs after the last step (0: none).
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    final_epochs: usize,
+    /// Held-out validation scenes (the same generator and seed as train_synthetic's).
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    valid: usize,
+    /// The most validation passes of the search (unbounded without it).
+    #[arg(long, value_name = "N")]
+    budget: Option<usize>,
+    /// The metric of the tolerance: accuracy, iou or dice.
+    #[arg(long, value_name = "NAME", default_value = "accuracy")]
+    metric: String,
+    /// The pruning criterion: gate, l1, l2, bn-gamma, taylor or random.
+    #[arg(long, value_name = "NAME", default_value = "gate")]
+    criterion: String,
+    /// The run folder; an interrupted run resumes.
+    #[arg(long, value_name = "DIR", default_value = "runs/prune_synthetic")]
+    run: PathBuf,
+}
 
 fn main() {
-    args::main_with(run);
+    cli::main_with(run);
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let args = args::Args::from_env();
-    let get = |name: &str| args.get(name);
-    let num = |name: &str, default: f64| args.num(name, default);
-    let model_path = get("--model").ok_or("--model FILE is required (see train_synthetic)")?;
-    let device = prunus::device(&get("--device").unwrap_or_else(|| "default".into()))?;
-    let tolerance = num("--tolerance", 0.5)?;
-    let step = num("--step", 0.5)?;
-    let tune_scenes = num("--tune-scenes", 256.0)? as usize;
-    let final_epochs = num("--final-epochs", 2.0)? as usize;
-    let n_valid = num("--valid", 200.0)? as usize;
-    let budget = get("--budget").map(|v| v.parse::<usize>()).transpose()?;
-    let metric = match get("--metric").as_deref().unwrap_or("accuracy") {
+    let args = Args::parse();
+    let model_path = args.model;
+    let device = prunus::device(&args.device)?;
+    let tolerance = args.tolerance;
+    let step = args.step;
+    let tune_scenes = args.tune_scenes;
+    let final_epochs = args.final_epochs;
+    let n_valid = args.valid;
+    let budget = args.budget;
+    let metric = match args.metric.as_str() {
         "accuracy" => Metric::PixelAccuracy,
         "iou" => Metric::Iou,
         "dice" => Metric::Dice,
         other => return Err(format!("unknown metric {other}").into()),
     };
-    let criterion = match get("--criterion").as_deref().unwrap_or("gate") {
+    let criterion = match args.criterion.as_str() {
         "gate" => Criterion::Gate,
         "l1" => Criterion::L1,
         "l2" => Criterion::L2,
@@ -54,7 +91,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         "random" => Criterion::Random { seed: 0 },
         other => return Err(format!("unknown criterion {other}").into()),
     };
-    let run_dir = PathBuf::from(get("--run").unwrap_or_else(|| "runs/prune_synthetic".into()));
+    let run_dir = args.run;
 
     let file = ModelFile::<Network>::load(&model_path, &device)?;
     let size = file.header.provenance.input_size[0];
@@ -75,7 +112,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         .with_run_dir(Some(run_dir.clone()));
 
     println!(
-        "pruning {model_path} to a {tolerance}-point {metric:?} tolerance ({} criterion) on {n_valid} held-out scenes",
+        "pruning {} to a {tolerance}-point {metric:?} tolerance ({} criterion) on {n_valid} held-out scenes",
+        model_path.display(),
         criterion.name()
     );
     let mut task = SegmentationTask::new(train_data, valid_data.clone()).with_metric(metric);

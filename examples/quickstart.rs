@@ -17,6 +17,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use clap::Parser;
 use prunus::data::{Metric, RgbImage, SyntheticConfig, Tiling};
 use prunus::models::UNetConfig;
 use prunus::surgery::{ModelFile, Network};
@@ -25,11 +26,43 @@ use prunus::{
     prune_to_tolerance, train,
 };
 
-#[path = "common/args.rs"]
-mod args;
+#[path = "common/cli.rs"]
+mod cli;
+
+#[derive(Parser, Debug)]
+#[command(about = "The whole method: train a gated U-Net, prune it to an IoU tolerance, test it")]
+struct Args {
+    /// The device: flex, ndarray, wgpu, or default (`BURN_DEVICE`, else flex).
+    #[arg(long, value_name = "NAME", default_value = "default")]
+    device: String,
+    /// The run folder; run again with the same folder and it resumes where it stopped.
+    #[arg(long, value_name = "DIR", default_value = "runs/quickstart")]
+    run: PathBuf,
+    /// Side of the square scenes, in pixels.
+    #[arg(long, value_name = "PX", default_value_t = 64)]
+    size: usize,
+    /// Training scenes.
+    #[arg(long, value_name = "N", default_value_t = 800)]
+    train: usize,
+    /// Validation scenes (the search's).
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    valid: usize,
+    /// Test scenes (never seen by the search).
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    test: usize,
+    /// Training epochs.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    epochs: usize,
+    /// Points of validation IoU the pruned network may lose.
+    #[arg(long, value_name = "POINTS", default_value_t = 1.0)]
+    tolerance: f64,
+    /// Seed of the initial weights, the training order and the run (the scenes stay).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    seed: u64,
+}
 
 fn main() {
-    args::main_with(run);
+    cli::main_with(run);
 }
 
 /// `1942577` → `1,942,577`.
@@ -52,20 +85,16 @@ fn file_size(path: &Path) -> Result<u64, Box<dyn std::error::Error>> {
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let args = args::Args::from_env();
-    let num = |name: &str, default: f64| args.num(name, default);
-    let device = prunus::device(&args.get("--device").unwrap_or_else(|| "default".into()))?;
-    let run_dir = PathBuf::from(
-        args.get("--run")
-            .unwrap_or_else(|| "runs/quickstart".into()),
-    );
-    let size = num("--size", 64.0)? as usize;
-    let n_train = num("--train", 800.0)? as usize;
-    let n_valid = num("--valid", 200.0)? as usize;
-    let n_test = num("--test", 200.0)? as usize;
-    let epochs = num("--epochs", 5.0)? as usize;
-    let tolerance = num("--tolerance", 1.0)?;
-    let seed = num("--seed", 0.0)? as u64;
+    let args = Args::parse();
+    let device = prunus::device(&args.device)?;
+    let run_dir = args.run;
+    let size = args.size;
+    let n_train = args.train;
+    let n_valid = args.valid;
+    let n_test = args.test;
+    let epochs = args.epochs;
+    let tolerance = args.tolerance;
+    let seed = args.seed;
     let start = Instant::now();
 
     // 1. Data: synthetic aerial scenes in three splits from three generator seeds: training,

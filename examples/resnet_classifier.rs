@@ -16,29 +16,47 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use clap::Parser;
 use prunus::data::Digits;
 use prunus::surgery::ModelFile;
 use prunus::{ClassificationTask, PruneConfig, Task, TrainConfig, prune_to_tolerance};
 
-#[path = "common/args.rs"]
-mod args;
+#[path = "common/cli.rs"]
+mod cli;
 #[path = "common/resnet.rs"]
 mod resnet;
 
+#[derive(Parser, Debug)]
+#[command(about = "Your own network and data: a ResNet on digits, pruned to a top-1 tolerance")]
+struct Args {
+    /// The device: flex, ndarray, wgpu, or default (`BURN_DEVICE`, else flex).
+    #[arg(long, value_name = "NAME", default_value = "default")]
+    device: String,
+    /// The run folder; run again with the same folder and the pruning resumes.
+    #[arg(long, value_name = "DIR", default_value = "runs/resnet_classifier")]
+    run: PathBuf,
+    /// Training epochs.
+    #[arg(long, value_name = "N", default_value_t = 30)]
+    epochs: usize,
+    /// Points of validation top-1 accuracy the pruned network may lose.
+    #[arg(long, value_name = "POINTS", default_value_t = 1.0)]
+    tolerance: f64,
+    /// Seed of the split and the shuffling.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    seed: u64,
+}
+
 fn main() {
-    args::main_with(run);
+    cli::main_with(run);
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let args = args::Args::from_env();
-    let device = prunus::device(&args.get("--device").unwrap_or_else(|| "default".into()))?;
-    let run_dir = PathBuf::from(
-        args.get("--run")
-            .unwrap_or_else(|| "runs/resnet_classifier".into()),
-    );
-    let epochs = args.num("--epochs", 30.0)? as usize;
-    let tolerance = args.num("--tolerance", 1.0)?;
-    let seed = args.num("--seed", 0.0)? as u64;
+    let args = Args::parse();
+    let device = prunus::device(&args.device)?;
+    let run_dir = args.run;
+    let epochs = args.epochs;
+    let tolerance = args.tolerance;
+    let seed = args.seed;
     let start = Instant::now();
 
     // 1. Data: 60% training, 20% validation (the search's), 20% test (never seen by it).

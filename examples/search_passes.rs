@@ -22,6 +22,7 @@
 //! number of passes that grows with the logarithm of it.
 
 use burn::tensor::Device;
+use clap::Parser;
 use prunus::models::{Costed, UNet, UNetConfig};
 use prunus::plan::{
     Criterion, Evaluation, PlanError, Scores, SearchConfig, SearchHost, SearchState, Tolerance,
@@ -29,13 +30,33 @@ use prunus::plan::{
 };
 use prunus::surgery::Prunable;
 
-#[path = "common/args.rs"]
-mod args;
+#[path = "common/cli.rs"]
+mod cli;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
+#[derive(Parser, Debug)]
+#[command(about = "Validation passes the tolerance search spends as U-Nets grow")]
+struct Args {
+    /// Seeds of every noisy row (the exact rows run once).
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    seeds: u64,
+    /// The tolerance, in points of the formula's metric.
+    #[arg(long, value_name = "POINTS", default_value_t = 1.0)]
+    tolerance: f64,
+    /// The noisy rows' disturbance: uniform in ± this many points, new at every pass.
+    #[arg(long, value_name = "POINTS", default_value_t = 0.5)]
+    noise: f64,
+    /// The most validation passes of one search.
+    #[arg(long, value_name = "N", default_value_t = 2000)]
+    cap: usize,
+    /// The U-Nets' first-level widths, comma-separated.
+    #[arg(long, value_name = "LIST", default_value = "4,8,16,32,64")]
+    bases: String,
+}
+
 fn main() {
-    args::main_with(run);
+    cli::main_with(run);
 }
 
 /// How the metric answers a candidate.
@@ -104,7 +125,7 @@ impl SearchHost<UNet> for FormulaHost {
         // A U-Net built by `standard` always has a cost at 64²; the formula does not use it.
         let cost = model.cost([64, 64]);
         cost.map(|c| c.flops())
-            .map_err(|e| PlanError::Config(e.to_string()))
+            .map_err(|e| PlanError::config("model", e.to_string()))
     }
 }
 
@@ -153,16 +174,15 @@ fn mean_sd(xs: &[f64]) -> (f64, f64) {
 }
 
 fn run() -> Res<()> {
-    let args = args::Args::from_env();
-    let seeds = args.num("--seeds", 5.0)? as u64;
+    let args = Args::parse();
+    let seeds = args.seeds;
     let opts = Opts {
-        tolerance: args.num("--tolerance", 1.0)?,
-        noise: args.num("--noise", 0.5)?,
-        cap: args.num("--cap", 2000.0)? as usize,
+        tolerance: args.tolerance,
+        noise: args.noise,
+        cap: args.cap,
     };
     let bases: Vec<usize> = args
-        .get("--bases")
-        .unwrap_or_else(|| "4,8,16,32,64".into())
+        .bases
         .split(',')
         .map(|b| {
             b.trim()

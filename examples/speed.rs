@@ -18,20 +18,51 @@
 //! network in training mode: forward, loss with the gate penalty, backward, update, and reading
 //! the loss back (as `train` does every step).
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Distribution, Tensor};
+use clap::Parser;
 use prunus::LossConfig;
 use prunus::models::{Costed, TernausNetConfig, UNetConfig};
 use prunus::surgery::{Architecture, Prunable, PruningPlan, fold_for_inference, prune};
 use serde_json::json;
 
-#[path = "common/args.rs"]
-mod args;
+#[path = "common/cli.rs"]
+mod cli;
+
+#[derive(Parser, Debug)]
+#[command(about = "Forward and training-step times of the bundled networks, unpruned and pruned")]
+struct Args {
+    /// The device: flex, ndarray, wgpu, or default (`BURN_DEVICE`, else flex).
+    #[arg(long, value_name = "NAME", default_value = "flex")]
+    device: String,
+    /// Timed repetitions per case, the median taken (at least 1).
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    runs: usize,
+    /// Only the cases whose name contains this text.
+    #[arg(long, value_name = "TEXT")]
+    only: Option<String>,
+    /// That case alone (its exact name).
+    #[arg(long, value_name = "NAME")]
+    case: Option<String>,
+    /// Also write the cases and their timings to this JSON file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// List the cases without timing them.
+    #[arg(long)]
+    list: bool,
+    /// Leave out the training-step cases.
+    #[arg(long)]
+    no_train: bool,
+    /// Leave out the pruned cases.
+    #[arg(long)]
+    no_pruned: bool,
+}
 
 fn main() {
-    args::main_with(run);
+    cli::main_with(run);
 }
 
 /// Shares of the multiply-adds removed in the pruned cases.
@@ -197,13 +228,13 @@ fn time_train(
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let args = args::Args::from_env();
-    let device = prunus::device(&args.get("--device").unwrap_or_else(|| "flex".into()))?;
-    let runs = (args.num("--runs", 5.0)? as usize).max(1);
-    let only = args.get("--only").unwrap_or_default();
-    let exact = args.get("--case");
-    let list = args.flag("--list");
-    let all = cases(&device, !args.flag("--no-train"), !args.flag("--no-pruned"))?;
+    let args = Args::parse();
+    let device = prunus::device(&args.device)?;
+    let runs = args.runs.max(1);
+    let only = args.only.unwrap_or_default();
+    let exact = args.case;
+    let list = args.list;
+    let all = cases(&device, !args.no_train, !args.no_pruned)?;
     let chosen = |c: &&Case| match &exact {
         Some(name) => &c.name == name,
         None => c.name.contains(&only),
@@ -239,13 +270,13 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "ms": (!list).then_some(ms),
         }));
     }
-    if let Some(path) = args.get("--json") {
+    if let Some(path) = args.json {
         let text = serde_json::to_string_pretty(&json!({
             "device": prunus::device_label(&device),
             "runs": runs,
             "cases": rows,
         }))?;
-        std::fs::write(&path, text).map_err(|e| format!("{path}: {e}"))?;
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(())
 }

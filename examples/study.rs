@@ -45,6 +45,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
+use clap::Parser;
 use prunus::data::{Metric, SyntheticConfig};
 use prunus::models::{Costed, TernausNetConfig, UNetConfig};
 use prunus::plan::{Criterion, PlannerConfig, Ranking};
@@ -55,13 +56,81 @@ use prunus::{
 };
 use serde::{Deserialize, Serialize};
 
-#[path = "common/args.rs"]
-mod args;
+#[path = "common/cli.rs"]
+mod cli;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
+#[derive(Parser, Debug)]
+#[command(about = "Pruning methods compared at equal budget over seeds, measured on test scenes")]
+struct Args {
+    /// Seeds: every one trains the networks anew from its own initial weights.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    seeds: u64,
+    /// The methods, comma-separated: gate, gate-norm, l1, taylor, random, uniform, slimming,
+    /// scratch, scratch-long (slimming is left out for TernausNet).
+    #[arg(
+        long,
+        value_name = "LIST",
+        default_value = "gate,gate-norm,l1,taylor,random,uniform,slimming,scratch,scratch-long"
+    )]
+    methods: String,
+    /// The network: unet or ternausnet.
+    #[arg(long, value_name = "NAME", default_value = "unet")]
+    net: String,
+    /// U-Net: first-level filters (16); TernausNet: the decoder width, `num_filters` (8).
+    #[arg(long, value_name = "N")]
+    base: Option<usize>,
+    /// TernausNet's every width, VGG11's included, divided by this (at least 1).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    narrow: usize,
+    /// Side of the square scenes, in pixels.
+    #[arg(long, value_name = "PX", default_value_t = 64)]
+    size: usize,
+    /// Training scenes.
+    #[arg(long, value_name = "N", default_value_t = 800)]
+    train: usize,
+    /// Validation scenes (the searches').
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    valid: usize,
+    /// Test scenes (never seen by the searches).
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    test: usize,
+    /// Training epochs.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    epochs: usize,
+    /// Training learning rate (U-Net 2e-3, TernausNet 2e-4).
+    #[arg(long, value_name = "X")]
+    lr: Option<f64>,
+    /// Points of validation IoU a search may lose.
+    #[arg(long, value_name = "POINTS", default_value_t = 1.0)]
+    tolerance: f64,
+    /// The most validation passes of every search (the equal budget).
+    #[arg(long, value_name = "N", default_value_t = 25)]
+    budget: usize,
+    /// Training scenes of every fine-tuning epoch.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    tune: usize,
+    /// The fine-tunings' learning rate.
+    #[arg(long, value_name = "X", default_value_t = 1e-3)]
+    tune_lr: f64,
+    /// Keep a step only when the upper end of its drop's interval is within the tolerance.
+    #[arg(long)]
+    conservative: bool,
+    /// Also prune every method to these shares of FLOPs removed, comma-separated, whatever the
+    /// drop (for `iou_vs_flops.svg`).
+    #[arg(long, value_name = "TARGETS")]
+    curve: Option<String>,
+    /// The output folder: `study.json`, `study.md`, every run's files; a study resumes.
+    #[arg(long, value_name = "DIR", default_value = "runs/study")]
+    out: PathBuf,
+    /// The device: flex, ndarray, wgpu, or default (`BURN_DEVICE`, else flex).
+    #[arg(long, value_name = "NAME", default_value = "default")]
+    device: String,
+}
+
 fn main() {
-    args::main_with(run);
+    cli::main_with(run);
 }
 
 /// One pruned (or retrained) network of one seed and method.
@@ -130,47 +199,43 @@ struct Study {
 }
 
 fn run() -> Res<()> {
-    let args = args::Args::from_env();
-    let num = |name: &str, default: f64| args.num(name, default);
-    let net = args.get("--net").unwrap_or_else(|| "unet".into());
+    let args = Args::parse();
+    let net = args.net;
     let ternaus = match net.as_str() {
         "unet" => false,
         "ternausnet" => true,
         other => return Err(format!("--net {other}: use unet or ternausnet").into()),
     };
-    let size = num("--size", 64.0)? as usize;
+    let size = args.size;
     let scenes = SyntheticConfig::new().with_size(size);
     let split =
         |seed: u64, n: usize| SegmentationData::synthetic(scenes.clone().with_seed(seed), 0, n);
     let study = Study {
-        device: prunus::device(&args.get("--device").unwrap_or_else(|| "default".into()))?,
-        out: PathBuf::from(args.get("--out").unwrap_or_else(|| "runs/study".into())),
-        base: num("--base", if ternaus { 8.0 } else { 16.0 })? as usize,
-        narrow: (num("--narrow", 1.0)? as usize).max(1),
+        device: prunus::device(&args.device)?,
+        out: args.out,
+        base: args.base.unwrap_or(if ternaus { 8 } else { 16 }),
+        narrow: args.narrow.max(1),
         size,
-        epochs: num("--epochs", 5.0)? as usize,
-        lr: num("--lr", if ternaus { 2e-4 } else { 2e-3 })?,
-        tolerance: num("--tolerance", 1.0)?,
-        conservative: args.flag("--conservative"),
-        budget: num("--budget", 25.0)? as usize,
-        tune: num("--tune", 256.0)? as usize,
-        tune_lr: num("--tune-lr", 1e-3)?,
-        train: split(0, num("--train", 800.0)? as usize),
-        valid: split(1, num("--valid", 200.0)? as usize),
-        test: split(2, num("--test", 200.0)? as usize),
+        epochs: args.epochs,
+        lr: args.lr.unwrap_or(if ternaus { 2e-4 } else { 2e-3 }),
+        tolerance: args.tolerance,
+        conservative: args.conservative,
+        budget: args.budget,
+        tune: args.tune,
+        tune_lr: args.tune_lr,
+        train: split(0, args.train),
+        valid: split(1, args.valid),
+        test: split(2, args.test),
         net,
     };
-    let seeds = num("--seeds", 3.0)? as u64;
+    let seeds = args.seeds;
     let methods: Vec<String> = args
-        .get("--methods")
-        .unwrap_or_else(|| {
-            "gate,gate-norm,l1,taylor,random,uniform,slimming,scratch,scratch-long".into()
-        })
+        .methods
         .split(',')
         .map(|m| m.trim().to_string())
         .filter(|m| !(ternaus && m == "slimming"))
         .collect();
-    let targets: Vec<f64> = match args.get("--curve") {
+    let targets: Vec<f64> = match args.curve {
         Some(list) => list
             .split(',')
             .map(|t| {

@@ -13,35 +13,79 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use clap::Parser;
 use prunus::data::{Metric, SyntheticConfig};
 use prunus::models::UNetConfig;
 use prunus::surgery::{ModelFile, Network};
 use prunus::{LossConfig, SegmentationData, TrainConfig, TrainMode, evaluate, train};
 
-#[path = "common/args.rs"]
-mod args;
+#[path = "common/cli.rs"]
+mod cli;
+
+#[derive(Parser, Debug)]
+#[command(about = "Train a gated U-Net on synthetic aerial scenes, measure it on held-out scenes")]
+struct Args {
+    /// Training epochs.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    epochs: usize,
+    /// Synthetic training scenes.
+    #[arg(long, value_name = "N", default_value_t = 2000)]
+    train: usize,
+    /// Held-out validation scenes (another generator seed).
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    valid: usize,
+    /// Side of the square scenes, in pixels.
+    #[arg(long, value_name = "PX", default_value_t = 128)]
+    size: usize,
+    /// First-level filters of the U-Net.
+    #[arg(long, value_name = "WIDTH", default_value_t = 16)]
+    base: usize,
+    /// Levels of the U-Net.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    depth: usize,
+    /// Batch size.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    batch: usize,
+    /// Learning rate.
+    #[arg(long, value_name = "RATE", default_value_t = 2e-3)]
+    lr: f64,
+    /// λ of the L1 penalty on the gates.
+    #[arg(long, value_name = "LAMBDA", default_value_t = 1e-4)]
+    gate_l1: f64,
+    /// The gates' learning rate as a multiple of the weights'.
+    #[arg(long, value_name = "K", default_value_t = 10.0)]
+    gate_lr_scale: f64,
+    /// The device: flex, ndarray, wgpu, or default (`BURN_DEVICE`, else flex).
+    #[arg(long, value_name = "NAME", default_value = "default")]
+    device: String,
+    /// The run folder (checkpoints; an existing run resumes); the network is saved as
+    /// `DIR/trained.prunus`.
+    #[arg(long, value_name = "DIR", default_value = "runs/train_synthetic")]
+    run: PathBuf,
+    /// Train only the gates of a frozen network.
+    #[arg(long)]
+    gates_only: bool,
+}
 
 fn main() {
-    args::main_with(run);
+    cli::main_with(run);
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let args = args::Args::from_env();
-    let get = |name: &str| args.get(name);
-    let num = |name: &str, default: f64| args.num(name, default);
-    let epochs = num("--epochs", 8.0)? as usize;
-    let n_train = num("--train", 2000.0)? as usize;
-    let n_valid = num("--valid", 200.0)? as usize;
-    let size = num("--size", 128.0)? as usize;
-    let base = num("--base", 16.0)? as usize;
-    let depth = num("--depth", 4.0)? as usize;
-    let batch = num("--batch", 8.0)? as usize;
-    let lr = num("--lr", 2e-3)?;
-    let gate_l1 = num("--gate-l1", 1e-4)?;
-    let gate_lr_scale = num("--gate-lr-scale", 10.0)?;
-    let device = prunus::device(&get("--device").unwrap_or_else(|| "default".into()))?;
-    let run_dir = PathBuf::from(get("--run").unwrap_or_else(|| "runs/train_synthetic".into()));
-    let gates_only = args.flag("--gates-only");
+    let args = Args::parse();
+    let epochs = args.epochs;
+    let n_train = args.train;
+    let n_valid = args.valid;
+    let size = args.size;
+    let base = args.base;
+    let depth = args.depth;
+    let batch = args.batch;
+    let lr = args.lr;
+    let gate_l1 = args.gate_l1;
+    let gate_lr_scale = args.gate_lr_scale;
+    let device = prunus::device(&args.device)?;
+    let run_dir = args.run;
+    let gates_only = args.gates_only;
 
     let scenes = SyntheticConfig::new().with_size(size);
     let train_data = SegmentationData::synthetic(scenes.clone(), 0, n_train);

@@ -26,14 +26,37 @@ fn ok(args: &[&str]) -> String {
     stdout
 }
 
-/// Runs a command that must fail; returns its stderr, checked to be one `error:` line.
+/// Runs a command that must fail on its input or usage (exit code 3 or 2, never 1, which is
+/// left to failures of the computation); returns its stderr, checked to be an `error:` line
+/// followed by its causes, one `caused by:` line each.
 fn fails(args: &[&str]) -> String {
-    let out = prunus(args);
-    assert_eq!(out.status.code(), Some(1), "prunus {args:?} should fail");
-    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
-    assert!(stderr.starts_with("error: "), "{stderr}");
-    assert_eq!(stderr.lines().count(), 1, "one readable line: {stderr}");
+    let (code, stderr) = failure(args);
+    assert!(
+        code == 2 || code == 3,
+        "prunus {args:?}: exit code {code}: {stderr}"
+    );
     stderr
+}
+
+/// Runs a command that must fail with exit code `code`; returns its stderr.
+fn fails_with(code: i32, args: &[&str]) -> String {
+    let (got, stderr) = failure(args);
+    assert_eq!(got, code, "prunus {args:?}: {stderr}");
+    stderr
+}
+
+fn failure(args: &[&str]) -> (i32, String) {
+    let out = prunus(args);
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    let code = out.status.code().expect("an exit code, not a signal");
+    assert_ne!(code, 0, "prunus {args:?} should fail");
+    let mut lines = stderr.lines();
+    assert!(
+        lines.next().is_some_and(|l| l.starts_with("error: ")),
+        "{stderr}"
+    );
+    assert!(lines.all(|l| l.starts_with("caused by: ")), "{stderr}");
+    (code, stderr)
 }
 
 fn s(p: &Path) -> &str {
@@ -302,6 +325,69 @@ fn bad_inputs_are_one_line_errors() {
     assert!(err.contains("/nonexistent"), "{err}");
     let err = fails(&["bench", "--model", s(&corrupt), "--device", "tpu"]);
     assert!(err.contains("tpu"), "{err}");
+}
+
+#[test]
+fn exit_codes_tell_usage_from_input_and_errors_keep_their_causes() {
+    let dir = tempfile::tempdir().unwrap();
+    // Input (3): a missing or corrupt model, with the cause on its own line.
+    let err = fails_with(
+        3,
+        &["inspect", "--model", s(&dir.path().join("missing.prunus"))],
+    );
+    assert!(err.contains("error: cannot read model file"), "{err}");
+    assert!(err.contains("\ncaused by: No such file"), "{err}");
+    let corrupt = dir.path().join("corrupt.prunus");
+    std::fs::write(&corrupt, b"this is not a model file").unwrap();
+    let err = fails_with(3, &["eval", "--model", s(&corrupt)]);
+    assert!(
+        err.contains("\ncaused by: not a prunus model file"),
+        "{err}"
+    );
+    let err = fails_with(
+        3,
+        &[
+            "train",
+            "--out",
+            s(&dir.path().join("m.prunus")),
+            "--data",
+            "inria:/nonexistent",
+        ],
+    );
+    assert!(err.contains("/nonexistent"), "{err}");
+    // Usage (2): an unknown backend, an unknown data source, a size the network cannot take,
+    // an option clap refuses.
+    fails_with(2, &["bench", "--model", s(&corrupt), "--device", "tpu"]);
+    fails_with(
+        2,
+        &[
+            "train",
+            "--out",
+            s(&dir.path().join("m.prunus")),
+            "--data",
+            "mnist",
+        ],
+    );
+    fails_with(
+        2,
+        &[
+            "train",
+            "--out",
+            s(&dir.path().join("m.prunus")),
+            "--size",
+            "7",
+            "--depth",
+            "2",
+        ],
+    );
+    let out = prunus(&[
+        "train",
+        "--out",
+        s(&dir.path().join("m.prunus")),
+        "--batch",
+        "0",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]
@@ -578,7 +664,7 @@ fn bug8_two_prune_runs_in_one_run_folder_are_locked_out() {
     let err = String::from_utf8_lossy(&out.stderr);
     let finished = child.try_wait().unwrap().is_some();
     if !finished {
-        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert_eq!(out.status.code(), Some(3), "{err}");
         assert!(err.contains("in use by another prunus run"), "{err}");
     }
     child.kill().unwrap();
@@ -801,7 +887,7 @@ fn edit_header(bytes: &[u8], edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u
     let mut value: serde_json::Value = serde_json::from_slice(header).unwrap();
     edit(&mut value);
     let header = serde_json::to_vec(&value).unwrap();
-    let sum = prunus::surgery::fnv1a(&[&header, weights]);
+    let sum = prunus::surgery::checksum(&[&header, weights]);
     let mut out = bytes[..12].to_vec();
     for n in [header.len() as u64, weights.len() as u64, sum] {
         out.extend_from_slice(&n.to_le_bytes());

@@ -18,7 +18,7 @@ use proptest::test_runner::{Config, TestRunner};
 use prunus::data::{Raster, RgbImage, write_png};
 use prunus::models::UNetConfig;
 use prunus::plan::{RunFolder, SearchConfig, SearchState};
-use prunus::surgery::{ModelFile, Network, Prunable, fnv1a};
+use prunus::surgery::{ModelFile, Network, Prunable, checksum};
 use tiff::encoder::{Compression, DeflateLevel, TiffEncoder, colortype};
 
 /// Counts the largest single allocation, to hold the readers to their ceiling.
@@ -290,7 +290,7 @@ fn fuzz_model_files_load_or_are_refused_never_panic() {
                 .saturating_add(header_len)
                 .min(bytes.len() as u64);
             let (head, weights) = bytes[PREAMBLE..].split_at(split as usize - PREAMBLE);
-            let sum = fnv1a(&[head, weights]);
+            let sum = checksum(&[head, weights]);
             bytes[28..36].copy_from_slice(&sum.to_le_bytes());
         }
         let _ = ModelFile::<Network>::from_bytes(&bytes, &device);

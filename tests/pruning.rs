@@ -232,7 +232,8 @@ fn an_interrupted_run_resumes_to_the_same_result() {
         &device,
     )
     .unwrap_err();
-    assert!(err.to_string().contains("other pruning settings"), "{err}");
+    let messages = prunus::error_messages(&err).join(": ");
+    assert!(messages.contains("other pruning settings"), "{messages}");
 }
 
 #[test]
@@ -327,7 +328,7 @@ fn invalid_settings_are_errors() {
             &device,
         )
         .unwrap_err();
-        assert!(matches!(err, Error::Config(_)), "{err}");
+        assert!(matches!(err, Error::Config { .. }), "{err}");
         assert!(err.to_string().contains(word), "{err}");
     }
     let err = prune_to_tolerance(

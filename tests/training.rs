@@ -299,7 +299,7 @@ fn bad_settings_and_empty_data_are_errors() {
             &device,
         )
         .unwrap_err();
-        assert!(matches!(err, Error::Config(_)), "{err}");
+        assert!(matches!(err, Error::Config { .. }), "{err}");
     }
     let empty = train_data.take(0);
     let err = train(

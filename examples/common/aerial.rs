@@ -10,41 +10,81 @@ use prunus::{
     plots, prune_to_tolerance, train,
 };
 
-use super::args::Args;
+/// The options `inria_ternausnet` and `airs_unet` share (flattened into each one's own).
+#[derive(clap::Args, Debug)]
+pub struct AerialArgs {
+    /// The dataset's folder.
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// The device: flex, ndarray, wgpu, or default (`BURN_DEVICE`, else flex).
+    #[arg(long, value_name = "NAME", default_value = "default")]
+    pub device: String,
+    /// Side of the square training, validation and test crops, in pixels.
+    #[arg(long, value_name = "PX", default_value_t = 256)]
+    pub size: usize,
+    /// Random training crops per epoch (a quarter of them fine-tune while pruning).
+    #[arg(long, value_name = "N", default_value_t = 2000)]
+    pub train: usize,
+    /// Validation grid crops, spread over every validation tile.
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    pub valid: usize,
+    /// Training epochs.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub epochs: usize,
+    /// Batch size of training, fine-tuning and evaluation.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub batch: usize,
+    /// Points of validation IoU the pruned network may lose.
+    #[arg(long, value_name = "POINTS", default_value_t = 1.0)]
+    pub tolerance: f64,
+    /// Test grid crops, spread over every test tile (measured, never searched on).
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    pub test: usize,
+    /// The run folder (runs/inria or runs/airs); interrupted training and pruning resume.
+    #[arg(long, value_name = "DIR")]
+    pub run: Option<PathBuf>,
+    /// Validate and test on whole tiles through the seamless tiling instead of on grid crops.
+    #[arg(long)]
+    pub whole_tiles: bool,
+    /// The tiling's window with `--whole-tiles`, in pixels.
+    #[arg(long, value_name = "PX", default_value_t = 512)]
+    pub window: usize,
+}
 
 /// Trains `network` on `layout`'s folder (`--data DIR`), prunes it and writes the run folder.
 pub fn train_and_prune(
-    args: &Args,
+    args: &AerialArgs,
     layout: Layout,
     network: impl FnOnce(&burn::tensor::Device) -> Result<Network, Box<dyn std::error::Error>>,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let num = |name: &str, default: f64| args.num(name, default);
-    let root = args
-        .get("--data")
-        .ok_or("--data DIR (the dataset's folder) is required")?;
-    let device = prunus::device(&args.get("--device").unwrap_or_else(|| "default".into()))?;
-    let size = num("--size", 256.0)? as usize;
-    let n_train = num("--train", 2000.0)? as usize;
-    let n_valid = num("--valid", 500.0)? as usize;
-    let epochs = num("--epochs", 10.0)? as usize;
-    let batch = num("--batch", 8.0)? as usize;
-    let tolerance = num("--tolerance", 1.0)?;
-    let n_test = num("--test", 500.0)? as usize;
+    let root = &args.data;
+    let device = prunus::device(&args.device)?;
+    let size = args.size;
+    let n_train = args.train;
+    let n_valid = args.valid;
+    let epochs = args.epochs;
+    let batch = args.batch;
+    let tolerance = args.tolerance;
+    let n_test = args.test;
     let name = match layout {
         Layout::Inria => "inria",
         Layout::Airs => "airs",
     };
-    let run_dir = PathBuf::from(args.get("--run").unwrap_or_else(|| format!("runs/{name}")));
+    let run_dir = args
+        .run
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("runs/{name}")));
 
     let pairs = |split| match layout {
-        Layout::Inria => inria_pairs(&root, split),
-        Layout::Airs => airs_pairs(&root, split),
+        Layout::Inria => inria_pairs(root, split),
+        Layout::Airs => airs_pairs(root, split),
     };
     let train_crops = AerialCrops::new(layout, pairs(Split::Train)?, size);
     let valid_crops = AerialCrops::new(layout, pairs(Split::Valid)?, size);
     let test_crops = AerialCrops::new(layout, pairs(Split::Test)?, size);
     println!(
-        "{root}: {} training, {} validation and {} test tiles, {size}×{size} crops",
+        "{}: {} training, {} validation and {} test tiles, {size}×{size} crops",
+        root.display(),
         train_crops.pairs().len(),
         valid_crops.pairs().len(),
         test_crops.pairs().len()
@@ -90,10 +130,10 @@ pub fn train_and_prune(
     let tune_data = train_data.take(n_train / 4);
     // The tolerance is on IoU; the test tiles are measured before and after, never searched on.
     let mut task = SegmentationTask::new(tune_data, valid_data.clone()).with_test(test_data);
-    if args.flag("--whole-tiles") {
+    if args.whole_tiles {
         // Validation and test on whole tiles through the seamless tiling, as `prunus infer`
         // segments them, instead of on grid crops.
-        let tiling = Tiling::new(num("--window", 512.0)? as usize, 64);
+        let tiling = Tiling::new(args.window, 64);
         task = task
             .with_whole_tiles(WholeTiles::new(layout, pairs(Split::Valid)?, tiling))
             .with_test_tiles(WholeTiles::new(layout, pairs(Split::Test)?, tiling));

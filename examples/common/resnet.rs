@@ -14,7 +14,7 @@ use prunus::layers::{
     layer_fields,
 };
 use prunus::models::CostReport;
-use prunus::surgery::{ModelFile, PruningPlan, Rebuild};
+use prunus::surgery::{ModelFile, PruningPlan, Rebuild, WriteError};
 use prunus::{ClassificationBatch, ClassificationModel, PrunableModel};
 use serde::{Deserialize, Serialize};
 
@@ -223,7 +223,7 @@ impl PrunableModel for ResNet {
         original: &Self,
         original_cost: &CostReport,
         plan: &PruningPlan,
-    ) -> Option<Result<Vec<u8>, String>> {
+    ) -> Option<Result<Vec<u8>, WriteError>> {
         Some(ModelFile::pruned(self.clone(), original, original_cost, plan).to_bytes())
     }
 }

@@ -236,7 +236,7 @@ impl AerialCrops {
         let mut image = Raster::open(&pair.image)?;
         let mut mask = Raster::open(&pair.mask)?;
         if image.size() != mask.size() {
-            return Err(DataError::Tiff {
+            return Err(DataError::Format {
                 path: pair.mask.clone(),
                 reason: format!(
                     "mask is {:?} but its image {} is {:?} (height, width)",
@@ -247,7 +247,7 @@ impl AerialCrops {
             });
         }
         if mask.channels() != 1 {
-            return Err(DataError::Tiff {
+            return Err(DataError::Format {
                 path: pair.mask.clone(),
                 reason: format!("a mask must have one band, found {}", mask.channels()),
             });
@@ -265,7 +265,7 @@ impl AerialCrops {
             .map(|&v| match v {
                 0 => Ok(0),
                 v if v == building => Ok(1),
-                v => Err(DataError::Tiff {
+                v => Err(DataError::Format {
                     path: pair.mask.clone(),
                     reason: format!("mask value {v} is neither 0 nor {building}"),
                 }),

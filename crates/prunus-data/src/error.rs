@@ -13,13 +13,16 @@ pub enum DataError {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// A TIFF that cannot be decoded, or of a kind prunus does not read.
-    #[error("cannot decode TIFF {path}: {reason}")]
-    Tiff {
+    /// An image that cannot be decoded, or of a kind prunus does not read.
+    #[error("cannot decode {format} {path}")]
+    Decode {
         /// The file.
         path: PathBuf,
-        /// What is wrong.
-        reason: String,
+        /// The file's format: `TIFF` or `PNG`.
+        format: &'static str,
+        /// The decoder's error, or what prunus found wrong.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// An image file of a format prunus does not read or write, or that cannot be decoded.
     #[error("{path}: {reason}")]

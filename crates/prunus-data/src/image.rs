@@ -81,10 +81,15 @@ fn format_of(path: &Path) -> Result<Format, DataError> {
     }
 }
 
-fn png_error(path: &Path, reason: impl std::fmt::Display) -> DataError {
-    DataError::Format {
+/// A PNG that cannot be decoded: the decoder's error, or what prunus found wrong.
+fn png_error(
+    path: &Path,
+    source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> DataError {
+    DataError::Decode {
         path: path.to_path_buf(),
-        reason: format!("cannot decode PNG: {reason}"),
+        format: "PNG",
+        source: source.into(),
     }
 }
 

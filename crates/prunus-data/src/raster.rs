@@ -63,10 +63,15 @@ impl std::fmt::Debug for Raster {
     }
 }
 
-fn tiff_error(path: &Path, reason: impl std::fmt::Display) -> DataError {
-    DataError::Tiff {
+/// A TIFF that cannot be decoded: the decoder's error, or what prunus found wrong.
+fn tiff_error(
+    path: &Path,
+    source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> DataError {
+    DataError::Decode {
         path: path.to_path_buf(),
-        reason: reason.to_string(),
+        format: "TIFF",
+        source: source.into(),
     }
 }
 
@@ -356,11 +361,13 @@ pub(crate) mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(err.contains(&format!("huge{bands}.tif")), "{err}");
-            let err = raster
-                .read_window_rgb(0, 0, 16, 16)
-                .unwrap_err()
-                .to_string();
-            assert!(err.contains("chunk 0"), "{err}");
+            let err = raster.read_window_rgb(0, 0, 16, 16).unwrap_err();
+            assert!(
+                matches!(err, DataError::Decode { format: "TIFF", .. }),
+                "{err}"
+            );
+            let cause = std::error::Error::source(&err).expect("the decoder's error is kept");
+            assert!(cause.to_string().contains("chunk 0"), "{cause}");
             // The whole image is refused before its buffer is allocated.
             let err = raster.read_window_rgb(0, 0, 100_000, 100_000).unwrap_err();
             assert!(

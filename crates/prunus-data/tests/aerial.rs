@@ -396,8 +396,15 @@ fn random_crops_are_deterministic_and_inside() {
 
 // ---- bad input ----
 
+/// The error and its causes on one line, as the CLI prints them.
 fn message(err: DataError) -> String {
-    err.to_string()
+    let mut message = err.to_string();
+    let mut cause = std::error::Error::source(&err);
+    while let Some(c) = cause {
+        message = format!("{message}: {c}");
+        cause = c.source();
+    }
+    message
 }
 
 #[test]

@@ -6,6 +6,8 @@ use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 use prunus_layers::filter_l1_norms;
 use prunus_surgery::{ChannelGroup, LayerMut, Prunable};
+use rand::{Rng, SeedableRng};
+use rand_xoshiro::SplitMix64;
 use serde::{Deserialize, Serialize};
 
 use crate::error::PlanError;
@@ -261,9 +263,11 @@ pub fn score<M: Prunable>(model: &M, criterion: Criterion, step: u64) -> Result<
     let mut scores = Scores::new();
     if let Criterion::Random { seed } = criterion {
         for (g, group) in groups.iter().enumerate() {
-            let mut state = seed ^ step.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (g as u64) << 32;
+            let mut rng = SplitMix64::seed_from_u64(
+                seed ^ step.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (g as u64) << 32,
+            );
             let values = (0..group.size)
-                .map(|_| (splitmix(&mut state) >> 40) as f32 / (1u64 << 24) as f32)
+                .map(|_| (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32)
                 .collect();
             scores.insert(group.name.clone(), values);
         }
@@ -305,14 +309,6 @@ pub fn score<M: Prunable>(model: &M, criterion: Criterion, step: u64) -> Result<
         }
     }
     Ok(scores.with_shared_scale(criterion.shared_scale()))
-}
-
-fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// Accumulates first-order Taylor scores (g · ∂L/∂g)² over batches (Molchanov et al. 2019: the

@@ -39,7 +39,7 @@ mod run;
 mod search;
 
 pub use criteria::{Criterion, Scores, TaylorScores, score};
-pub use error::PlanError;
+pub use error::{PlanError, RunError};
 pub use planner::{PlannerConfig, Ranking, plan_removal, removed_count};
 pub use run::{RUN_STATE, RUN_WEIGHTS, RunFolder};
 pub use search::{

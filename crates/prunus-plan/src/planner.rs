@@ -56,10 +56,10 @@ impl PlannerConfig {
     /// [`PlanError::Config`] for `min_channels` or `round_to` of 0.
     pub fn validate(&self) -> Result<(), PlanError> {
         if self.min_channels == 0 {
-            return Err(PlanError::Config("min_channels must be at least 1".into()));
+            return Err(PlanError::config("min_channels", "must be at least 1"));
         }
         if self.round_to == 0 {
-            return Err(PlanError::Config("round_to must be at least 1".into()));
+            return Err(PlanError::config("round_to", "must be at least 1"));
         }
         Ok(())
     }

@@ -9,7 +9,7 @@ use burn::tensor::Bytes;
 use prunus_surgery::{Prunable, prune, write_atomic};
 use serde::{Deserialize, Serialize};
 
-use crate::error::PlanError;
+use crate::error::{PlanError, RunError};
 use crate::search::SearchState;
 
 /// The search state's file in a run folder.
@@ -58,10 +58,10 @@ pub struct RunFolder {
     original: u64,
 }
 
-fn io(path: &Path, e: impl std::fmt::Display) -> PlanError {
+fn run_error(path: &Path, source: impl Into<RunError>) -> PlanError {
     PlanError::Run {
         path: path.to_path_buf(),
-        reason: e.to_string(),
+        source: source.into(),
     }
 }
 
@@ -91,9 +91,9 @@ impl RunFolder {
             original: self.original,
             state: state.clone(),
         };
-        let value = serde_json::to_value(&run).expect("the run state serialises");
-        let json = serde_json::to_vec_pretty(&exact_floats(value, true)).expect("JSON");
-        std::fs::create_dir_all(&self.dir).map_err(|e| io(&self.dir, e))?;
+        // serde_json's `float_roundtrip`: every metric reads back exactly as it was written.
+        let json = serde_json::to_vec_pretty(&run).expect("the run state serialises");
+        std::fs::create_dir_all(&self.dir).map_err(|e| run_error(&self.dir, e))?;
         write_atomic(&self.dir.join(RUN_STATE), &json)?;
         Ok(())
     }
@@ -112,10 +112,10 @@ impl RunFolder {
         model
             .valid()
             .save_into(&mut store)
-            .map_err(|e| io(&path, format!("cannot serialise the weights: {e}")))?;
+            .map_err(|e| run_error(&path, RunError::Weights(e.to_string())))?;
         let bytes = store
             .get_bytes()
-            .map_err(|e| io(&path, format!("cannot serialise the weights: {e}")))?;
+            .map_err(|e| run_error(&path, RunError::Weights(e.to_string())))?;
         write_atomic(&path, &bytes)?;
         self.save_state(state)
     }
@@ -131,59 +131,51 @@ impl RunFolder {
         if !path.is_file() {
             return Ok(None);
         }
-        let text = std::fs::read(&path).map_err(|e| io(&path, e))?;
-        let run: RunState = serde_json::from_slice(&text)
-            .and_then(|v| serde_json::from_value(exact_floats(v, false)))
-            .map_err(|e| io(&path, format!("not a prunus run state: {e}")))?;
+        let text = std::fs::read(&path).map_err(|e| run_error(&path, e))?;
+        let run: RunState =
+            serde_json::from_slice(&text).map_err(|e| run_error(&path, RunError::Corrupt(e)))?;
         if run.fingerprint != self.fingerprint {
-            return Err(io(
-                &self.dir,
-                "was made with other pruning settings; use another run folder",
-            ));
+            return Err(run_error(&self.dir, RunError::OtherSettings));
         }
         if run.original != self.original {
-            return Err(io(
-                &self.dir,
-                "was started from another model; use another run folder",
-            ));
+            return Err(run_error(&self.dir, RunError::OtherModel));
         }
         let mut current = prune(original.clone(), &run.state.plan())?;
         if run.state.accepted() > 0 {
             let path = self.dir.join(RUN_WEIGHTS);
-            let bytes = std::fs::read(&path).map_err(|e| io(&path, e))?;
+            let bytes = std::fs::read(&path).map_err(|e| run_error(&path, e))?;
             let mut store = BurnpackStore::from_bytes(Some(Bytes::from_bytes_vec(bytes)));
             let result = current
                 .load_from(&mut store)
-                .map_err(|e| io(&path, format!("weights do not load: {e}")))?;
+                .map_err(|e| run_error(&path, RunError::Weights(e.to_string())))?;
             if !result.errors.is_empty() || !result.missing.is_empty() {
-                return Err(io(&path, "weights do not fit the accepted network"));
+                return Err(run_error(&path, RunError::Mismatch));
             }
         }
         Ok(Some((current, run.state)))
     }
 }
 
-/// serde_json's parser may be off by one bit on floats; a resumed search must see exactly the
-/// metrics it saved. Floats travel as strings (`"f64:…"`, Rust's exact shortest form).
-fn exact_floats(value: serde_json::Value, encode: bool) -> serde_json::Value {
-    use serde_json::Value;
-    match value {
-        Value::Number(n) if encode && n.is_f64() => {
-            Value::String(format!("f64:{:?}", n.as_f64().unwrap_or(f64::NAN)))
+#[cfg(test)]
+mod tests {
+    use rand::{Rng, SeedableRng};
+    use rand_xoshiro::SplitMix64;
+
+    /// A resumed search must see exactly the metrics it saved: serde_json's `float_roundtrip`
+    /// parses every finite `f64` back to the same bits (its default parser may be off by one).
+    #[test]
+    fn every_float_reads_back_bit_for_bit() {
+        let mut rng = SplitMix64::seed_from_u64(17);
+        let mut checked = 0;
+        while checked < 200_000 {
+            let x = f64::from_bits(rng.next_u64());
+            if !x.is_finite() {
+                continue;
+            }
+            let text = serde_json::to_string(&x).unwrap();
+            let back: f64 = serde_json::from_str(&text).unwrap();
+            assert_eq!(back.to_bits(), x.to_bits(), "{text}");
+            checked += 1;
         }
-        Value::String(s) if !encode && s.starts_with("f64:") => s[4..]
-            .parse::<f64>()
-            .ok()
-            .and_then(serde_json::Number::from_f64)
-            .map_or(Value::String(s), Value::Number),
-        Value::Array(items) => {
-            Value::Array(items.into_iter().map(|v| exact_floats(v, encode)).collect())
-        }
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .map(|(k, v)| (k, exact_floats(v, encode)))
-                .collect(),
-        ),
-        other => other,
     }
 }

@@ -235,11 +235,14 @@ impl SearchConfig {
         };
         for (i, c) in self.constraints().iter().enumerate() {
             let missing = |what: &str| {
-                PlanError::Config(format!(
-                    "the {what} has no metric named {:?} (it has {:?})",
-                    c.metric,
-                    candidate.metrics.keys().collect::<Vec<_>>()
-                ))
+                PlanError::config(
+                    "metric",
+                    format!(
+                        "the {what} has no metric named {:?} (it has {:?})",
+                        c.metric,
+                        candidate.metrics.keys().collect::<Vec<_>>()
+                    ),
+                )
             };
             let m0 = baseline.get(&c.metric).ok_or_else(|| missing("baseline"))?;
             let m = candidate
@@ -273,39 +276,43 @@ impl SearchConfig {
     /// a step outside (0, 1], a budget below 2, a target outside (0, 1], a metric constrained
     /// twice.
     pub fn validate(&self) -> Result<(), PlanError> {
-        let bad = |m: String| Err(PlanError::Config(m));
+        let bad = |field: &str, m: String| Err(PlanError::config(field, m));
         let constraints = self.constraints();
         for (i, c) in constraints.iter().enumerate() {
             let t = c.tolerance.value();
             if !t.is_finite() || t < 0.0 {
-                return bad(format!(
-                    "the tolerance of {} must be finite and ≥ 0, got {t}",
-                    c.metric
-                ));
+                return bad(
+                    "tolerance",
+                    format!("must be finite and ≥ 0 (on {}), got {t}", c.metric),
+                );
             }
             if constraints[..i].iter().any(|o| o.metric == c.metric) {
-                return bad(format!("{} has two tolerances", c.metric));
+                return bad("tolerance", format!("{} has two tolerances", c.metric));
             }
         }
         let s = self.initial_step;
         if !(s > 0.0 && s <= 1.0) {
-            return bad(format!("the initial step must be in (0, 1], got {s}"));
+            return bad("initial_step", format!("must be in (0, 1], got {s}"));
         }
         if self.grow_after == Some(0) {
-            return bad("the step can grow after one accepted step at the soonest, got 0".into());
+            return bad(
+                "grow_after",
+                "the step can grow after one accepted step at the soonest, got 0".into(),
+            );
         }
         if let Some(n) = self.max_evaluations
             && n < 2
         {
-            return bad(format!(
-                "the evaluation budget must allow the baseline and one step (≥ 2), got {n}"
-            ));
+            return bad(
+                "max_evaluations",
+                format!("must allow the baseline and one step (≥ 2), got {n}"),
+            );
         }
-        for (name, target) in [("rate", self.targets.rate), ("FLOPs", self.targets.flops)] {
+        for (name, target) in [("rate", self.targets.rate), ("flops", self.targets.flops)] {
             if let Some(v) = target
                 && !(v > 0.0 && v <= 1.0)
             {
-                return bad(format!("the {name} target must be in (0, 1], got {v}"));
+                return bad(name, format!("the target must be in (0, 1], got {v}"));
             }
         }
         self.planner.validate()

@@ -5,10 +5,10 @@
 //! | bytes | content |
 //! | --- | --- |
 //! | 8 | magic `PRUNUSMF` |
-//! | 4 | format version (1) |
+//! | 4 | format version (2; version 1 files, with an FNV-1a checksum, are still read) |
 //! | 8 | length of the header (JSON) |
 //! | 8 | length of the weights (Burnpack) |
-//! | 8 | FNV-1a 64 checksum of header and weights |
+//! | 8 | XXH3-64 checksum of header and weights |
 //! | … | header: [`ModelHeader`] as JSON |
 //! | … | weights: the network's parameters in Burn's Burnpack format |
 
@@ -22,7 +22,7 @@ use burn::tensor::{Bytes, Device};
 use prunus_models::{CostReport, Costed};
 use serde::{Deserialize, Serialize};
 
-use crate::error::SurgeryError;
+use crate::error::{ModelFileError, SurgeryError, WriteError};
 use crate::identity::first_non_finite;
 use crate::network::{Architecture, Network};
 use crate::plan::PruningPlan;
@@ -31,7 +31,7 @@ use crate::rebuild::Rebuild;
 use prunus_layers::{LayerMut, Prunable};
 
 const MAGIC: &[u8; 8] = b"PRUNUSMF";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 const PREAMBLE: usize = 8 + 4 + 8 + 8 + 8;
 
 /// Where a network came from: the original it was pruned from and what it kept. `A` is the
@@ -96,7 +96,7 @@ impl<A> Provenance<A> {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SurgeryError> {
     let name = path
         .file_name()
-        .ok_or_else(|| write_error(path, "the path names no file"))?;
+        .ok_or_else(|| write_error(path, WriteError::NoFileName))?;
     let mut temp_name = std::ffi::OsString::from(".");
     temp_name.push(name);
     temp_name.push(format!(".{}.tmp", std::process::id()));
@@ -109,7 +109,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SurgeryError> {
     })();
     result.map_err(|e| {
         let _ = fs::remove_file(&temp);
-        write_error(path, e.to_string())
+        write_error(path, WriteError::Io(e))
     })
 }
 
@@ -160,34 +160,22 @@ pub struct ModelFile<N: Rebuild = Network> {
     pub header: ModelHeader<N::Architecture>,
 }
 
-/// FNV-1a 64 of `parts` taken one after another: the model file's checksum, also used to
-/// recognise a network's weights.
-pub fn fnv1a(parts: &[&[u8]]) -> u64 {
-    let mut hash = Fnv1a::new();
+/// XXH3-64 of `parts` taken one after another: the model file's checksum.
+pub fn checksum(parts: &[&[u8]]) -> u64 {
+    let mut hash = xxhash_rust::xxh3::Xxh3::new();
     for part in parts {
         hash.update(part);
     }
-    hash.finish()
+    hash.digest()
 }
 
-/// FNV-1a 64 fed piece by piece.
-pub(crate) struct Fnv1a(u64);
-
-impl Fnv1a {
-    pub(crate) fn new() -> Self {
-        Self(0xcbf2_9ce4_8422_2325)
+/// FNV-1a 64 of `parts`: the checksum of format-1 files, which are still read.
+fn fnv1a_v1(parts: &[&[u8]]) -> u64 {
+    let mut hash = 0xcbf2_9ce4_8422_2325_u64;
+    for &byte in parts.iter().flat_map(|p| p.iter()) {
+        hash = (hash ^ byte as u64).wrapping_mul(0x0100_0000_01b3);
     }
-
-    pub(crate) fn update(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 ^= byte as u64;
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-
-    pub(crate) fn finish(&self) -> u64 {
-        self.0
-    }
+    hash
 }
 
 /// Whether no gated producer or member of `network` carries a BatchNorm (they were folded, or
@@ -265,20 +253,23 @@ impl<N: Rebuild> ModelFile<N> {
     ///
     /// # Errors
     /// When the weights cannot be serialised.
-    pub fn to_bytes(&self) -> Result<Vec<u8>, String> {
-        let header = serde_json::to_vec(&self.header).map_err(|e| e.to_string())?;
+    pub fn to_bytes(&self) -> Result<Vec<u8>, WriteError> {
+        let header = serde_json::to_vec(&self.header)
+            .map_err(|e| WriteError::Serialise(format!("header: {e}")))?;
         let mut store = BurnpackStore::from_bytes(None);
         self.network
             .valid()
             .save_weights(&mut store)
-            .map_err(|e| format!("cannot serialise the weights: {e}"))?;
-        let weights = store.get_bytes().map_err(|e| e.to_string())?;
+            .map_err(|e| WriteError::Serialise(e.to_string()))?;
+        let weights = store
+            .get_bytes()
+            .map_err(|e| WriteError::Serialise(e.to_string()))?;
         let mut bytes = Vec::with_capacity(PREAMBLE + header.len() + weights.len());
         bytes.extend_from_slice(MAGIC);
         bytes.extend_from_slice(&VERSION.to_le_bytes());
         bytes.extend_from_slice(&(header.len() as u64).to_le_bytes());
         bytes.extend_from_slice(&(weights.len() as u64).to_le_bytes());
-        bytes.extend_from_slice(&fnv1a(&[&header, &weights]).to_le_bytes());
+        bytes.extend_from_slice(&checksum(&[&header, &weights]).to_le_bytes());
         bytes.extend_from_slice(&header);
         bytes.extend_from_slice(&weights);
         Ok(bytes)
@@ -292,7 +283,7 @@ impl<N: Rebuild> ModelFile<N> {
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), SurgeryError> {
         let path = path.as_ref();
         if path.exists() {
-            return Err(write_error(path, "the file exists; it is not overwritten"));
+            return Err(write_error(path, WriteError::Exists));
         }
         self.write(path)
     }
@@ -318,76 +309,96 @@ impl<N: Rebuild> ModelFile<N> {
     /// do not fit its architecture; the error names the file.
     pub fn load(path: impl AsRef<Path>, device: &Device) -> Result<Self, SurgeryError> {
         let path = path.as_ref();
-        let bytes = fs::read(path).map_err(|e| read_error(path, e.to_string()))?;
-        Self::from_bytes(&bytes, device).map_err(|reason| read_error(path, reason))
+        let bytes = fs::read(path).map_err(|e| read_error(path, e.into()))?;
+        Self::from_bytes(&bytes, device).map_err(|source| read_error(path, source))
     }
 
     /// Rebuilds a model file's network from its bytes.
     ///
     /// # Errors
     /// A description of what is wrong with the bytes.
-    pub fn from_bytes(bytes: &[u8], device: &Device) -> Result<Self, String> {
+    pub fn from_bytes(bytes: &[u8], device: &Device) -> Result<Self, ModelFileError> {
+        use ModelFileError as E;
         if bytes.len() < 8 || &bytes[..8] != MAGIC {
-            return Err("not a prunus model file (bad magic)".into());
+            return Err(E::NotAModelFile);
         }
         if bytes.len() < PREAMBLE {
-            return Err("truncated (incomplete preamble)".into());
+            return Err(E::Truncated {
+                got: bytes.len() as u64,
+                expected: PREAMBLE as u64,
+            });
         }
         let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
         let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-        if version != VERSION {
-            return Err(format!(
-                "format version {version} is not supported (expected {VERSION})"
-            ));
+        if version != VERSION && version != 1 {
+            return Err(E::Version {
+                found: version,
+                expected: VERSION,
+            });
         }
-        let (header_len, weights_len, checksum) = (u64_at(12), u64_at(20), u64_at(28));
+        let (header_len, weights_len, sum) = (u64_at(12), u64_at(20), u64_at(28));
+        let got = bytes.len() as u64;
         let expected = (PREAMBLE as u64)
             .checked_add(header_len)
             .and_then(|n| n.checked_add(weights_len))
-            .ok_or("corrupt (impossible lengths)")?;
-        if (bytes.len() as u64) < expected {
-            return Err(format!("truncated ({} of {expected} bytes)", bytes.len()));
+            .ok_or(E::Length {
+                got,
+                expected: u64::MAX,
+            })?;
+        if got < expected {
+            return Err(E::Truncated { got, expected });
         }
-        if bytes.len() as u64 > expected {
-            return Err(format!(
-                "corrupt ({} bytes, expected {expected})",
-                bytes.len()
-            ));
+        if got > expected {
+            return Err(E::Length { got, expected });
         }
         let header_end = PREAMBLE + header_len as usize;
         let (header, weights) = (&bytes[PREAMBLE..header_end], &bytes[header_end..]);
-        if fnv1a(&[header, weights]) != checksum {
-            return Err("corrupt (checksum mismatch)".into());
+        let computed = match version {
+            1 => fnv1a_v1(&[header, weights]),
+            _ => checksum(&[header, weights]),
+        };
+        if computed != sum {
+            return Err(E::Checksum);
         }
         let header: ModelHeader<N::Architecture> =
-            serde_json::from_slice(header).map_err(|e| format!("corrupt header: {e}"))?;
-        check_header::<N>(&header, weights.len() as u64)?;
-        let mut network = N::rebuild(&header.architecture, device)?;
+            serde_json::from_slice(header).map_err(E::Header)?;
+        check_header::<N>(&header, weights.len() as u64).map_err(E::Describes)?;
+        let network = Self::rebuild(&header, device)?;
+        Self::load_weights(network, weights).map(|network| Self { network, header })
+    }
+
+    /// The header's network, with its gates and BatchNorms folded as the file says.
+    fn rebuild(
+        header: &ModelHeader<N::Architecture>,
+        device: &Device,
+    ) -> Result<N, ModelFileError> {
+        let mut network =
+            N::rebuild(&header.architecture, device).map_err(ModelFileError::Rebuild)?;
+        let fold = |e: SurgeryError| ModelFileError::Rebuild(e.to_string());
         if header.folded {
-            network = fold_gates(network).map_err(|e| e.to_string())?;
+            network = fold_gates(network).map_err(fold)?;
         }
         if header.norms_folded {
-            network = fold_batch_norms(network).map_err(|e| e.to_string())?;
+            network = fold_batch_norms(network).map_err(fold)?;
         }
+        Ok(network)
+    }
+
+    /// `network` with the file's `weights`, each of them present, fitting and finite.
+    fn load_weights(mut network: N, weights: &[u8]) -> Result<N, ModelFileError> {
         let mut store = BurnpackStore::from_bytes(Some(Bytes::from_bytes_vec(weights.to_vec())));
         let result = network
             .load_weights(&mut store)
-            .map_err(|e| format!("weights do not load: {e}"))?;
+            .map_err(|e| ModelFileError::Weights(e.to_string()))?;
         if !result.errors.is_empty() || !result.missing.is_empty() {
             let mut problems: Vec<String> = result.errors.iter().map(|e| e.to_string()).collect();
             problems.extend(result.missing.iter().map(|(p, _)| format!("missing {p}")));
-            return Err(format!(
-                "weights do not fit the architecture: {}",
-                problems.join("; ")
-            ));
+            return Err(ModelFileError::Mismatch(problems.join("; ")));
         }
-        let non_finite = first_non_finite(&network)?;
-        if let Some((path, index)) = non_finite {
-            return Err(format!(
-                "weights: {path} holds a NaN or infinite value (element {index})"
-            ));
+        match first_non_finite(&network).map_err(ModelFileError::Weights)? {
+            Some((tensor, index)) => Err(ModelFileError::NonFinite { tensor, index }),
+            None => Ok(network),
         }
-        Ok(Self { network, header })
     }
 
     /// The groups of the network now.
@@ -444,16 +455,16 @@ pub(crate) fn check_bundled(header: &ModelHeader, weights_len: u64) -> Result<()
     Ok(())
 }
 
-fn write_error(path: &Path, reason: impl Into<String>) -> SurgeryError {
+fn write_error(path: &Path, source: WriteError) -> SurgeryError {
     SurgeryError::Write {
         path: PathBuf::from(path),
-        reason: reason.into(),
+        source,
     }
 }
 
-fn read_error(path: &Path, reason: impl Into<String>) -> SurgeryError {
+fn read_error(path: &Path, source: ModelFileError) -> SurgeryError {
     SurgeryError::Read {
         path: PathBuf::from(path),
-        reason: reason.into(),
+        source,
     }
 }

@@ -9,9 +9,9 @@ use burn::store::ModuleSnapshot;
 use burn::store::burn_pack::Tensor as PackTensor;
 use burn::tensor::DType;
 
-use crate::file::Fnv1a;
+use xxhash_rust::xxh3::Xxh3;
 
-/// A digest of `model`'s architecture and weights: every tensor's path, dtype, shape and raw
+/// A digest (XXH3-64) of `model`'s architecture and weights: every tensor's path, dtype, shape and raw
 /// values, in path order. Two models with equal digests compute the same function; parameter
 /// ids, devices and the process they live in do not enter it.
 ///
@@ -30,14 +30,14 @@ use crate::file::Fnv1a;
 /// assert_ne!(model_digest(&a).unwrap(), model_digest(&b).unwrap()); // other random weights
 /// ```
 pub fn model_digest<M: Module>(model: &M) -> Result<u64, String> {
-    let mut hash = Fnv1a::new();
+    let mut hash = Xxh3::new();
     each_tensor(model, |tensor, bytes| {
         hash.update(tensor.name.as_bytes());
         hash.update(format!("{:?}{:?}", tensor.dtype, tensor.shape).as_bytes());
         hash.update(bytes);
         None::<()>
     })?;
-    Ok(hash.finish())
+    Ok(hash.digest())
 }
 
 /// The path of the first tensor of `model` (in path order) that holds a NaN or infinite value,

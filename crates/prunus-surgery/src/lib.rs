@@ -52,9 +52,9 @@ mod prunable;
 mod rebuild;
 mod verify;
 
-pub use error::SurgeryError;
+pub use error::{ModelFileError, SurgeryError, WriteError};
 pub use file::{
-    CostSummary, MAX_INPUT_SIDE, ModelFile, ModelHeader, Provenance, fnv1a, write_atomic,
+    CostSummary, MAX_INPUT_SIDE, ModelFile, ModelHeader, Provenance, checksum, write_atomic,
 };
 pub use identity::{first_non_finite, model_digest};
 pub use network::{Architecture, Network};

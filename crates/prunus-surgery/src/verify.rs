@@ -4,6 +4,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use burn::tensor::Tensor;
 use prunus_layers::{ChannelGroup, Prunable};
+use rand::{RngExt, SeedableRng};
+use rand_xoshiro::SplitMix64;
 
 use crate::error::SurgeryError;
 use crate::plan::PruningPlan;
@@ -155,20 +157,13 @@ fn check_group<M: Prunable, const D: usize>(
 
 /// About half of `0..size`, at least one and at most `size − 1`, ascending; reproducible.
 fn random_subset(size: usize, seed: u64) -> Vec<usize> {
-    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x5eed;
-    let mut next = || {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
-    let mut picked: Vec<usize> = (0..size).filter(|_| next() & 1 == 1).collect();
+    let mut rng = SplitMix64::seed_from_u64(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x5eed);
+    let mut picked: Vec<usize> = (0..size).filter(|_| rng.random::<bool>()).collect();
     if picked.is_empty() {
-        picked.push((next() % size as u64) as usize);
+        picked.push(rng.random_range(0..size));
     }
     if picked.len() == size {
-        picked.remove((next() % size as u64) as usize);
+        picked.remove(rng.random_range(0..size));
     }
     picked
 }

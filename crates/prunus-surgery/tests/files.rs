@@ -9,8 +9,8 @@ use burn::tensor::Device;
 use common::{random, random_plan, randomize};
 use prunus_models::{Costed, TernausNetConfig, UNetConfig};
 use prunus_surgery::{
-    Architecture, ModelFile, Network, Provenance, Prunable, PruningPlan, SurgeryError, fold_gates,
-    prune,
+    Architecture, ModelFile, Network, Provenance, Prunable, PruningPlan, SurgeryError, WriteError,
+    fold_gates, prune,
 };
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -132,6 +132,10 @@ fn writing_into_a_missing_folder_is_an_error_naming_the_file() {
         .save("/no/such/dir/m.prunus")
         .unwrap_err();
     assert!(err.to_string().contains("/no/such/dir/m.prunus"), "{err}");
+    assert!(
+        matches!(&err, SurgeryError::Write { source: WriteError::Io(e), .. } if e.kind() == std::io::ErrorKind::NotFound),
+        "the I/O error is kept: {err:?}"
+    );
 }
 
 fn saved_bytes(device: &Device) -> Vec<u8> {
@@ -145,9 +149,42 @@ fn load_error(bytes: &[u8], name: &str) -> String {
     fs::write(&path, bytes).unwrap();
     let err = ModelFile::<Network>::load(&path, &Device::flex()).unwrap_err();
     assert!(matches!(err, SurgeryError::Read { .. }));
-    let message = err.to_string();
-    assert!(message.contains("bad.prunus"), "{message}");
+    assert!(err.to_string().contains("bad.prunus"), "{err}");
+    chain(&err)
+}
+
+/// The error and its causes on one line, as the CLI prints them.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut message = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        message = format!("{message}: {c}");
+        cause = c.source();
+    }
     message
+}
+
+#[test]
+fn format_1_files_with_their_fnv_checksum_still_load() {
+    let device = Device::flex();
+    let bytes = saved_bytes(&device);
+    let (header, weights) =
+        bytes[36..].split_at(u64::from_le_bytes(bytes[12..20].try_into().unwrap()) as usize);
+    // FNV-1a 64, the checksum format 1 carried.
+    let mut fnv = 0xcbf2_9ce4_8422_2325_u64;
+    for &b in header.iter().chain(weights) {
+        fnv = (fnv ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+    }
+    let mut v1 = bytes.clone();
+    v1[8..12].copy_from_slice(&1u32.to_le_bytes());
+    v1[28..36].copy_from_slice(&fnv.to_le_bytes());
+    let loaded = ModelFile::<Network>::from_bytes(&v1, &device).unwrap();
+    let current = ModelFile::<Network>::from_bytes(&bytes, &device).unwrap();
+    assert_bit_identical(&loaded.network, &current.network, [1, 3, 16, 16], &device);
+    // The same bytes sealed with the new checksum but marked format 1 are corrupt.
+    let mut mixed = bytes.clone();
+    mixed[8..12].copy_from_slice(&1u32.to_le_bytes());
+    assert!(load_error(&mixed, "mixed").contains("checksum"));
 }
 
 #[test]
@@ -210,7 +247,7 @@ fn with_header(bytes: &[u8], edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u
     let mut out = bytes[..12].to_vec();
     out.extend_from_slice(&(header.len() as u64).to_le_bytes());
     out.extend_from_slice(&(weights.len() as u64).to_le_bytes());
-    out.extend_from_slice(&prunus_surgery::fnv1a(&[&header, weights]).to_le_bytes());
+    out.extend_from_slice(&prunus_surgery::checksum(&[&header, weights]).to_le_bytes());
     out.extend_from_slice(&header);
     out.extend_from_slice(weights);
     out

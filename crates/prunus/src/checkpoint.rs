@@ -1,4 +1,4 @@
-//! Training checkpoints read whole into memory.
+//! Training checkpoints written atomically and read whole into memory.
 //!
 //! Burn's `FileCheckpointer` restores records backed by their file, read when a tensor is
 //! first used. The run folder keeps only the last two checkpoints, and a restored optimiser
@@ -36,8 +36,20 @@ impl EagerCheckpointer {
 }
 
 impl<R: Checkpoint> Checkpointer<R> for EagerCheckpointer {
+    /// Writes atomically (a temporary file, then a rename): a run killed while saving leaves
+    /// the previous checkpoint and no partial file, so the next run resumes from it.
     fn save(&self, epoch: usize, record: R) -> Result<(), CheckpointerError> {
-        self.files.save(epoch, record)
+        let bytes = record
+            .checkpoint_into_bytes()
+            .map_err(CheckpointerError::Record)?;
+        std::fs::create_dir_all(&self.directory).map_err(CheckpointerError::IOError)?;
+        prunus_surgery::write_atomic(&self.path(epoch), &bytes).map_err(|e| match e {
+            prunus_surgery::SurgeryError::Write {
+                source: prunus_surgery::WriteError::Io(io),
+                ..
+            } => CheckpointerError::IOError(io),
+            other => CheckpointerError::IOError(std::io::Error::other(other.to_string())),
+        })
     }
 
     fn delete(&self, epoch: usize) -> Result<(), CheckpointerError> {

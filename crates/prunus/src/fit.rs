@@ -5,36 +5,24 @@ use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor};
 use prunus_layers::{Trainable, gate_param_ids, set_trainable};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_xoshiro::SplitMix64;
 
 use crate::error::Error;
 use crate::train::{LrSchedule, TrainConfig, TrainMode};
 
-/// SplitMix64 (Steele, Lea, Flood 2014): the facade's random stream (shuffles, bootstrap
-/// resamples).
-pub(crate) struct SplitMix(pub(crate) u64);
-
-impl SplitMix {
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[0, n)`.
-    pub(crate) fn below(&mut self, n: usize) -> usize {
-        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
-    }
+/// The facade's random stream (shuffles, bootstrap resamples) for `seed`: SplitMix64 from
+/// `rand_xoshiro`, value-stable across versions.
+pub(crate) fn stream(seed: u64) -> SplitMix64 {
+    SplitMix64::seed_from_u64(seed)
 }
 
-/// The order of `n` examples in epoch `epoch` for `seed` (Fisher–Yates on SplitMix64).
+/// The order of `n` examples in epoch `epoch` for `seed` (rand's Fisher–Yates shuffle).
 pub(crate) fn shuffled(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
-    let mut rng = SplitMix(seed ^ (epoch as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let mut rng = stream(seed ^ (epoch as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
     let mut order: Vec<usize> = (0..n).collect();
-    for i in (1..n).rev() {
-        order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
-    }
+    order.shuffle(&mut rng);
     order
 }
 

@@ -41,21 +41,27 @@ pub fn predict_image<M: SegmentationModel>(
 ) -> Result<Vec<f32>, Error> {
     let (w, h) = (image.width, image.height);
     if w == 0 || h == 0 || image.data.len() != 3 * w * h {
-        return Err(Error::Config(format!(
-            "an image of {w}×{h} pixels needs {} values, it has {}",
-            3 * w * h,
-            image.data.len()
-        )));
+        return Err(Error::config(
+            "image",
+            format!(
+                "an image of {w}×{h} pixels needs {} values, it has {}",
+                3 * w * h,
+                image.data.len()
+            ),
+        ));
     }
     if align == 0 || batch == 0 {
-        return Err(Error::Config("align and batch must be at least 1".into()));
+        return Err(Error::config("align, batch", "must be at least 1"));
     }
     if tiling.tile == 0 || tiling.overlap >= tiling.tile {
-        return Err(Error::Config(format!(
-            "a tile of {} pixels cannot overlap its neighbours by {}: the tile must be at least \
-             1 pixel and larger than the overlap",
-            tiling.tile, tiling.overlap
-        )));
+        return Err(Error::config(
+            "tiling",
+            format!(
+                "a tile of {} pixels cannot overlap its neighbours by {}: the tile must be at \
+                 least 1 pixel and larger than the overlap",
+                tiling.tile, tiling.overlap
+            ),
+        ));
     }
     let model = model.valid();
     let tiles = tiling.tiles(w, h);

@@ -64,7 +64,7 @@ mod train;
 
 pub use classify::{ClassificationBatch, ClassificationModel, ClassificationTask};
 pub use device::{DEVICE_ENV, DeviceError, device, device_from_env, device_label};
-pub use error::Error;
+pub use error::{Error, ErrorKind, error_kind, error_messages};
 pub use infer::predict_image;
 pub use loss::LossConfig;
 pub use measure::{Examples, Measurement, change_intervals};

@@ -33,16 +33,17 @@ impl LossConfig {
     /// Checks that every weight is finite and ≥ 0.
     ///
     /// # Errors
-    /// A message naming the bad weight.
-    pub fn validate(&self) -> Result<(), String> {
+    /// [`Error::Config`](crate::Error::Config) naming the bad weight.
+    pub fn validate(&self) -> Result<(), crate::Error> {
         for (name, value) in [
             ("jaccard_weight", self.jaccard_weight),
             ("gate_l1", self.gate_l1),
             ("bn_l1", self.bn_l1),
         ] {
             if !value.is_finite() || value < 0.0 {
-                return Err(format!(
-                    "loss weight {name} must be finite and ≥ 0, got {value}"
+                return Err(crate::Error::config(
+                    name,
+                    format!("a loss weight must be finite and ≥ 0, got {value}"),
                 ));
             }
         }
@@ -165,7 +166,10 @@ mod tests {
             .with_gate_l1(f64::NAN)
             .validate()
             .unwrap_err();
-        assert!(err.contains("gate_l1"), "{err}");
+        assert!(
+            matches!(&err, crate::Error::Config { field, .. } if field == "gate_l1"),
+            "{err}"
+        );
         assert!(
             LossConfig::new()
                 .with_jaccard_weight(-1.0)

@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 
 use prunus_data::{Confusion, Metric};
+use rand::RngExt;
 
-use crate::fit::SplitMix;
+use crate::fit::stream;
 
 /// Every metric a task measured on one split, and what a bootstrap needs to resample it.
 #[derive(Debug, Clone)]
@@ -153,12 +154,12 @@ pub fn change_intervals(
     if resamples == 0 || n == 0 || candidate.len() != n {
         return BTreeMap::new();
     }
-    let mut rng = SplitMix(seed ^ 0x5eed_b007_57a9_0000);
+    let mut rng = stream(seed ^ 0x5eed_b007_57a9_0000);
     let mut changes: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut draw = vec![0usize; n];
     for _ in 0..resamples {
         for d in &mut draw {
-            *d = rng.below(n);
+            *d = rng.random_range(0..n);
         }
         let before = baseline.metrics_of(draw.iter().copied());
         let after = candidate.metrics_of(draw.iter().copied());

@@ -1,51 +1,62 @@
-//! Plots of a pruning run: plain SVG (no plotting dependency) and a PNG of predictions.
+//! Plots of a pruning run, drawn with `plotters`: SVG charts (metric against FLOPs, widths,
+//! curves of several methods) and a PNG of predictions.
 
-use std::fmt::Write as _;
+use std::error::Error as StdError;
 use std::path::Path;
 
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use prunus_data::Scene;
 use prunus_plan::Tolerance;
 
 use crate::{Error, Report};
 
-const W: f64 = 640.0;
-const H: f64 = 400.0;
-const LEFT: f64 = 70.0;
-const RIGHT: f64 = 20.0;
-const TOP: f64 = 40.0;
-const BOTTOM: f64 = 50.0;
+const SIZE: (u32, u32) = (640, 400);
+const GREEN: RGBColor = RGBColor(0x22, 0xaa, 0x77);
+const RED: RGBColor = RGBColor(0xdd, 0x33, 0x33);
+const GREY: RGBColor = RGBColor(0x88, 0x88, 0x88);
+const LIGHT: RGBColor = RGBColor(0xbb, 0xcc, 0xdd);
+const DARK: RGBColor = RGBColor(0x22, 0x44, 0x77);
+/// One colour per curve of [`curves`], repeating after eight.
+const COLOURS: [RGBColor; 8] = [
+    GREEN,
+    RED,
+    RGBColor(0x33, 0x66, 0xcc),
+    RGBColor(0xee, 0x99, 0x00),
+    RGBColor(0x88, 0x44, 0x99),
+    RGBColor(0x77, 0x77, 0x77),
+    RGBColor(0x00, 0xaa, 0xaa),
+    RGBColor(0xaa, 0x55, 0x22),
+];
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
+type Drawn = Result<(), Box<dyn StdError>>;
+
+/// An SVG document of `size` drawn by `draw` on a white background.
+fn svg(size: (u32, u32), draw: impl FnOnce(&Area<'_>) -> Drawn) -> String {
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, size).into_drawing_area();
+        root.fill(&WHITE)
+            .map_err(Into::into)
+            .and_then(|()| draw(&root))
+            .and_then(|()| root.present().map_err(Into::into))
+            // The SVG backend writes into a String and lays text out without fonts: nothing in
+            // it can fail.
+            .expect("drawing an SVG into a string");
+    }
+    out
 }
 
-/// Round-number ticks covering `[lo, hi]`.
-fn ticks(lo: f64, hi: f64) -> Vec<f64> {
-    let span = (hi - lo).max(1e-9);
-    let raw = span / 5.0;
-    let mag = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0]
-        .iter()
-        .map(|m| m * mag)
-        .find(|s| span / s <= 6.0)
-        .unwrap_or(10.0 * mag);
-    let first = (lo / step).ceil() as i64;
-    let last = (hi / step).floor() as i64;
-    (first..=last).map(|i| i as f64 * step).collect()
-}
-
-fn header(out: &mut String, title: &str) {
-    let _ = write!(
-        out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="12">
-<rect width="{W}" height="{H}" fill="white"/>
-<text x="{}" y="22" text-anchor="middle" font-size="15">{}</text>
-"#,
-        W / 2.0,
-        escape(title)
-    );
+/// `[lo, hi]` of `values`, widened by 5% of the span (at least 0.05) on each side.
+fn padded(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
+    if lo > hi {
+        return (0.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.05).max(0.05);
+    (lo - pad, hi + pad)
 }
 
 /// Metric against FLOPs over a pruning run's steps, as an SVG document: the baseline, every
@@ -72,82 +83,57 @@ pub fn metric_vs_flops(report: &Report) -> String {
             .map(|s| (g(s.flops), s.metric, s.accepted)),
     );
     let x_hi = g(report.flops_before) * 1.02;
-    let y_values = points.iter().map(|p| p.1).chain([floor]);
-    let (mut y_lo, mut y_hi) =
-        y_values.fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
-    let pad = ((y_hi - y_lo) * 0.05).max(0.05);
-    y_lo -= pad;
-    y_hi += pad;
-    let px = |x: f64| LEFT + x / x_hi * (W - LEFT - RIGHT);
-    let py = |y: f64| TOP + (y_hi - y) / (y_hi - y_lo) * (H - TOP - BOTTOM);
-
-    let mut out = String::new();
-    header(
-        &mut out,
-        &format!(
-            "{} vs FLOPs while pruning ({} criterion)",
-            report.metric,
-            report.criterion.name()
-        ),
+    let (y_lo, y_hi) = padded(points.iter().map(|p| p.1).chain([floor]));
+    let accepted: Vec<(f64, f64)> = points.iter().filter(|p| p.2).map(|p| (p.0, p.1)).collect();
+    let title = format!(
+        "{} vs FLOPs while pruning ({} criterion)",
+        report.metric,
+        report.criterion.name()
     );
-    axes(
-        &mut out,
-        (0.0, x_hi),
-        (y_lo, y_hi),
-        &px,
-        &py,
-        "GFLOPs (one image)",
-        &format!("{}, %", report.metric),
-    );
-    let _ = writeln!(
-        out,
-        r##"<line x1="{}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#888" stroke-dasharray="6 4"/><text x="{}" y="{:.1}" fill="#555" text-anchor="end">tolerance floor {floor:.2}</text>"##,
-        px(0.0),
-        px(x_hi),
-        W - RIGHT - 4.0,
-        py(floor) - 4.0,
-        y = py(floor),
-    );
-    let path: Vec<String> = points
-        .iter()
-        .filter(|p| p.2)
-        .map(|p| format!("{:.1},{:.1}", px(p.0), py(p.1)))
-        .collect();
-    let _ = writeln!(
-        out,
-        r##"<polyline points="{}" fill="none" stroke="#2a7" stroke-width="2"/>"##,
-        path.join(" ")
-    );
-    for &(x, y, accepted) in &points {
-        let (cx, cy) = (px(x), py(y.clamp(y_lo, y_hi)));
-        if accepted {
-            let _ = writeln!(
-                out,
-                r##"<circle cx="{cx:.1}" cy="{cy:.1}" r="4" fill="#2a7"/>"##
-            );
-        } else {
-            let _ = writeln!(
-                out,
-                r##"<path d="M{} {} l8 8 m0 -8 l-8 8" stroke="#d33" stroke-width="2"/>"##,
-                cx - 4.0,
-                cy - 4.0
-            );
-        }
-    }
-    let _ = writeln!(
-        out,
-        r##"<circle cx="{}" cy="{}" r="4" fill="#2a7"/><text x="{}" y="{}">accepted</text><path d="M{} {} l8 8 m0 -8 l-8 8" stroke="#d33" stroke-width="2"/><text x="{}" y="{}">rolled back</text>"##,
-        LEFT + 10.0,
-        TOP + 10.0,
-        LEFT + 20.0,
-        TOP + 14.0,
-        LEFT + 96.0,
-        TOP + 6.0,
-        LEFT + 110.0,
-        TOP + 14.0
-    );
-    out.push_str("</svg>\n");
-    out
+    svg(SIZE, |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 15))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0.0..x_hi, y_lo..y_hi)?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc("GFLOPs (one image)")
+            .y_desc(format!("{}, %", report.metric))
+            .draw()?;
+        chart
+            .draw_series(DashedLineSeries::new(
+                [(0.0, floor), (x_hi, floor)],
+                6,
+                4,
+                GREY.into(),
+            ))?
+            .label(format!("tolerance floor {floor:.2}"))
+            .legend(|(x, y)| PathElement::new([(x - 8, y), (x + 8, y)], GREY));
+        chart.draw_series(LineSeries::new(accepted.clone(), GREEN.stroke_width(2)))?;
+        chart
+            .draw_series(accepted.iter().map(|&p| Circle::new(p, 4, GREEN.filled())))?
+            .label("accepted")
+            .legend(|p| Circle::new(p, 4, GREEN.filled()));
+        chart
+            .draw_series(
+                points
+                    .iter()
+                    .filter(|p| !p.2)
+                    .map(|p| Cross::new((p.0, p.1.clamp(y_lo, y_hi)), 4, RED.stroke_width(2))),
+            )?
+            .label("rolled back")
+            .legend(|p| Cross::new(p, 4, RED.stroke_width(2)));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.9))
+            .border_style(GREY)
+            .draw()?;
+        Ok(())
+    })
 }
 
 /// One curve of [`curves`]: a name and its points `(x, mean y, sd of y)`.
@@ -168,137 +154,67 @@ pub type Curve = (String, Vec<(f64, f64, f64)>);
 ///         ("l1".into(), vec![(50.0, 65.5, 0.5), (90.0, 58.0, 2.0)]),
 ///     ],
 /// );
-/// assert!(svg.starts_with("<svg") && svg.contains(">l1</text>"));
+/// assert!(svg.starts_with("<svg") && svg.contains("\nl1\n</text>"));
 /// ```
 pub fn curves(title: &str, x_label: &str, y_label: &str, curves: &[Curve]) -> String {
-    const COLOURS: [&str; 8] = [
-        "#2a7", "#d33", "#36c", "#e90", "#849", "#777", "#0aa", "#a52",
-    ];
     let points = || curves.iter().flat_map(|c| c.1.iter().copied());
-    let (x_lo, x_hi) = points().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
-    let (y_lo, y_hi) = points().fold((f64::MAX, f64::MIN), |(a, b), p| {
-        (a.min(p.1 - p.2), b.max(p.1 + p.2))
-    });
-    if x_lo > x_hi {
-        let mut out = String::new();
-        header(&mut out, title);
-        out.push_str("</svg>\n");
-        return out;
-    }
-    let pad = |lo: f64, hi: f64| ((hi - lo) * 0.05).max(0.05);
-    let (x_lo, x_hi) = (x_lo - pad(x_lo, x_hi), x_hi + pad(x_lo, x_hi));
-    let (y_lo, y_hi) = (y_lo - pad(y_lo, y_hi), y_hi + pad(y_lo, y_hi));
-    let px = |x: f64| LEFT + (x - x_lo) / (x_hi - x_lo) * (W - LEFT - RIGHT - 90.0);
-    let py = |y: f64| TOP + (y_hi - y) / (y_hi - y_lo) * (H - TOP - BOTTOM);
-    let mut out = String::new();
-    header(&mut out, title);
-    axes(
-        &mut out,
-        (x_lo, x_hi),
-        (y_lo, y_hi),
-        &px,
-        &py,
-        x_label,
-        y_label,
-    );
-    for (i, (name, points)) in curves.iter().enumerate() {
-        let colour = COLOURS[i % COLOURS.len()];
-        let mut sorted = points.clone();
-        sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let path: Vec<String> = sorted
-            .iter()
-            .map(|p| format!("{:.1},{:.1}", px(p.0), py(p.1)))
-            .collect();
-        let _ = writeln!(
-            out,
-            r##"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="2"/>"##,
-            path.join(" ")
-        );
-        for &(x, y, sd) in &sorted {
-            let _ = writeln!(
-                out,
-                r##"<circle cx="{:.1}" cy="{:.1}" r="3.5" fill="{colour}"/><line x1="{x:.1}" x2="{x:.1}" y1="{:.1}" y2="{:.1}" stroke="{colour}"/>"##,
-                px(x),
-                py(y),
-                py(y - sd),
-                py(y + sd),
-                x = px(x),
-            );
+    let (x_lo, x_hi) = padded(points().map(|p| p.0));
+    let (y_lo, y_hi) = padded(points().flat_map(|p| [p.1 - p.2, p.1 + p.2]));
+    svg(SIZE, |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 15))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(56)
+            .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc(x_label)
+            .y_desc(y_label)
+            .draw()?;
+        for (i, (name, points)) in curves.iter().enumerate() {
+            let colour = COLOURS[i % COLOURS.len()];
+            let mut sorted = points.clone();
+            sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+            chart
+                .draw_series(LineSeries::new(
+                    sorted.iter().map(|p| (p.0, p.1)),
+                    colour.stroke_width(2),
+                ))?
+                .label(name.as_str())
+                .legend(move |p| Circle::new(p, 4, colour.filled()));
+            chart.draw_series(
+                sorted
+                    .iter()
+                    .map(|&(x, y, _)| Circle::new((x, y), 3, colour.filled())),
+            )?;
+            chart.draw_series(
+                sorted
+                    .iter()
+                    .map(|&(x, y, sd)| PathElement::new([(x, y - sd), (x, y + sd)], colour)),
+            )?;
         }
-        let ly = TOP + 14.0 + 18.0 * i as f64;
-        let _ = writeln!(
-            out,
-            r##"<circle cx="{:.1}" cy="{:.1}" r="4" fill="{colour}"/><text x="{:.1}" y="{:.1}">{}</text>"##,
-            W - RIGHT - 80.0,
-            ly - 4.0,
-            W - RIGHT - 70.0,
-            ly,
-            escape(name)
-        );
-    }
-    out.push_str("</svg>\n");
-    out
-}
-
-#[allow(clippy::too_many_arguments)]
-fn axes(
-    out: &mut String,
-    (x_lo, x_hi): (f64, f64),
-    (y_lo, y_hi): (f64, f64),
-    px: &dyn Fn(f64) -> f64,
-    py: &dyn Fn(f64) -> f64,
-    x_label: &str,
-    y_label: &str,
-) {
-    let (x0, x1, y0, y1) = (px(x_lo), px(x_hi), py(y_lo), py(y_hi));
-    let _ = writeln!(
-        out,
-        r##"<path d="M{x0:.1} {y1:.1} V{y0:.1} H{x1:.1}" fill="none" stroke="black"/>"##
-    );
-    for t in ticks(x_lo, x_hi) {
-        let x = px(t);
-        let _ = writeln!(
-            out,
-            r##"<line x1="{x:.1}" x2="{x:.1}" y1="{y0:.1}" y2="{:.1}" stroke="black"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
-            y0 + 5.0,
-            y0 + 18.0,
-            trim(t)
-        );
-    }
-    for t in ticks(y_lo, y_hi) {
-        let y = py(t);
-        let _ = writeln!(
-            out,
-            r##"<line x1="{:.1}" x2="{x0:.1}" y1="{y:.1}" y2="{y:.1}" stroke="black"/><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"##,
-            x0 - 5.0,
-            x0 - 8.0,
-            y + 4.0,
-            trim(t)
-        );
-    }
-    let _ = writeln!(
-        out,
-        r##"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text><text transform="translate(16 {:.1}) rotate(-90)" text-anchor="middle">{}</text>"##,
-        (x0 + x1) / 2.0,
-        H - 12.0,
-        escape(x_label),
-        (y0 + y1) / 2.0,
-        escape(y_label)
-    );
-}
-
-fn trim(v: f64) -> String {
-    let s = format!("{v:.3}");
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
+        if !curves.is_empty() {
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
+                .background_style(WHITE.mix(0.9))
+                .border_style(GREY)
+                .draw()?;
+        }
+        Ok(())
+    })
 }
 
 /// Every channel group's width before (light) and after (dark) pruning, as horizontal bars in
 /// an SVG document, with the numbers.
 pub fn widths(report: &Report) -> String {
-    let n = report.widths.len().max(1);
-    let row = 16.0;
-    let height = TOP + BOTTOM + row * n as f64;
-    let label_w = 170.0;
+    const ROW: i32 = 16;
+    const LABELS: i32 = 170;
+    let n = report.widths.len().max(1) as i32;
+    let (top, width) = (40, SIZE.0 as i32);
+    let height = top + 50 + ROW * n;
     let max = report
         .widths
         .iter()
@@ -306,38 +222,38 @@ pub fn widths(report: &Report) -> String {
         .max()
         .unwrap_or(1)
         .max(1) as f64;
-    let bar = |v: usize| v as f64 / max * (W - label_w - RIGHT - 70.0);
-    let mut out = String::new();
-    let _ = write!(
-        out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{height}" viewBox="0 0 {W} {height}" font-family="sans-serif" font-size="11">
-<rect width="{W}" height="{height}" fill="white"/>
-<text x="{}" y="22" text-anchor="middle" font-size="15">Filters per layer: before (light) and after (dark)</text>
-"#,
-        W / 2.0
-    );
-    for (i, g) in report.widths.iter().enumerate() {
-        let y = TOP + row * i as f64;
-        let _ = writeln!(
-            out,
-            r##"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text><rect x="{label_w}" y="{:.1}" width="{:.1}" height="{:.1}" fill="#bcd"/><rect x="{label_w}" y="{:.1}" width="{:.1}" height="{:.1}" fill="#247"/><text x="{:.1}" y="{:.1}">{} → {}</text>"##,
-            label_w - 6.0,
-            y + row * 0.7,
-            escape(&g.group),
-            y + 2.0,
-            bar(g.before),
-            row - 4.0,
-            y + 2.0,
-            bar(g.after),
-            row - 4.0,
-            label_w + bar(g.before) + 6.0,
-            y + row * 0.7,
-            g.before,
-            g.after
-        );
-    }
-    out.push_str("</svg>\n");
-    out
+    let bar = |v: usize| (v as f64 / max * f64::from(width - LABELS - 90)).round() as i32;
+    svg((SIZE.0, height as u32), |root| {
+        let title = "Filters per layer: before (light) and after (dark)";
+        root.draw(&Text::new(
+            title,
+            (width / 2, 22),
+            TextStyle::from(("sans-serif", 15).into_font())
+                .pos(Pos::new(HPos::Center, VPos::Center)),
+        ))?;
+        let label = TextStyle::from(("sans-serif", 11).into_font());
+        for (i, g) in report.widths.iter().enumerate() {
+            let y = top + ROW * i as i32;
+            let middle = y + ROW / 2;
+            root.draw(&Text::new(
+                g.group.as_str(),
+                (LABELS - 6, middle),
+                label.clone().pos(Pos::new(HPos::Right, VPos::Center)),
+            ))?;
+            for (value, colour) in [(g.before, LIGHT), (g.after, DARK)] {
+                root.draw(&Rectangle::new(
+                    [(LABELS, y + 2), (LABELS + bar(value), y + ROW - 2)],
+                    colour.filled(),
+                ))?;
+            }
+            root.draw(&Text::new(
+                format!("{} → {}", g.before, g.after),
+                (LABELS + bar(g.before) + 6, middle),
+                label.clone().pos(Pos::new(HPos::Left, VPos::Center)),
+            ))?;
+        }
+        Ok(())
+    })
 }
 
 /// Writes a PNG with one row per scene: the image, the truth, the unpruned network's prediction
@@ -353,7 +269,7 @@ pub fn predictions_png(
     after: &[Vec<f32>],
 ) -> Result<(), Error> {
     let Some(first) = scenes.first() else {
-        return Err(Error::Config("no scenes to draw".into()));
+        return Err(Error::config("scenes", "no scenes to draw"));
     };
     let s = first.size;
     let plane = s * s;
@@ -362,37 +278,46 @@ pub fn predictions_png(
         || scenes.iter().any(|sc| sc.size != s)
         || before.iter().chain(after).any(|p| p.len() != plane)
     {
-        return Err(Error::Config(
-            "every scene needs a prediction before and after, of its size".into(),
+        return Err(Error::config(
+            "predictions",
+            "every scene needs a prediction before and after, of its size",
         ));
     }
     let gap = 4;
-    let width = 4 * s + 3 * gap;
-    let height = scenes.len() * s + (scenes.len() - 1) * gap;
-    let mut pixels = vec![255u8; width * height * 3];
-    for (r, scene) in scenes.iter().enumerate() {
-        for y in 0..s {
-            for x in 0..s {
-                let i = y * s + x;
-                let to8 = |v: f32| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
-                let grey = |on: bool| if on { [255u8; 3] } else { [0u8; 3] };
-                let cells = [
-                    [
+    let (width, height) = (4 * s + 3 * gap, scenes.len() * s + (scenes.len() - 1) * gap);
+    let mut pixels = vec![0u8; width * height * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, (width as u32, height as u32))
+            .into_drawing_area();
+        let drawn: Drawn = (|| {
+            root.fill(&WHITE)?;
+            let to8 = |v: f32| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+            let on = |yes: bool| if yes { WHITE } else { BLACK };
+            for (r, scene) in scenes.iter().enumerate() {
+                let top = (r * (s + gap)) as i32;
+                for i in 0..plane {
+                    let (x, y) = ((i % s) as i32, top + (i / s) as i32);
+                    let image = RGBColor(
                         to8(scene.image[i]),
                         to8(scene.image[plane + i]),
                         to8(scene.image[2 * plane + i]),
-                    ],
-                    grey(scene.mask[i] == 1),
-                    grey(before[r][i] > 0.5),
-                    grey(after[r][i] > 0.5),
-                ];
-                for (c, rgb) in cells.iter().enumerate() {
-                    let (ox, oy) = (c * (s + gap) + x, r * (s + gap) + y);
-                    let at = (oy * width + ox) * 3;
-                    pixels[at..at + 3].copy_from_slice(rgb);
+                    );
+                    let cells = [
+                        image,
+                        on(scene.mask[i] == 1),
+                        on(before[r][i] > 0.5),
+                        on(after[r][i] > 0.5),
+                    ];
+                    for (c, colour) in cells.into_iter().enumerate() {
+                        root.draw_pixel(((c * (s + gap)) as i32 + x, y), &colour)?;
+                    }
                 }
             }
-        }
+            root.present()?;
+            Ok(())
+        })();
+        // The buffer has the backend's size by construction: nothing can fail.
+        drawn.expect("drawing into a buffer of its size");
     }
     prunus_data::write_png(path, width, height, 3, &pixels)?;
     Ok(())
@@ -469,20 +394,27 @@ mod tests {
         }
     }
 
+    /// The SVG's elements named `tag` that mention `colour`.
+    fn elements<'a>(svg: &'a str, tag: &str, colour: &str) -> Vec<&'a str> {
+        svg.split('<')
+            .filter(|e| e.starts_with(tag) && e.contains(colour))
+            .collect()
+    }
+
     #[test]
     fn metric_plot_draws_every_step_and_the_floor() {
         let svg = metric_vs_flops(&report());
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
-        // Baseline + two accepted steps as dots (+ the legend's), one cross (+ the legend's).
-        assert_eq!(svg.matches("<circle").count(), 3 + 1);
-        assert_eq!(svg.matches("stroke=\"#d33\"").count(), 1 + 1);
+        // Baseline + two accepted steps as dots (+ the legend's), one cross of two strokes
+        // (+ the legend's).
+        assert_eq!(elements(&svg, "circle ", "#22AA77").len(), 3 + 1);
+        assert_eq!(elements(&svg, "line ", "#DD3333").len(), 2 * (1 + 1));
         // The accepted path runs baseline → step 1 → step 3, in that order: x falls.
-        let line = svg.lines().find(|l| l.starts_with("<polyline")).unwrap();
-        let xs: Vec<f64> = line
-            .split('"')
-            .nth(1)
-            .unwrap()
-            .split(' ')
+        let path = elements(&svg, "polyline ", "#22AA77");
+        assert_eq!(path.len(), 1, "{svg}");
+        let points = path[0].split("points=\"").nth(1).unwrap();
+        let xs: Vec<f64> = points[..points.find('"').unwrap()]
+            .split_whitespace()
             .map(|p| p.split(',').next().unwrap().parse().unwrap())
             .collect();
         assert_eq!(xs.len(), 3);
@@ -491,27 +423,32 @@ mod tests {
     }
 
     #[test]
+    fn curves_draw_one_line_and_legend_entry_per_method() {
+        let svg = curves(
+            "IoU",
+            "FLOPs removed, %",
+            "IoU, %",
+            &[
+                ("gate".into(), vec![(50.0, 66.0, 0.4), (90.0, 62.0, 1.1)]),
+                ("l1".into(), vec![(90.0, 58.0, 2.0), (50.0, 65.5, 0.5)]),
+            ],
+        );
+        // Per method: its line (2 px wide) and a ±sd bar per point (1 px).
+        for colour in ["#22AA77", "#DD3333"] {
+            let lines = elements(&svg, "polyline ", colour);
+            let wide = lines.iter().filter(|l| l.contains("stroke-width=\"2\"")).count();
+            assert_eq!((wide, lines.len()), (1, 3), "{colour}");
+        }
+        assert!(svg.contains("\ngate\n</text>") && svg.contains("\nl1\n</text>"));
+        // No curves: the axes alone, still a document.
+        assert!(curves("none", "x", "y", &[]).trim_end().ends_with("</svg>"));
+    }
+
+    #[test]
     fn widths_plot_lists_groups_escaped() {
         let svg = widths(&report());
         assert!(svg.contains("encoder.0.conv1") && svg.contains("16 → 3"));
         assert!(svg.contains("decoder&lt;&amp;&gt;") && !svg.contains("decoder<&>"));
-    }
-
-    #[test]
-    fn ticks_are_round_and_cover_the_range() {
-        let t = ticks(0.0, 1.0);
-        assert_eq!(t.len(), 6);
-        assert!(
-            t.iter()
-                .enumerate()
-                .all(|(i, v)| (v - 0.2 * i as f64).abs() < 1e-12),
-            "{t:?}"
-        );
-        let t = ticks(97.3, 99.1);
-        assert!(
-            t.len() >= 3 && t.iter().all(|v| (97.3..=99.1).contains(v)),
-            "{t:?}"
-        );
     }
 
     #[test]

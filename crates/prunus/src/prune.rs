@@ -1,6 +1,5 @@
 //! `prune_to_tolerance()`: the smallest network whose validation metric stays within a tolerance.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -9,13 +8,13 @@ use burn::module::ModuleDisplay;
 use burn::tensor::Device;
 use prunus_models::{CostReport, Costed, TernausNet, UNet};
 use prunus_plan::{
-    Constraint, Criterion, DEFAULT_METRIC, Evaluation, PlanError, PlannerConfig, RunFolder, Scores,
+    Constraint, Criterion, DEFAULT_METRIC, Evaluation, PlannerConfig, RunFolder, Scores,
     SearchConfig, SearchHost, SearchState, StepRecord, Targets, TaylorScores, Tolerance, score,
     search,
 };
 use prunus_surgery::{
-    ModelFile, Network, Prunable, PruningPlan, SurgeryError, fold_for_inference, fold_gates,
-    model_digest, verify_prunable, write_atomic,
+    ModelFile, Network, Prunable, PruningPlan, SurgeryError, WriteError, fold_for_inference,
+    fold_gates, model_digest, verify_prunable, write_atomic,
 };
 
 use crate::error::Error;
@@ -41,7 +40,7 @@ pub trait PrunableModel: Prunable + ModuleDisplay + 'static {
         original: &Self,
         original_cost: &CostReport,
         plan: &PruningPlan,
-    ) -> Option<Result<Vec<u8>, String>> {
+    ) -> Option<Result<Vec<u8>, WriteError>> {
         let _ = (original, original_cost, plan);
         None
     }
@@ -65,7 +64,7 @@ impl PrunableModel for UNet {
         original: &Self,
         original_cost: &CostReport,
         plan: &PruningPlan,
-    ) -> Option<Result<Vec<u8>, String>> {
+    ) -> Option<Result<Vec<u8>, WriteError>> {
         Network::UNet(self.clone()).model_file(
             &Network::UNet(original.clone()),
             original_cost,
@@ -84,7 +83,7 @@ impl PrunableModel for TernausNet {
         original: &Self,
         original_cost: &CostReport,
         plan: &PruningPlan,
-    ) -> Option<Result<Vec<u8>, String>> {
+    ) -> Option<Result<Vec<u8>, WriteError>> {
         Network::TernausNet(self.clone()).model_file(
             &Network::TernausNet(original.clone()),
             original_cost,
@@ -103,7 +102,7 @@ impl PrunableModel for Network {
         original: &Self,
         original_cost: &CostReport,
         plan: &PruningPlan,
-    ) -> Option<Result<Vec<u8>, String>> {
+    ) -> Option<Result<Vec<u8>, WriteError>> {
         Some(ModelFile::pruned(self.clone(), original, original_cost, plan).to_bytes())
     }
 }
@@ -213,28 +212,27 @@ impl PruneConfig {
     /// # Errors
     /// [`Error::Config`] naming the bad setting.
     pub fn validate(&self) -> Result<(), Error> {
-        self.search_config(DEFAULT_METRIC, true)
-            .validate()
-            .map_err(|e| Error::Config(e.to_string()))?;
+        self.search_config(DEFAULT_METRIC, true).validate()?;
         if !(self.confidence > 0.0 && self.confidence < 1.0) {
-            return Err(Error::Config(format!(
-                "the confidence must be in (0, 1), got {}",
-                self.confidence
-            )));
+            return Err(Error::config(
+                "confidence",
+                format!("must be in (0, 1), got {}", self.confidence),
+            ));
         }
         if self.conservative && self.bootstrap == 0 {
-            return Err(Error::Config(
-                "the conservative search needs intervals: bootstrap must be at least 1".into(),
+            return Err(Error::config(
+                "bootstrap",
+                "must be at least 1: the conservative search needs intervals",
             ));
         }
         for tune in self.fine_tune.iter().chain(&self.final_fine_tune) {
             tune.validate()?;
         }
         if self.eval_batch_size == 0 {
-            return Err(Error::Config("eval_batch_size must be at least 1".into()));
+            return Err(Error::config("eval_batch_size", "must be at least 1"));
         }
         if self.criterion == Criterion::Taylor && self.taylor_batches == 0 {
-            return Err(Error::Config("taylor_batches must be at least 1".into()));
+            return Err(Error::config("taylor_batches", "must be at least 1"));
         }
         Ok(())
     }
@@ -395,22 +393,12 @@ impl<M: PrunableModel, T: Task<M>> Host<'_, M, T> {
         let (original, original_cost) = &self.original;
         match model.model_file(original, original_cost, &state.plan()) {
             Some(Ok(bytes)) => Ok(write_atomic(path, &bytes)?),
-            Some(Err(reason)) => Err(SurgeryError::Write {
+            Some(Err(source)) => Err(SurgeryError::Write {
                 path: path.to_path_buf(),
-                reason,
+                source,
             }
             .into()),
             None => Ok(()),
-        }
-    }
-}
-
-impl From<PlanError> for Error {
-    fn from(e: PlanError) -> Self {
-        match e {
-            PlanError::Surgery(s) => Error::Surgery(s),
-            PlanError::Config(m) => Error::Config(m),
-            other => Error::Config(other.to_string()),
         }
     }
 }
@@ -477,9 +465,7 @@ pub fn prune_to_tolerance<M: PrunableModel, T: Task<M>>(
     config: &PruneConfig,
     device: &Device,
 ) -> Result<Outcome<M>, Error> {
-    let bar = ProgressBar {
-        terminal: std::io::stderr().is_terminal(),
-    };
+    let bar = ProgressBar::stderr();
     let show = config.progress;
     let tolerance = config.tolerance;
     let mut observer = |record: &StepRecord, state: &SearchState| {
@@ -489,9 +475,7 @@ pub fn prune_to_tolerance<M: PrunableModel, T: Task<M>>(
         true
     };
     let outcome = prune_to_tolerance_with(model, task, config, device, &mut observer);
-    if show && bar.terminal {
-        eprintln!();
-    }
+    bar.finish();
     outcome
 }
 
@@ -701,7 +685,7 @@ fn test_figures<M: PrunableModel, T: Task<M>>(
     let after = host
         .task
         .measure_test(result, batch, host.device)?
-        .ok_or_else(|| Error::Config("the task's test split went away".into()))?;
+        .ok_or_else(|| Error::Training("the task's test split went away".into()))?;
     let changes = match (&before.examples, &after.examples) {
         (Some(b), Some(a)) if host.config.bootstrap > 0 => change_intervals(
             b,

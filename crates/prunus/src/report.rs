@@ -1,7 +1,7 @@
 //! What [`prune_to_tolerance`](crate::prune_to_tolerance) reports, how latency is measured, and
 //! the progress bar.
 
-use std::io::Write;
+use std::io::IsTerminal;
 use std::time::Instant;
 
 use burn::module::Module;
@@ -239,12 +239,25 @@ pub fn measure_latency<M: Module, const D: usize>(
     times[times.len() / 2]
 }
 
-/// A progress bar over the search's steps on stderr: FLOPs removed and the metric.
+/// The search's progress on stderr: an `indicatif` bar of the FLOPs cut so far with the last
+/// step's figures on a terminal, one plain line per step otherwise (a log).
 pub(crate) struct ProgressBar {
-    pub(crate) terminal: bool,
+    bar: Option<indicatif::ProgressBar>,
 }
 
 impl ProgressBar {
+    /// A bar on stderr when it is a terminal, lines otherwise.
+    pub(crate) fn stderr() -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let style = indicatif::ProgressStyle::with_template("[{bar:30}] {msg}")
+                .expect("a valid template")
+                .progress_chars("#>-");
+            indicatif::ProgressBar::new(1000).with_style(style)
+        });
+        Self { bar }
+    }
+
+    /// Shows the step `record` of the search `state` against `tolerance`.
     pub(crate) fn draw(&self, record: &StepRecord, state: &SearchState, tolerance: f64) {
         let cut = 1.0 - record.flops as f64 / state.baseline_flops.max(1) as f64;
         let current_cut = state
@@ -255,10 +268,8 @@ impl ProgressBar {
             .map_or(0.0, |s| {
                 1.0 - s.flops as f64 / state.baseline_flops.max(1) as f64
             });
-        let filled = (current_cut * 30.0).round() as usize;
-        let bar: String = "#".repeat(filled) + &"-".repeat(30 - filled.min(30));
         let line = format!(
-            "[{bar}] {:>5.1}% FLOPs cut | step {} −{} ch ({:.1}% FLOPs) metric {:.2} drop {:.3}{}/{} {} | passes {}",
+            "{:>5.1}% FLOPs cut | step {} −{} ch ({:.1}% FLOPs) metric {:.2} drop {:.3}{}/{} {} | passes {}",
             100.0 * current_cut,
             record.step,
             record.removed,
@@ -278,12 +289,19 @@ impl ProgressBar {
             },
             state.evaluations,
         );
-        let mut err = std::io::stderr();
-        if self.terminal {
-            let _ = write!(err, "\r\x1b[2K{line}");
-        } else {
-            let _ = writeln!(err, "{line}");
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position((current_cut * 1000.0).round() as u64);
+                bar.set_message(line);
+            }
+            None => eprintln!("{line}"),
         }
-        let _ = err.flush();
+    }
+
+    /// Leaves the bar's last state on the screen.
+    pub(crate) fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.abandon();
+        }
     }
 }

@@ -150,26 +150,29 @@ impl TrainConfig {
     /// # Errors
     /// [`Error::Config`] naming the bad setting.
     pub fn validate(&self) -> Result<(), Error> {
-        let bad = |m: String| Err(Error::Config(m));
+        let bad = |field: &str, m: String| Err(Error::config(field, m));
         if self.epochs == 0 {
-            return bad("epochs must be at least 1".into());
+            return bad("epochs", "must be at least 1".into());
         }
         if self.batch_size == 0 {
-            return bad("batch_size must be at least 1".into());
+            return bad("batch_size", "must be at least 1".into());
         }
         if !(self.learning_rate > 0.0 && self.learning_rate <= 1.0) {
-            return bad(format!(
-                "learning_rate must be in (0, 1], got {}",
-                self.learning_rate
-            ));
+            return bad(
+                "learning_rate",
+                format!("must be in (0, 1], got {}", self.learning_rate),
+            );
         }
         if !(self.gate_lr_scale > 0.0 && self.learning_rate * self.gate_lr_scale <= 10.0) {
-            return bad(format!(
-                "gate_lr_scale must be > 0 with learning_rate × gate_lr_scale ≤ 10, got {}",
-                self.gate_lr_scale
-            ));
+            return bad(
+                "gate_lr_scale",
+                format!(
+                    "must be > 0 with learning_rate × gate_lr_scale ≤ 10, got {}",
+                    self.gate_lr_scale
+                ),
+            );
         }
-        self.loss.validate().map_err(Error::Config)
+        self.loss.validate()
     }
 }
 
@@ -350,7 +353,9 @@ pub fn train<N: SegmentationModel>(
             schedule(config.learning_rate * config.gate_lr_scale),
         );
     }
-    let scheduler = scheduler.init().map_err(Error::Config)?;
+    let scheduler = scheduler
+        .init()
+        .map_err(|reason| Error::config("learning_rate", reason))?;
     // With `resume`, continue after the last complete checkpoint; one at or past the last
     // epoch is loaded and returned as it is (the epoch loop then runs zero times).
     let resumed_from = if config.resume {
@@ -433,11 +438,9 @@ fn restore_model<N: SegmentationModel>(
 ) -> Result<TrainingModel<N>, Error> {
     let checkpoints = EagerCheckpointer::new(&checkpoint_dir(run_dir), "model");
     let path = checkpoints.path(epoch);
-    let bad = |reason: String| {
-        Error::Training(format!(
-            "cannot resume from {}: {reason}; use another run folder or turn resume off",
-            path.display()
-        ))
+    let bad = |reason: String| Error::Resume {
+        path: path.clone(),
+        source: reason.into(),
     };
     let record = checkpoints.restore(epoch).map_err(|e| bad(e.to_string()))?;
     model

@@ -4,6 +4,8 @@
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{Device, Distribution, Tensor};
 use prunus_surgery::{ChannelGroup, PruningPlan};
+use rand::{RngExt, SeedableRng};
+use rand_xoshiro::SplitMix64;
 
 /// A fresh random tensor in `[-1, 1)`.
 pub fn random(shape: [usize; 4], device: &Device) -> Tensor<4> {
@@ -48,39 +50,24 @@ pub fn randomize<M: Module>(module: M) -> M {
     module.map(&mut Randomizer { path: Vec::new() })
 }
 
-/// A small deterministic generator for plans.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 /// A random plan over `groups`: each group keeps a random non-empty subset; every third group
 /// is left out of the plan; groups of 3 or more channels lose a channel at both edges half the
 /// time, so concatenation boundaries are exercised.
 pub fn random_plan(groups: &[ChannelGroup], seed: u64) -> PruningPlan {
-    let mut rng = Rng(seed.max(1));
+    let mut rng = SplitMix64::seed_from_u64(seed);
     let mut plan = PruningPlan::new();
     for group in groups {
-        if rng.below(3) == 0 {
+        if rng.random_range(0..3) == 0 {
             continue;
         }
-        let mut keep: Vec<usize> = (0..group.size).filter(|_| rng.below(2) == 0).collect();
-        if group.size >= 3 && rng.below(2) == 0 {
+        let mut keep: Vec<usize> = (0..group.size)
+            .filter(|_| rng.random_range(0..2) == 0)
+            .collect();
+        if group.size >= 3 && rng.random_range(0..2) == 0 {
             keep.retain(|&i| i != 0 && i != group.size - 1);
         }
         if keep.is_empty() {
-            keep.push(rng.below(group.size));
+            keep.push(rng.random_range(0..group.size));
         }
         plan.set_keep(group.name.clone(), keep);
     }

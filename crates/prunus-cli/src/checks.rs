@@ -7,6 +7,7 @@ use prunus::models::Costed;
 use prunus::surgery::Architecture;
 
 use crate::Result;
+use crate::usage;
 
 /// A count that must be at least 1 (`--batch`, `--runs`, `--tile`).
 pub fn positive(text: &str) -> std::result::Result<usize, String> {
@@ -26,12 +27,11 @@ pub fn tiling(
     overlap: usize,
 ) -> Result<prunus::data::Tiling> {
     if 2 * overlap > tile {
-        return Err(format!(
+        return Err(usage(format!(
             "{overlap_flag} {overlap} must be at most half of {tile_flag} {tile}: neighbouring \
              windows would advance by {} pixels",
             tile.saturating_sub(overlap).max(1)
-        )
-        .into());
+        )));
     }
     Ok(prunus::data::Tiling::new(tile, overlap))
 }
@@ -66,7 +66,10 @@ pub fn probability(text: &str) -> std::result::Result<f32, String> {
 pub fn output(out: &Path, force: bool, flag: &str) -> Result<()> {
     if let Ok(meta) = std::fs::symlink_metadata(out) {
         if out.is_dir() {
-            return Err(format!("{flag} {} is a folder, not a file", out.display()).into());
+            return Err(usage(format!(
+                "{flag} {} is a folder, not a file",
+                out.display()
+            )));
         }
         if !force {
             let what = if meta.file_type().is_symlink() {
@@ -74,7 +77,10 @@ pub fn output(out: &Path, force: bool, flag: &str) -> Result<()> {
             } else {
                 "exists"
             };
-            return Err(format!("{} {what}; pass --force to replace it", out.display()).into());
+            return Err(usage(format!(
+                "{} {what}; pass --force to replace it",
+                out.display()
+            )));
         }
     }
     let parent = match out.parent() {
@@ -82,11 +88,13 @@ pub fn output(out: &Path, force: bool, flag: &str) -> Result<()> {
         _ => Path::new("."),
     };
     if !parent.is_dir() {
-        return Err(format!(
-            "cannot write {}: the folder {} does not exist",
-            out.display(),
-            parent.display()
-        )
+        return Err(prunus::Error::Io {
+            path: out.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("the folder {} does not exist", parent.display()),
+            ),
+        }
         .into());
     }
     // The same check a write will make: can a file be created there?
@@ -96,7 +104,11 @@ pub fn output(out: &Path, force: bool, flag: &str) -> Result<()> {
             let _ = std::fs::remove_file(&probe);
             Ok(())
         }
-        Err(e) => Err(format!("cannot write {}: {e}", out.display()).into()),
+        Err(source) => Err(prunus::Error::Io {
+            path: out.to_path_buf(),
+            source,
+        }
+        .into()),
     }
 }
 
@@ -108,11 +120,10 @@ pub fn mask_extension(path: &Path) -> Result<()> {
         .map(str::to_ascii_lowercase);
     match ext.as_deref() {
         Some("png" | "tif" | "tiff") => Ok(()),
-        _ => Err(format!(
+        _ => Err(usage(format!(
             "{}: the mask's extension must be .png, .tif or .tiff",
             path.display()
-        )
-        .into()),
+        ))),
     }
 }
 
@@ -135,7 +146,7 @@ pub fn fits(
     training: bool,
 ) -> Result<prunus::models::CostReport> {
     if size == 0 {
-        return Err("--size must be at least 1".into());
+        return Err(usage("--size must be at least 1"));
     }
     match architecture {
         Architecture::UNet(c) => c.validate()?,
@@ -143,11 +154,10 @@ pub fn fits(
     }
     let align = alignment(architecture);
     if !size.is_multiple_of(align) {
-        return Err(format!(
+        return Err(usage(format!(
             "--size {size} does not fit this {}: it must be a multiple of {align}",
             architecture.family()
-        )
-        .into());
+        )));
     }
     let cost = architecture.cost([size, size])?;
     prunus::check_memory(what, &cost, batch, training)?;

@@ -23,6 +23,32 @@ mod checks;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
+/// A command that cannot run as given (exit code 2, as for an option clap refuses).
+#[derive(Debug)]
+struct Usage(String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+/// A [`Usage`] error.
+fn usage(message: impl Into<String>) -> Box<dyn std::error::Error> {
+    Box::new(Usage(message.into()))
+}
+
+/// The exit code for `error`: 2 usage, 3 input (a file or folder), 130 interrupted, 1 anything
+/// else ([`prunus::ErrorKind`]).
+fn exit_code(error: &(dyn std::error::Error + 'static)) -> i32 {
+    if error.is::<Usage>() {
+        return prunus::ErrorKind::Usage.exit_code();
+    }
+    prunus::error_kind(error).exit_code()
+}
+
 /// `println!` that returns an error instead of panicking when stdout is closed
 /// (`prunus inspect | head -1`).
 macro_rules! out {
@@ -111,14 +137,18 @@ impl DataArgs {
         )?;
         let (kind, dir) = self.source();
         let dir = dir.ok_or_else(|| {
-            format!(
+            usage(format!(
                 "--whole-tiles needs Inria or AIRS tiles (--data inria:DIR or airs:DIR), not {kind}"
-            )
+            ))
         })?;
         let (layout, pairs) = match kind {
             "inria" => (Layout::Inria, inria_pairs(dir, split)?),
             "airs" => (Layout::Airs, airs_pairs(dir, split)?),
-            other => return Err(format!("--whole-tiles: unknown data source {other:?}").into()),
+            other => {
+                return Err(usage(format!(
+                    "--whole-tiles: unknown data source {other:?}"
+                )));
+            }
         };
         Ok(Some(
             WholeTiles::new(layout, pairs, tiling).with_align(align),
@@ -134,7 +164,7 @@ impl DataArgs {
         let size = self.size.unwrap_or(default_size);
         let (kind, dir) = self.source();
         let tiles = |layout: Layout| -> Result<Option<SegmentationData>> {
-            let dir = dir.ok_or_else(|| format!("--data {kind}:DIR needs a folder"))?;
+            let dir = dir.ok_or_else(|| usage(format!("--data {kind}:DIR needs a folder")))?;
             let pairs = match layout {
                 Layout::Inria => inria_pairs(dir, Split::Test)?,
                 Layout::Airs => airs_pairs(dir, Split::Test)?,
@@ -161,11 +191,11 @@ impl DataArgs {
     fn load(&self, default_size: usize) -> Result<(SegmentationData, SegmentationData)> {
         let size = self.size.unwrap_or(default_size);
         if size == 0 {
-            return Err("--size must be at least 1".into());
+            return Err(usage("--size must be at least 1"));
         }
         let (kind, dir) = self.source();
         let aerial = |layout: Layout| -> Result<(SegmentationData, SegmentationData)> {
-            let dir = dir.ok_or_else(|| format!("--data {kind}:DIR needs a folder"))?;
+            let dir = dir.ok_or_else(|| usage(format!("--data {kind}:DIR needs a folder")))?;
             let pairs = |split| match layout {
                 Layout::Inria => inria_pairs(dir, split),
                 Layout::Airs => airs_pairs(dir, split),
@@ -187,10 +217,9 @@ impl DataArgs {
             }
             "inria" => aerial(Layout::Inria),
             "airs" => aerial(Layout::Airs),
-            other => Err(format!(
+            other => Err(usage(format!(
                 "unknown data source {other:?}: use synthetic, inria:DIR or airs:DIR"
-            )
-            .into()),
+            ))),
         }
     }
 }
@@ -425,8 +454,14 @@ fn main() {
         {
             std::process::exit(0);
         }
-        eprintln!("error: {e}");
-        std::process::exit(1);
+        // The error, then each cause on its own line.
+        let messages = prunus::error_messages(e.as_ref());
+        let mut stderr = std::io::stderr().lock();
+        let _ = writeln!(stderr, "error: {}", messages[0]);
+        for cause in &messages[1..] {
+            let _ = writeln!(stderr, "caused by: {cause}");
+        }
+        std::process::exit(exit_code(e.as_ref()));
     }
 }
 
@@ -467,11 +502,10 @@ fn train_cmd(a: &TrainArgs, device: &Device) -> Result<()> {
     if let Some(from) = &a.from
         && same_file(from, &a.out)
     {
-        return Err(format!(
+        return Err(usage(format!(
             "--out {} is the --from model; prunus never overwrites it",
             a.out.display()
-        )
-        .into());
+        )));
     }
     // From a model file: its architecture, its weights (unless --fresh) and its input size.
     let (architecture, from, default_size) = match &a.from {
@@ -515,6 +549,12 @@ fn train_cmd(a: &TrainArgs, device: &Device) -> Result<()> {
     let run_dir = run_dir_for(&a.out, a.run.as_ref());
     let start = Instant::now();
     let trained = train(network, &train_data, &valid_data, &run_dir, &config, device)?;
+    if let Some(epoch) = trained.resumed_from {
+        out!(
+            "resumed the run in {} after epoch {epoch}",
+            run_dir.display()
+        );
+    }
     let confusion = evaluate(&trained.model, &valid_data, a.batch, device)?;
     ModelFile::original(trained.model, [size, size])?.save_replacing(&a.out)?;
     out!(
@@ -529,11 +569,10 @@ fn train_cmd(a: &TrainArgs, device: &Device) -> Result<()> {
 
 fn prune_cmd(a: &PruneArgs, device: &Device) -> Result<()> {
     if same_file(&a.model, &a.out) {
-        return Err(format!(
+        return Err(usage(format!(
             "--out {} is the input model; prunus never overwrites it",
             a.out.display()
-        )
-        .into());
+        )));
     }
     checks::output(&a.out, a.force, "--out")?;
     let file = ModelFile::<Network>::load(&a.model, device)?;
@@ -596,7 +635,10 @@ fn prune_cmd(a: &PruneArgs, device: &Device) -> Result<()> {
     let outcome = prune_to_tolerance(file.network, &mut task, &config, device)?;
     out!("{}", outcome.report.summary());
     let pruned = run_dir.join("pruned.prunus");
-    let bytes = std::fs::read(&pruned).map_err(|e| format!("{}: {e}", pruned.display()))?;
+    let bytes = std::fs::read(&pruned).map_err(|source| prunus::Error::Io {
+        path: pruned.clone(),
+        source,
+    })?;
     write_atomic(&a.out, &bytes)?;
     out!(
         "saved {} (report: {})",
@@ -642,7 +684,9 @@ fn eval_cmd(a: &EvalArgs, device: &Device) -> Result<()> {
 
 fn infer_cmd(a: &InferArgs, device: &Device) -> Result<()> {
     if same_file(&a.input, &a.output) {
-        return Err("--output is the input image; prunus never overwrites it".into());
+        return Err(usage(
+            "--output is the input image; prunus never overwrites it",
+        ));
     }
     checks::mask_extension(&a.output)?;
     checks::output(&a.output, a.force, "--output")?;
@@ -650,11 +694,10 @@ fn infer_cmd(a: &InferArgs, device: &Device) -> Result<()> {
     let file = ModelFile::<Network>::load(&a.model, device)?;
     let align = checks::alignment(&file.header.architecture);
     if a.tile < align {
-        return Err(format!(
+        return Err(usage(format!(
             "--tile {} is smaller than this network's down-sampling ({align} pixels)",
             a.tile
-        )
-        .into());
+        )));
     }
     checks::fits(
         "inference",
