@@ -436,7 +436,10 @@ mod tests {
         // Per method: its line (2 px wide) and a ±sd bar per point (1 px).
         for colour in ["#22AA77", "#DD3333"] {
             let lines = elements(&svg, "polyline ", colour);
-            let wide = lines.iter().filter(|l| l.contains("stroke-width=\"2\"")).count();
+            let wide = lines
+                .iter()
+                .filter(|l| l.contains("stroke-width=\"2\""))
+                .count();
             assert_eq!((wide, lines.len()), (1, 3), "{colour}");
         }
         assert!(svg.contains("\ngate\n</text>") && svg.contains("\nl1\n</text>"));
