@@ -52,10 +52,10 @@ fn finish(args: &[&str]) -> (String, Duration) {
 
 /// `out` is absent or a complete model file, never anything in between.
 fn complete_or_absent(out: &Path) {
-    if out.exists() {
-        if let Err(e) = ModelFile::<Network>::load(out, &Device::flex()) {
-            panic!("{} is visible but incomplete: {e}", out.display());
-        }
+    if out.exists()
+        && let Err(e) = ModelFile::<Network>::load(out, &Device::flex())
+    {
+        panic!("{} is visible but incomplete: {e}", out.display());
     }
 }
 

@@ -49,6 +49,13 @@ fn svg(size: (u32, u32), draw: impl FnOnce(&Area<'_>) -> Drawn) -> String {
     out
 }
 
+/// A tick label: up to three decimals, trailing zeros dropped, never `-0`.
+fn tick(v: &f64) -> String {
+    let text = format!("{v:.3}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text == "-0" { "0" } else { text }.to_string()
+}
+
 /// `[lo, hi]` of `values`, widened by 5% of the span (at least 0.05) on each side.
 fn padded(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
@@ -100,6 +107,8 @@ pub fn metric_vs_flops(report: &Report) -> String {
         chart
             .configure_mesh()
             .disable_mesh()
+            .x_label_formatter(&tick)
+            .y_label_formatter(&tick)
             .x_desc("GFLOPs (one image)")
             .y_desc(format!("{}, %", report.metric))
             .draw()?;
@@ -170,6 +179,8 @@ pub fn curves(title: &str, x_label: &str, y_label: &str, curves: &[Curve]) -> St
         chart
             .configure_mesh()
             .disable_mesh()
+            .x_label_formatter(&tick)
+            .y_label_formatter(&tick)
             .x_desc(x_label)
             .y_desc(y_label)
             .draw()?;
@@ -445,6 +456,14 @@ mod tests {
         assert!(svg.contains("\ngate\n</text>") && svg.contains("\nl1\n</text>"));
         // No curves: the axes alone, still a document.
         assert!(curves("none", "x", "y", &[]).trim_end().ends_with("</svg>"));
+    }
+
+    #[test]
+    fn tick_labels_are_short_and_never_negative_zero() {
+        assert_eq!(tick(&-1e-17), "0");
+        assert_eq!(tick(&0.25), "0.25");
+        assert_eq!(tick(&98.5), "98.5");
+        assert_eq!(tick(&12.0), "12");
     }
 
     #[test]
