@@ -1008,3 +1008,59 @@ fn bug8_a_closed_pipe_and_zero_counts_are_handled() {
     usage_error(&["bench", "--model", s(&model), "--runs", "0"], "--runs");
     usage_error(&["train", "--out", "x.prunus", "--batch", "0"], "--batch");
 }
+
+#[test]
+fn infer_keeps_a_geotiffs_georeferencing_on_its_mask() {
+    use tiff::encoder::{TiffEncoder, colortype};
+    use tiff::tags::Tag;
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    // A 40×24 RGB GeoTIFF placed in UTM zone 18N (EPSG:32618) with 0.3 m pixels.
+    let input = dir.path().join("tile.tif");
+    let mut encoder = TiffEncoder::new(std::fs::File::create(&input).unwrap()).unwrap();
+    let mut image = encoder.new_image::<colortype::RGB8>(40, 24).unwrap();
+    let tags = image.encoder();
+    tags.write_tag(Tag::ModelPixelScaleTag, &[0.3, 0.3, 0.0][..])
+        .unwrap();
+    tags.write_tag(
+        Tag::ModelTiepointTag,
+        &[0.0, 0.0, 0.0, 583_000.5, 4_507_400.25, 0.0][..],
+    )
+    .unwrap();
+    let keys: [u16; 12] = [1, 1, 0, 2, 1024, 0, 1, 1, 3072, 0, 1, 32618];
+    tags.write_tag(Tag::GeoKeyDirectoryTag, &keys[..]).unwrap();
+    tags.write_tag(Tag::GdalNodata, "0").unwrap();
+    let pixels: Vec<u8> = (0..40 * 24 * 3).map(|i| (i * 13 % 256) as u8).collect();
+    image.write_data(&pixels).unwrap();
+
+    let mask = dir.path().join("mask.tif");
+    ok(&[
+        "infer",
+        "--model",
+        s(&model),
+        "--input",
+        s(&input),
+        "--output",
+        s(&mask),
+    ]);
+    let expected = prunus::data::Georeferencing::read(&input).unwrap().unwrap();
+    assert_eq!(expected.key_directory.as_deref(), Some(&keys[..]));
+    assert_eq!(
+        prunus::data::Georeferencing::read(&mask).unwrap(),
+        Some(expected)
+    );
+    assert_eq!(RgbImage::open(&mask).unwrap().width, 40);
+    // A PNG mask cannot carry it: written, with a note.
+    let png = dir.path().join("mask.png");
+    let out = prunus(&[
+        "infer",
+        "--model",
+        s(&model),
+        "--input",
+        s(&input),
+        "--output",
+        s(&png),
+    ]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("georeferenced"));
+}

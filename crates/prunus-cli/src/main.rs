@@ -8,8 +8,8 @@ use std::time::Instant;
 use burn::tensor::{Device, Distribution, Tensor};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use prunus::data::{
-    AerialCrops, Layout, Metric, RgbImage, Split, SyntheticConfig, airs_pairs, inria_pairs,
-    write_mask,
+    AerialCrops, Georeferencing, Layout, Metric, RgbImage, Split, SyntheticConfig, airs_pairs,
+    inria_pairs, write_mask, write_mask_georeferenced,
 };
 use prunus::models::{Costed, TernausNetConfig, UNetConfig};
 use prunus::plan::{Constraint, Criterion, Tolerance};
@@ -710,7 +710,31 @@ fn infer_cmd(a: &InferArgs, device: &Device) -> Result<()> {
     let image = RgbImage::open(&a.input)?;
     let probs = predict_image(&file.network, &image, tiling, align, a.batch, device)?;
     let mask: Vec<bool> = probs.iter().map(|&p| p > a.threshold).collect();
-    write_mask(&a.output, image.width, image.height, &mask)?;
+    // A GeoTIFF's mask keeps its georeferencing (when the mask is a TIFF too).
+    let geo = match a.input.extension().and_then(|e| e.to_str()) {
+        Some(e) if e.eq_ignore_ascii_case("tif") || e.eq_ignore_ascii_case("tiff") => {
+            Georeferencing::read(&a.input)?
+        }
+        _ => None,
+    };
+    let mask_is_tiff = a
+        .output
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("tif") || e.eq_ignore_ascii_case("tiff"));
+    match &geo {
+        Some(geo) if mask_is_tiff => {
+            write_mask_georeferenced(&a.output, image.width, image.height, &mask, geo)?
+        }
+        Some(_) => {
+            eprintln!(
+                "note: {} is georeferenced; a PNG mask cannot carry it (write a .tif to keep it)",
+                a.input.display()
+            );
+            write_mask(&a.output, image.width, image.height, &mask)?
+        }
+        None => write_mask(&a.output, image.width, image.height, &mask)?,
+    }
     let share = mask.iter().filter(|&&m| m).count() as f64 / mask.len() as f64;
     out!(
         "{}: {}×{} pixels in {} tiles, {:.2}% building, {:.1} s → {}",

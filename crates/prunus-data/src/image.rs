@@ -268,7 +268,7 @@ pub fn write_png(
     })
 }
 
-fn check_len(
+pub(crate) fn check_len(
     path: &Path,
     width: usize,
     height: usize,
@@ -309,7 +309,10 @@ fn write_grey(path: &Path, width: usize, height: usize, pixels: &[u8]) -> Result
 }
 
 /// Writes through `write` into a temporary file beside `path`, then renames it over `path`.
-fn atomic(path: &Path, write: impl FnOnce(&File) -> std::io::Result<()>) -> Result<(), DataError> {
+pub(crate) fn atomic(
+    path: &Path,
+    write: impl FnOnce(&File) -> std::io::Result<()>,
+) -> Result<(), DataError> {
     let io = |path: PathBuf| move |source| DataError::Io { path, source };
     let name = path
         .file_name()

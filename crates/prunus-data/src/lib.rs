@@ -28,6 +28,7 @@
 mod aerial;
 mod digits;
 mod error;
+mod geo;
 mod image;
 mod metrics;
 mod raster;
@@ -39,6 +40,7 @@ mod tiling;
 pub use aerial::{AerialCrops, CropAt, Layout, Split, TilePair, airs_pairs, inria_pairs};
 pub use digits::Digits;
 pub use error::DataError;
+pub use geo::{Georeferencing, write_mask_georeferenced};
 pub use image::{MAX_IMAGE_PIXELS, RgbImage, write_mask, write_png};
 pub use metrics::{Confusion, Metric};
 pub use raster::Raster;
