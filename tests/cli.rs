@@ -5,7 +5,11 @@ use std::process::{Command, Output};
 
 use prunus::data::{Layout, RgbImage, Split, Tiling, inria_pairs, write_png};
 
+#[path = "binary.rs"]
+mod binary;
 mod common;
+
+use binary::{prune_args, s};
 
 fn prunus(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_prunus"))
@@ -57,10 +61,6 @@ fn failure(args: &[&str]) -> (i32, String) {
     );
     assert!(lines.all(|l| l.starts_with("caused by: ")), "{stderr}");
     (code, stderr)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// A tiny trained U-Net (base 4, depth 2) on 16×16 synthetic scenes.
@@ -297,38 +297,7 @@ fn bench_reports_latency_and_cost() {
 }
 
 #[test]
-fn bad_inputs_are_one_line_errors() {
-    let dir = tempfile::tempdir().unwrap();
-    let err = fails(&["inspect", "--model", s(&dir.path().join("missing.prunus"))]);
-    assert!(err.contains("missing.prunus"), "{err}");
-    let corrupt = dir.path().join("corrupt.prunus");
-    std::fs::write(&corrupt, b"this is not a model file").unwrap();
-    let err = fails(&["bench", "--model", s(&corrupt)]);
-    assert!(err.contains("corrupt.prunus"), "{err}");
-    let err = fails(&["eval", "--model", s(&corrupt)]);
-    assert!(err.contains("corrupt.prunus"), "{err}");
-    let err = fails(&[
-        "train",
-        "--out",
-        s(&dir.path().join("m.prunus")),
-        "--data",
-        "mnist",
-    ]);
-    assert!(err.contains("mnist"), "{err}");
-    let err = fails(&[
-        "train",
-        "--out",
-        s(&dir.path().join("m.prunus")),
-        "--data",
-        "inria:/nonexistent",
-    ]);
-    assert!(err.contains("/nonexistent"), "{err}");
-    let err = fails(&["bench", "--model", s(&corrupt), "--device", "tpu"]);
-    assert!(err.contains("tpu"), "{err}");
-}
-
-#[test]
-fn exit_codes_tell_usage_from_input_and_errors_keep_their_causes() {
+fn bad_inputs_are_errors_with_their_causes_and_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
     // Input (3): a missing or corrupt model, with the cause on its own line.
     let err = fails_with(
@@ -339,11 +308,14 @@ fn exit_codes_tell_usage_from_input_and_errors_keep_their_causes() {
     assert!(err.contains("\ncaused by: No such file"), "{err}");
     let corrupt = dir.path().join("corrupt.prunus");
     std::fs::write(&corrupt, b"this is not a model file").unwrap();
-    let err = fails_with(3, &["eval", "--model", s(&corrupt)]);
-    assert!(
-        err.contains("\ncaused by: not a prunus model file"),
-        "{err}"
-    );
+    for command in ["eval", "bench"] {
+        let err = fails_with(3, &[command, "--model", s(&corrupt)]);
+        assert!(err.contains("corrupt.prunus"), "{err}");
+        assert!(
+            err.contains("\ncaused by: not a prunus model file"),
+            "{err}"
+        );
+    }
     let err = fails_with(
         3,
         &[
@@ -357,8 +329,9 @@ fn exit_codes_tell_usage_from_input_and_errors_keep_their_causes() {
     assert!(err.contains("/nonexistent"), "{err}");
     // Usage (2): an unknown backend, an unknown data source, a size the network cannot take,
     // an option clap refuses.
-    fails_with(2, &["bench", "--model", s(&corrupt), "--device", "tpu"]);
-    fails_with(
+    let err = fails_with(2, &["bench", "--model", s(&corrupt), "--device", "tpu"]);
+    assert!(err.contains("tpu"), "{err}");
+    let err = fails_with(
         2,
         &[
             "train",
@@ -368,6 +341,7 @@ fn exit_codes_tell_usage_from_input_and_errors_keep_their_causes() {
             "mnist",
         ],
     );
+    assert!(err.contains("mnist"), "{err}");
     fails_with(
         2,
         &[
@@ -545,27 +519,6 @@ fn slower_model(dir: &Path) -> PathBuf {
         "8",
     ]);
     path
-}
-
-/// `prune` without fine-tuning (so that two runs take the same decisions) into `out`.
-fn prune_args<'a>(model: &'a str, out: &'a str) -> Vec<&'a str> {
-    vec![
-        "prune",
-        "--device",
-        "flex",
-        "--model",
-        model,
-        "--out",
-        out,
-        "--tolerance",
-        "1",
-        "--tune-samples",
-        "0",
-        "--valid-samples",
-        "96",
-        "--step",
-        "0.2",
-    ]
 }
 
 /// Accepted flags, removed channels and widths of a finished run.

@@ -17,6 +17,11 @@ use prunus::surgery::{ModelFile, Network};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::SplitMix64;
 
+#[path = "binary.rs"]
+mod binary;
+
+use binary::{prune_args, s};
+
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -32,10 +37,6 @@ fn command(binary: &Path, args: &[&str]) -> Command {
 
 fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_prunus"))
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// Runs `args` to its end; returns its stdout, or panics with its stderr.
@@ -140,27 +141,6 @@ fn train_killed_at_random_moments_resumes_and_finishes() {
     // The checkpoints of the last run say how far it trained: all six epochs.
     let checkpoints = dir.path().join("killed.prunus.run/checkpoint");
     assert!(checkpoints.join("model-6.bpk").is_file(), "{checkpoints:?}");
-}
-
-/// A model to prune, and `prune` without fine-tuning (so that runs take the same decisions).
-fn prune_args<'a>(model: &'a str, out: &'a str) -> Vec<&'a str> {
-    vec![
-        "prune",
-        "--device",
-        "flex",
-        "--model",
-        model,
-        "--out",
-        out,
-        "--tolerance",
-        "1",
-        "--tune-samples",
-        "0",
-        "--valid-samples",
-        "96",
-        "--step",
-        "0.2",
-    ]
 }
 
 /// Accepted flags and removed channels of every step, and the widths, of a finished run.

@@ -5,6 +5,7 @@ use std::error::Error as StdError;
 use std::path::Path;
 
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use prunus_data::Scene;
@@ -56,6 +57,43 @@ fn tick(v: &f64) -> String {
     if text == "-0" { "0" } else { text }.to_string()
 }
 
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// Axes with round ticks over `x` × `y` on `root`, titled and labelled.
+fn axes<'a, 'b>(
+    root: &'a Area<'b>,
+    title: &str,
+    (x, y): (std::ops::Range<f64>, std::ops::Range<f64>),
+    (x_label, y_label): (&str, &str),
+) -> Result<Chart<'a, 'b>, Box<dyn StdError>> {
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 15))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(56)
+        .build_cartesian_2d(x, y)?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_label_formatter(&tick)
+        .y_label_formatter(&tick)
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .draw()?;
+    Ok(chart)
+}
+
+/// The legend of the series labelled on `chart`, at `position`.
+fn legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>, position: SeriesLabelPosition) -> Drawn {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.9))
+        .border_style(GREY)
+        .draw()?;
+    Ok(())
+}
+
 /// `[lo, hi]` of `values`, widened by 5% of the span (at least 0.05) on each side.
 fn padded(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
@@ -98,20 +136,9 @@ pub fn metric_vs_flops(report: &Report) -> String {
         report.criterion.name()
     );
     svg(SIZE, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 15))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(56)
-            .build_cartesian_2d(0.0..x_hi, y_lo..y_hi)?;
-        chart
-            .configure_mesh()
-            .disable_mesh()
-            .x_label_formatter(&tick)
-            .y_label_formatter(&tick)
-            .x_desc("GFLOPs (one image)")
-            .y_desc(format!("{}, %", report.metric))
-            .draw()?;
+        let y_label = format!("{}, %", report.metric);
+        let ranges = (0.0..x_hi, y_lo..y_hi);
+        let mut chart = axes(root, &title, ranges, ("GFLOPs (one image)", &y_label))?;
         chart
             .draw_series(DashedLineSeries::new(
                 [(0.0, floor), (x_hi, floor)],
@@ -135,13 +162,7 @@ pub fn metric_vs_flops(report: &Report) -> String {
             )?
             .label("rolled back")
             .legend(|p| Cross::new(p, 4, RED.stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(GREY)
-            .draw()?;
-        Ok(())
+        legend(&mut chart, SeriesLabelPosition::LowerRight)
     })
 }
 
@@ -170,20 +191,8 @@ pub fn curves(title: &str, x_label: &str, y_label: &str, curves: &[Curve]) -> St
     let (x_lo, x_hi) = padded(points().map(|p| p.0));
     let (y_lo, y_hi) = padded(points().flat_map(|p| [p.1 - p.2, p.1 + p.2]));
     svg(SIZE, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 15))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(56)
-            .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)?;
-        chart
-            .configure_mesh()
-            .disable_mesh()
-            .x_label_formatter(&tick)
-            .y_label_formatter(&tick)
-            .x_desc(x_label)
-            .y_desc(y_label)
-            .draw()?;
+        let ranges = (x_lo..x_hi, y_lo..y_hi);
+        let mut chart = axes(root, title, ranges, (x_label, y_label))?;
         for (i, (name, points)) in curves.iter().enumerate() {
             let colour = COLOURS[i % COLOURS.len()];
             let mut sorted = points.clone();
@@ -206,15 +215,10 @@ pub fn curves(title: &str, x_label: &str, y_label: &str, curves: &[Curve]) -> St
                     .map(|&(x, y, sd)| PathElement::new([(x, y - sd), (x, y + sd)], colour)),
             )?;
         }
-        if !curves.is_empty() {
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .background_style(WHITE.mix(0.9))
-                .border_style(GREY)
-                .draw()?;
+        if curves.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        legend(&mut chart, SeriesLabelPosition::UpperRight)
     })
 }
 
