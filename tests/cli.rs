@@ -316,51 +316,19 @@ fn bad_inputs_are_errors_with_their_causes_and_exit_codes() {
             "{err}"
         );
     }
-    let err = fails_with(
-        3,
-        &[
-            "train",
-            "--out",
-            s(&dir.path().join("m.prunus")),
-            "--data",
-            "inria:/nonexistent",
-        ],
-    );
+    // `train` into a fresh file with `extra` options.
+    let out = dir.path().join("m.prunus");
+    let train = |extra: &[&'static str]| [&["train", "--out", s(&out)][..], extra].concat();
+    let err = fails_with(3, &train(&["--data", "inria:/nonexistent"]));
     assert!(err.contains("/nonexistent"), "{err}");
     // Usage (2): an unknown backend, an unknown data source, a size the network cannot take,
     // an option clap refuses.
     let err = fails_with(2, &["bench", "--model", s(&corrupt), "--device", "tpu"]);
     assert!(err.contains("tpu"), "{err}");
-    let err = fails_with(
-        2,
-        &[
-            "train",
-            "--out",
-            s(&dir.path().join("m.prunus")),
-            "--data",
-            "mnist",
-        ],
-    );
+    let err = fails_with(2, &train(&["--data", "mnist"]));
     assert!(err.contains("mnist"), "{err}");
-    fails_with(
-        2,
-        &[
-            "train",
-            "--out",
-            s(&dir.path().join("m.prunus")),
-            "--size",
-            "7",
-            "--depth",
-            "2",
-        ],
-    );
-    let out = prunus(&[
-        "train",
-        "--out",
-        s(&dir.path().join("m.prunus")),
-        "--batch",
-        "0",
-    ]);
+    fails_with(2, &train(&["--size", "7", "--depth", "2"]));
+    let out = prunus(&train(&["--batch", "0"]));
     assert_eq!(out.status.code(), Some(2));
 }
 

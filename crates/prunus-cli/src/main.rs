@@ -9,7 +9,7 @@ use burn::tensor::{Device, Distribution, Tensor};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use prunus::data::{
     AerialCrops, Georeferencing, Layout, Metric, RgbImage, Split, SyntheticConfig, airs_pairs,
-    inria_pairs, write_mask, write_mask_georeferenced,
+    inria_pairs, is_tiff, write_mask, write_mask_georeferenced,
 };
 use prunus::models::{Costed, TernausNetConfig, UNetConfig};
 use prunus::plan::{Constraint, Criterion, Tolerance};
@@ -711,19 +711,13 @@ fn infer_cmd(a: &InferArgs, device: &Device) -> Result<()> {
     let probs = predict_image(&file.network, &image, tiling, align, a.batch, device)?;
     let mask: Vec<bool> = probs.iter().map(|&p| p > a.threshold).collect();
     // A GeoTIFF's mask keeps its georeferencing (when the mask is a TIFF too).
-    let geo = match a.input.extension().and_then(|e| e.to_str()) {
-        Some(e) if e.eq_ignore_ascii_case("tif") || e.eq_ignore_ascii_case("tiff") => {
-            Georeferencing::read(&a.input)?
-        }
-        _ => None,
+    let geo = if is_tiff(&a.input) {
+        Georeferencing::read(&a.input)?
+    } else {
+        None
     };
-    let mask_is_tiff = a
-        .output
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("tif") || e.eq_ignore_ascii_case("tiff"));
     match &geo {
-        Some(geo) if mask_is_tiff => {
+        Some(geo) if is_tiff(&a.output) => {
             write_mask_georeferenced(&a.output, image.width, image.height, &mask, geo)?
         }
         Some(_) => {

@@ -10,7 +10,7 @@ use tiff::encoder::{Compression, DeflateLevel, TiffEncoder, colortype};
 use tiff::tags::Tag;
 
 use crate::DataError;
-use crate::image::{atomic, check_len};
+use crate::image::{atomic, check_len, is_tiff, mask_pixels};
 
 /// The GeoTIFF tags of an image that place it on the Earth, as stored in its file.
 ///
@@ -107,18 +107,14 @@ pub fn write_mask_georeferenced(
     geo: &Georeferencing,
 ) -> Result<(), DataError> {
     let path = path.as_ref();
-    let tiff_extension = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("tif") || e.eq_ignore_ascii_case("tiff"));
-    if !tiff_extension {
+    if !is_tiff(path) {
         return Err(DataError::Format {
             path: path.to_path_buf(),
             reason: "a georeferenced mask is a GeoTIFF: use .tif or .tiff".into(),
         });
     }
     check_len(path, width, height, 1, mask.len())?;
-    let pixels: Vec<u8> = mask.iter().map(|&m| if m { 255 } else { 0 }).collect();
+    let pixels = mask_pixels(mask);
     atomic(path, |file| {
         let mut writer = BufWriter::new(file);
         write_tiff(&mut writer, width as u32, height as u32, &pixels, geo)
@@ -225,8 +221,7 @@ mod tests {
         let tiff::decoder::DecodingResult::U8(pixels) = decoder.read_image().unwrap() else {
             panic!("8-bit");
         };
-        let expected: Vec<u8> = mask.iter().map(|&m| if m { 255 } else { 0 }).collect();
-        assert_eq!(pixels, expected);
+        assert_eq!(pixels, mask_pixels(&mask));
     }
 
     #[test]

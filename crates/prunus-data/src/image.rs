@@ -66,6 +66,12 @@ enum Format {
     Tiff,
 }
 
+/// Whether `path` names a TIFF (`.tif`/`.tiff`, any case): the format that can carry GeoTIFF
+/// georeferencing.
+pub fn is_tiff(path: impl AsRef<Path>) -> bool {
+    matches!(format_of(path.as_ref()), Ok(Format::Tiff))
+}
+
 fn format_of(path: &Path) -> Result<Format, DataError> {
     let ext = path
         .extension()
@@ -225,8 +231,12 @@ pub fn write_mask(
     height: usize,
     mask: &[bool],
 ) -> Result<(), DataError> {
-    let pixels: Vec<u8> = mask.iter().map(|&m| if m { 255 } else { 0 }).collect();
-    write_grey(path.as_ref(), width, height, &pixels)
+    write_grey(path.as_ref(), width, height, &mask_pixels(mask))
+}
+
+/// A mask's pixels as written: 255 for foreground, 0 for background.
+pub(crate) fn mask_pixels(mask: &[bool]) -> Vec<u8> {
+    mask.iter().map(|&m| if m { 255 } else { 0 }).collect()
 }
 
 /// Writes 8-bit grey or RGB pixels (`channels` 1 or 3, interleaved) as a PNG, atomically.

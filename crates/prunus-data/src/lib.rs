@@ -41,7 +41,7 @@ pub use aerial::{AerialCrops, CropAt, Layout, Split, TilePair, airs_pairs, inria
 pub use digits::Digits;
 pub use error::DataError;
 pub use geo::{Georeferencing, write_mask_georeferenced};
-pub use image::{MAX_IMAGE_PIXELS, RgbImage, write_mask, write_png};
+pub use image::{MAX_IMAGE_PIXELS, RgbImage, is_tiff, write_mask, write_png};
 pub use metrics::{Confusion, Metric};
 pub use raster::Raster;
 pub use segmentation::{
