@@ -985,3 +985,299 @@ fn infer_keeps_a_geotiffs_georeferencing_on_its_mask() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("georeferenced"));
 }
+
+/// An RGB GeoTIFF of `width × height` pixels written a strip at a time (never whole in memory),
+/// placed in UTM zone 18N (EPSG:32618) with 0.3 m pixels as GDAL writes one: pixel scale,
+/// tiepoint, key directory with its double and ASCII params, nodata.
+fn write_geotiff(path: &Path, width: u32, height: u32) -> prunus::data::Georeferencing {
+    use tiff::encoder::{TiffEncoder, colortype};
+    use tiff::tags::Tag;
+    let file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut encoder = TiffEncoder::new(file).unwrap();
+    let mut image = encoder.new_image::<colortype::RGB8>(width, height).unwrap();
+    let tags = image.encoder();
+    tags.write_tag(Tag::ModelPixelScaleTag, &[0.3, 0.3, 0.0][..])
+        .unwrap();
+    tags.write_tag(
+        Tag::ModelTiepointTag,
+        &[0.0, 0.0, 0.0, 583_000.5, 4_507_400.25, 0.0][..],
+    )
+    .unwrap();
+    let keys: [u16; 20] = [
+        1, 1, 0, 4, 1024, 0, 1, 1, 1025, 0, 1, 1, 3072, 0, 1, 32618, 1026, 34737, 22, 0,
+    ];
+    tags.write_tag(Tag::GeoKeyDirectoryTag, &keys[..]).unwrap();
+    tags.write_tag(Tag::GeoDoubleParamsTag, &[298.257_223_563, 6_378_137.0][..])
+        .unwrap();
+    tags.write_tag(Tag::GeoAsciiParamsTag, "WGS 84 / UTM zone 18N|")
+        .unwrap();
+    tags.write_tag(Tag::GdalNodata, "0").unwrap();
+    image.rows_per_strip(16).unwrap();
+    let row = |y: u32| -> Vec<u8> {
+        (0..width * 3)
+            .map(|i| {
+                (((i / 3) ^ y).wrapping_mul(2_654_435_761) >> 24) as u8 / 2 + (i % 3) as u8 * 40
+            })
+            .collect()
+    };
+    for y0 in (0..height).step_by(16) {
+        let strip: Vec<u8> = (y0..(y0 + 16).min(height)).flat_map(row).collect();
+        image.write_strip(&strip).unwrap();
+    }
+    image.finish().unwrap();
+    drop(encoder); // flushes the file
+    prunus::data::Georeferencing::read(path).unwrap().unwrap()
+}
+
+/// Runs `prunus` as `args`, sampling its peak resident memory (VmHWM) until it ends; returns its
+/// stdout and that peak in MiB.
+fn ok_with_peak_memory(args: &[&str]) -> (String, f64) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_prunus"))
+        .args(args)
+        .env_remove("BURN_DEVICE")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0u64;
+    while child.try_wait().unwrap().is_none() {
+        let text = std::fs::read_to_string(&status).unwrap_or_default();
+        let hwm = text.lines().find_map(|l| l.strip_prefix("VmHWM:"));
+        let kib = hwm.and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok());
+        peak_kib = peak_kib.max(kib.unwrap_or(0));
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "prunus {args:?}:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (stdout, peak_kib as f64 / 1024.0)
+}
+
+/// Issue 18's acceptance: a 5000×5000 GeoTIFF segments into a tiled GeoTIFF mask with the same
+/// georeferencing, band by band: the whole image as `f32` RGB alone would be 286 MiB, its
+/// probabilities 95 MiB more; the process stays far below that (docs/benchmarks.md states the
+/// figures).
+#[test]
+fn a_5000_squared_geotiff_segments_to_a_georeferenced_mask_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    let input = dir.path().join("tile.tif");
+    let geo = write_geotiff(&input, 5000, 5000);
+    let mask = dir.path().join("mask.tif");
+    let (out, peak_mib) = ok_with_peak_memory(&[
+        "infer",
+        "--model",
+        s(&model),
+        "--input",
+        s(&input),
+        "--output",
+        s(&mask),
+        "--tile",
+        "512",
+        "--overlap",
+        "32",
+    ]);
+    eprintln!("{out}peak memory {peak_mib:.0} MiB");
+    assert!(out.contains("5000×5000"), "{out}");
+    assert_eq!(
+        prunus::data::Georeferencing::read(&mask).unwrap(),
+        Some(geo)
+    );
+    let mut decoder = tiff::decoder::Decoder::new(std::fs::File::open(&mask).unwrap()).unwrap();
+    assert_eq!(decoder.dimensions().unwrap(), (5000, 5000));
+    assert_eq!(decoder.chunk_dimensions(), (256, 256));
+    // Bounded by the band (512 rows of 5000 pixels), not the image: whole-image inference held
+    // ~22 bytes a pixel (525 MiB here).
+    assert!(
+        peak_mib > 0.0 && peak_mib < 250.0,
+        "peak memory {peak_mib:.0} MiB"
+    );
+}
+
+/// The (inode, modification time) of each mask in `dir`, hidden files aside.
+fn mask_ids(dir: &Path) -> std::collections::BTreeMap<String, (u64, i64, i64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| {
+            let m = e.metadata().unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name, (m.ino(), m.mtime(), m.mtime_nsec()))
+        })
+        .collect()
+}
+
+#[test]
+fn infer_over_a_folder_or_pattern_writes_a_mask_per_image_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    let images = dir.path().join("images");
+    std::fs::create_dir_all(images.join("sub")).unwrap();
+    let geo = write_geotiff(&images.join("a.tif"), 70, 50);
+    let pixels: Vec<u8> = (0..40 * 30 * 3).map(|i| (i * 31 % 256) as u8).collect();
+    write_png(images.join("b.png"), 40, 30, 3, &pixels).unwrap();
+    write_geotiff(&images.join("c.TIFF"), 33, 65);
+    std::fs::write(images.join("notes.txt"), "not an image").unwrap();
+    write_png(images.join("sub/d.png"), 40, 30, 3, &pixels).unwrap();
+    let masks = dir.path().join("masks");
+    let infer = |input: &Path, output: &Path, extra: &[&str]| {
+        let mut args = vec!["infer", "--model", s(&model), "--input", s(input)];
+        args.extend(["--output", s(output), "--tile", "32", "--overlap", "8"]);
+        args.extend(extra);
+        ok(&args)
+    };
+    let out = infer(&images, &masks, &[]);
+    assert!(out.contains("[3/3] c.TIFF: 33×65"), "{out}");
+    assert!(out.contains("done: 3 segmented, 0 skipped"), "{out}");
+    let first = mask_ids(&masks);
+    let names: Vec<_> = first.keys().cloned().collect();
+    assert_eq!(names, ["a.tif", "b.png", "c.TIFF"]);
+    assert_eq!(
+        prunus::data::Georeferencing::read(masks.join("a.tif")).unwrap(),
+        Some(geo)
+    );
+    let b = RgbImage::open(masks.join("b.png")).unwrap();
+    assert_eq!((b.width, b.height), (40, 30));
+
+    // Run again: nothing is redone.
+    let out = infer(&images, &masks, &[]);
+    assert!(out.contains("done: 0 segmented, 3 skipped"), "{out}");
+    assert_eq!(mask_ids(&masks), first);
+    // A mask missing and what a killed run left of it: only that image is segmented, the
+    // leftover removed.
+    std::fs::remove_file(masks.join("b.png")).unwrap();
+    std::fs::write(masks.join(".b.png.4242.tmp"), "half a mask").unwrap();
+    let out = infer(&images, &masks, &[]);
+    assert!(out.contains("done: 1 segmented, 2 skipped"), "{out}");
+    assert!(!masks.join(".b.png.4242.tmp").exists());
+    let now = mask_ids(&masks);
+    assert_eq!(
+        (now["a.tif"], now["c.TIFF"]),
+        (first["a.tif"], first["c.TIFF"])
+    );
+    // --force segments every image again.
+    let out = infer(&images, &masks, &["--force"]);
+    assert!(out.contains("done: 3 segmented, 0 skipped"), "{out}");
+    assert_ne!(mask_ids(&masks)["a.tif"], first["a.tif"]);
+
+    // Patterns: * and ? in file and folder names.
+    let pattern = images.join("*.tif");
+    let out = infer(&pattern, &dir.path().join("tifs"), &[]);
+    assert!(out.contains("done: 1 segmented"), "{out}");
+    assert_eq!(mask_ids(&dir.path().join("tifs")).len(), 1);
+    let pattern = dir.path().join("imag?s/s*/*");
+    let out = infer(&pattern, &dir.path().join("sub"), &[]);
+    assert!(
+        out.contains("[1/1] d.png") && out.contains("done: 1 segmented"),
+        "{out}"
+    );
+
+    // Refused: masks over the images, two images of one name, an output that is a file, a
+    // folder with no images.
+    let args = |input: &Path, output: &Path| -> Vec<String> {
+        [
+            "infer",
+            "--model",
+            s(&model),
+            "--input",
+            s(input),
+            "--output",
+            s(output),
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let err = fails_with(2, &strs(&args(&images, &images)));
+    assert!(err.contains("holds the images themselves"), "{err}");
+    let both = dir.path().join("*/b.png");
+    let err = fails_with(2, &strs(&args(&both, &dir.path().join("m2"))));
+    assert!(err.contains("two images are named b.png"), "{err}");
+    let err = fails_with(2, &strs(&args(&images, &masks.join("a.tif"))));
+    assert!(err.contains("is a file"), "{err}");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let err = fails_with(3, &strs(&args(&empty, &masks)));
+    assert!(
+        err.contains("empty") && err.contains("no .png, .tif or .tiff images"),
+        "{err}"
+    );
+}
+
+/// `--devices flex,flex`: `train` and the fine-tuning of `prune` run on two devices (burn-train's
+/// multi-device strategy), `infer` shares a folder's images between them with the masks of one
+/// device; a list that names no device is refused.
+#[test]
+fn devices_train_prune_and_infer_on_two_devices() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("two.prunus");
+    let mut train: Vec<&str> = vec!["train", "--devices", "flex,flex", "--out", s(&model)];
+    train.extend([
+        "--base", "4", "--depth", "2", "--size", "16", "--epochs", "2",
+    ]);
+    train.extend(["--train-samples", "16", "--valid-samples", "8"]);
+    let out = ok(&train);
+    assert!(out.contains("saved"), "{out}");
+    let pruned = dir.path().join("pruned.prunus");
+    let mut prune = prune_args(s(&model), s(&pruned));
+    let tune = prune.iter().position(|&a| a == "--tune-samples").unwrap();
+    prune[tune + 1] = "16";
+    prune.extend(["--devices", "flex,flex", "--final-epochs", "1"]);
+    ok(&prune);
+    assert!(pruned.is_file());
+
+    let images = dir.path().join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    for i in 0..4 {
+        let pixels: Vec<u8> = (0..48 * 40 * 3)
+            .map(|p| ((p * (i + 3)) % 256) as u8)
+            .collect();
+        write_png(images.join(format!("{i}.png")), 48, 40, 3, &pixels).unwrap();
+    }
+    let infer = |devices: &str, out: &Path| {
+        let mut args = vec!["infer", "--devices", devices, "--model", s(&model)];
+        args.extend([
+            "--input",
+            s(&images),
+            "--output",
+            s(out),
+            "--tile",
+            "32",
+            "--overlap",
+            "8",
+        ]);
+        ok(&args)
+    };
+    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+    infer("flex", &one);
+    let out = infer("flex,flex", &two);
+    assert!(out.contains("done: 4 segmented"), "{out}");
+    for i in 0..4 {
+        let name = format!("{i}.png");
+        assert!(
+            RgbImage::open(one.join(&name)).unwrap() == RgbImage::open(two.join(&name)).unwrap(),
+            "{name}"
+        );
+    }
+    let err = fails_with(
+        2,
+        &[
+            "infer",
+            "--devices",
+            " ",
+            "--model",
+            s(&model),
+            "--input",
+            s(&images),
+            "--output",
+            s(&two),
+        ],
+    );
+    assert!(err.contains("unknown device"), "{err}");
+}

@@ -7,12 +7,14 @@
 //! The moments come from a seeded generator: `PRUNUS_CRASH_SEED=n` replays a run, and
 //! `PRUNUS_CRASH_KILLS=n` sets how many kills each test makes (3 by default).
 
+use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use burn::tensor::Device;
+use prunus::data::RgbImage;
 use prunus::surgery::{ModelFile, Network};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::SplitMix64;
@@ -278,4 +280,125 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// Every mask in `dir` (hidden files aside) is complete — it decodes whole, at `size` — and is
+/// identified by its (inode, modification time): a mask written again would change both.
+fn complete_masks(dir: &Path, size: usize) -> BTreeMap<String, (u64, i64, i64)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return BTreeMap::new();
+    };
+    let mut masks = BTreeMap::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        let meta = entry.metadata().unwrap();
+        let image = RgbImage::open(entry.path())
+            .unwrap_or_else(|e| panic!("{name} is visible but incomplete: {e}"));
+        assert_eq!((image.width, image.height), (size, size), "{name}");
+        masks.insert(name, (meta.ino(), meta.mtime(), meta.mtime_nsec()));
+    }
+    masks
+}
+
+/// `prunus infer` over a folder, SIGKILLed at random moments and restarted: at every moment the
+/// masks visible are complete; a restart keeps every mask already written (same inode and
+/// time) and segments only the rest; the masks end equal to an uninterrupted run's.
+#[test]
+fn infer_over_a_folder_killed_at_random_moments_resumes_without_redoing_masks() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model.prunus");
+    finish(&train_args(s(&model), "1"));
+    let images = dir.path().join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    let size = 320;
+    for i in 0..8 {
+        let pixels: Vec<u8> = (0..size * size * 3)
+            .map(|p| ((p as u64 * (2 * i + 1) * 2_654_435_761) >> 11) as u8)
+            .collect();
+        prunus::data::write_png(images.join(format!("tile{i}.png")), size, size, 3, &pixels)
+            .unwrap();
+    }
+    let args = |out: &Path| -> Vec<String> {
+        let flags = ["infer", "--device", "flex", "--model", s(&model), "--input"];
+        let mut args: Vec<String> = flags.map(String::from).to_vec();
+        for a in [
+            s(&images),
+            "--output",
+            s(out),
+            "--tile",
+            "64",
+            "--overlap",
+            "16",
+        ] {
+            args.push(a.into());
+        }
+        args
+    };
+    let reference = dir.path().join("reference");
+    let reference_args = args(&reference);
+    let (_, span) = finish(
+        &reference_args
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    let masks = dir.path().join("masks");
+    let killed_args = args(&masks);
+    let killed_args: Vec<&str> = killed_args.iter().map(String::as_str).collect();
+    let mut rng = SplitMix64::seed_from_u64(seed() + 2);
+    let mut kept = BTreeMap::new();
+    for kill in 0..env_number("PRUNUS_CRASH_KILLS", 3) {
+        let after = span.mul_f64(rng.random_range(0.05..0.9));
+        let mut child = command(&binary(), &killed_args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        let mut ended = false;
+        while start.elapsed() < after && !ended {
+            ended = child.try_wait().unwrap().is_some();
+            complete_masks(&masks, size);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let now = complete_masks(&masks, size);
+        eprintln!(
+            "kill {kill}: after {} ms, {} masks",
+            after.as_millis(),
+            now.len()
+        );
+        for (name, id) in &kept {
+            assert_eq!(now.get(name), Some(id), "{name} was written again");
+        }
+        kept = now;
+    }
+    // The last kill may have left a mask being written: the restart writes it whole.
+    let (stdout, _) = finish(&killed_args);
+    assert!(
+        stdout.contains(&format!("{} skipped", kept.len())),
+        "{stdout}"
+    );
+    let done = complete_masks(&masks, size);
+    assert_eq!(done.len(), 8);
+    for (name, id) in &kept {
+        assert_eq!(done.get(name), Some(id), "{name} was written again");
+    }
+    for name in done.keys() {
+        let got = RgbImage::open(masks.join(name)).unwrap();
+        let expected = RgbImage::open(reference.join(name)).unwrap();
+        assert!(
+            got == expected,
+            "{name} differs from the uninterrupted run's"
+        );
+    }
+    let left: Vec<_> = walk(&masks)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
 }

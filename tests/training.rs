@@ -3,9 +3,10 @@
 
 mod common;
 
+use std::collections::HashSet;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
@@ -14,7 +15,7 @@ use prunus::layers::gates;
 use prunus::models::{UNet, UNetConfig};
 use prunus::{
     Error, LossConfig, SegmentationData, SegmentationModel, TrainConfig, TrainDisplay, TrainMode,
-    evaluate, last_checkpoint, train,
+    evaluate, last_checkpoint, train, train_on,
 };
 
 fn data() -> (SegmentationData, SegmentationData) {
@@ -342,4 +343,94 @@ fn trains_on_wgpu() {
     if let Some(device) = common::wgpu_device() {
         one_epoch_on(&device);
     }
+}
+
+/// A U-Net that records the threads its training passes (inputs on an autodiff device) run in.
+#[derive(Module, Debug)]
+struct Watched {
+    net: UNet,
+    #[module(skip)]
+    threads: Arc<Mutex<HashSet<std::thread::ThreadId>>>,
+}
+
+impl SegmentationModel for Watched {
+    fn forward(&self, images: Tensor<4>) -> Tensor<4> {
+        if images.device().is_autodiff() {
+            self.threads
+                .lock()
+                .unwrap()
+                .insert(std::thread::current().id());
+        }
+        self.net.forward(images)
+    }
+}
+
+/// Issue 18: burn-train's multi-device strategy with two Flex devices (the one CPU twice, which
+/// Burn allows): training passes run in a thread per device, the run checkpoints and resumes
+/// like a one-device run, and the gates train.
+#[test]
+fn trains_on_two_devices_at_once() {
+    let device = Device::flex();
+    let (train_data, valid_data) = data();
+    let two = [device.clone(), device.clone()];
+    let watched = |threads: &Arc<Mutex<HashSet<_>>>| Watched {
+        net: unet(&device),
+        threads: threads.clone(),
+    };
+    let one_thread = Arc::new(Mutex::new(HashSet::new()));
+    let run = tempfile::tempdir().unwrap();
+    train_on(
+        watched(&one_thread),
+        &train_data,
+        &valid_data,
+        run.path(),
+        &config(1),
+        &two[..1],
+    )
+    .unwrap();
+
+    let threads = Arc::new(Mutex::new(HashSet::new()));
+    let run = tempfile::tempdir().unwrap();
+    let untrained = watched(&threads);
+    let before = values(&untrained);
+    let trained = train_on(
+        untrained,
+        &train_data,
+        &valid_data,
+        run.path(),
+        &config(2),
+        &two,
+    )
+    .unwrap();
+    let (one, many) = (
+        one_thread.lock().unwrap().len(),
+        threads.lock().unwrap().len(),
+    );
+    eprintln!("training threads: {one} on one device, {many} on two");
+    assert_eq!(one, 1);
+    assert!(many >= 2, "{many} thread(s)");
+    assert_eq!(trained.epochs, 2);
+    assert_ne!(values(&trained.model), before, "the gates train");
+    assert!(checkpoint(run.path(), 2).is_file());
+    let more = train_on(
+        watched(&threads),
+        &train_data,
+        &valid_data,
+        run.path(),
+        &config(3),
+        &two,
+    )
+    .unwrap();
+    assert_eq!((more.resumed_from, more.epochs), (Some(2), 3));
+
+    let err = train_on(
+        unet(&device),
+        &train_data,
+        &valid_data,
+        run.path(),
+        &config(1),
+        &[],
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::Config { .. }), "{err}");
 }

@@ -7,16 +7,13 @@ use std::time::Instant;
 
 use burn::tensor::{Device, Distribution, Tensor};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use prunus::data::{
-    AerialCrops, Georeferencing, Layout, Metric, RgbImage, Split, SyntheticConfig, airs_pairs,
-    inria_pairs, is_tiff, write_mask, write_mask_georeferenced,
-};
+use prunus::data::{AerialCrops, Layout, Metric, Split, SyntheticConfig, airs_pairs, inria_pairs};
 use prunus::models::{Costed, TernausNetConfig, UNetConfig};
 use prunus::plan::{Constraint, Criterion, Tolerance};
 use prunus::surgery::{Architecture, ModelFile, Network, Prunable, write_atomic};
 use prunus::{
     Examples, LossConfig, PruneConfig, SegmentationData, SegmentationTask, TrainConfig,
-    TrainDisplay, WholeTiles, evaluate, measure_latency, predict_image, prune_to_tolerance, train,
+    TrainDisplay, WholeTiles, evaluate, measure_latency, prune_to_tolerance, train_on,
 };
 
 mod checks;
@@ -57,6 +54,8 @@ macro_rules! out {
     };
 }
 
+mod infer;
+
 /// Importance-weight filter pruning to an error tolerance.
 #[derive(Parser)]
 #[command(name = "prunus", version, about, long_about = None)]
@@ -64,6 +63,12 @@ struct Cli {
     /// Backend: flex, ndarray, wgpu or default (BURN_DEVICE if set, else flex).
     #[arg(long, global = true, default_value = "default")]
     device: String,
+    /// Several devices, comma-separated (flex,flex or wgpu:0,wgpu:1), instead of --device:
+    /// `train` and the fine-tuning in `prune` run on all of them at once (burn-train's
+    /// multi-device strategy), `infer` segments a folder's images on all of them; measuring
+    /// runs on the first.
+    #[arg(long, global = true)]
+    devices: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -77,7 +82,7 @@ enum Command {
     /// Measure a model file on validation data.
     Eval(EvalArgs),
     /// Segment an image (PNG or TIFF/GeoTIFF, any size) into a mask file.
-    Infer(InferArgs),
+    Infer(infer::InferArgs),
     /// Latency and cost of a model file on a device.
     Bench(BenchArgs),
     /// Architecture, widths, cost and provenance of a model file.
@@ -392,37 +397,6 @@ struct EvalArgs {
 }
 
 #[derive(Args)]
-struct InferArgs {
-    /// The model file.
-    #[arg(long, short)]
-    model: PathBuf,
-    /// The image: .png, .tif or .tiff, any size.
-    #[arg(long, short)]
-    input: PathBuf,
-    /// The mask to write (.png, .tif or .tiff): 255 building, 0 not. Must not exist yet
-    /// unless --force.
-    #[arg(long, short)]
-    output: PathBuf,
-    /// Side of a tile in pixels (at least the network's down-sampling: 16 for a depth-4 U-Net,
-    /// 32 for TernausNet).
-    #[arg(long, default_value_t = 512, value_parser = checks::positive)]
-    tile: usize,
-    /// Least overlap between neighbouring tiles in pixels; at most half of --tile.
-    #[arg(long, default_value_t = 64)]
-    overlap: usize,
-    /// Probability above which a pixel is a building, strictly between 0 and 1.
-    #[arg(long, default_value_t = 0.5, value_parser = checks::probability)]
-    threshold: f32,
-    /// Tiles per forward pass.
-    #[arg(long, default_value_t = 4, value_parser = checks::positive)]
-    batch: usize,
-    /// Replace --output if it exists (a symbolic link is replaced by the mask, its target is
-    /// left alone).
-    #[arg(long)]
-    force: bool,
-}
-
-#[derive(Args)]
 struct BenchArgs {
     /// The model file.
     #[arg(long, short)]
@@ -469,13 +443,17 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Inspect(a) => inspect(&a),
         command => {
-            let device = prunus::device(&cli.device)?;
+            let devices = match &cli.devices {
+                Some(list) => prunus::devices(list)?,
+                None => vec![prunus::device(&cli.device)?],
+            };
+            let device = &devices[0];
             match command {
-                Command::Train(a) => train_cmd(&a, &device),
-                Command::Prune(a) => prune_cmd(&a, &device),
-                Command::Eval(a) => eval_cmd(&a, &device),
-                Command::Infer(a) => infer_cmd(&a, &device),
-                Command::Bench(a) => bench_cmd(&a, &device),
+                Command::Train(a) => train_cmd(&a, &devices),
+                Command::Prune(a) => prune_cmd(&a, &devices),
+                Command::Eval(a) => eval_cmd(&a, device),
+                Command::Infer(a) => infer::infer_cmd(&a, &devices),
+                Command::Bench(a) => bench_cmd(&a, device),
                 Command::Inspect(_) => unreachable!("handled above"),
             }
         }
@@ -497,7 +475,8 @@ fn run_dir_for(out: &Path, run: Option<&PathBuf>) -> PathBuf {
     })
 }
 
-fn train_cmd(a: &TrainArgs, device: &Device) -> Result<()> {
+fn train_cmd(a: &TrainArgs, devices: &[Device]) -> Result<()> {
+    let device = &devices[0];
     checks::output(&a.out, a.force, "--out")?;
     if let Some(from) = &a.from
         && same_file(from, &a.out)
@@ -548,7 +527,14 @@ fn train_cmd(a: &TrainArgs, device: &Device) -> Result<()> {
         .with_display(TrainDisplay::Plain);
     let run_dir = run_dir_for(&a.out, a.run.as_ref());
     let start = Instant::now();
-    let trained = train(network, &train_data, &valid_data, &run_dir, &config, device)?;
+    let trained = train_on(
+        network,
+        &train_data,
+        &valid_data,
+        &run_dir,
+        &config,
+        devices,
+    )?;
     if let Some(epoch) = trained.resumed_from {
         out!(
             "resumed the run in {} after epoch {epoch}",
@@ -567,7 +553,8 @@ fn train_cmd(a: &TrainArgs, device: &Device) -> Result<()> {
     Ok(())
 }
 
-fn prune_cmd(a: &PruneArgs, device: &Device) -> Result<()> {
+fn prune_cmd(a: &PruneArgs, devices: &[Device]) -> Result<()> {
+    let device = &devices[0];
     if same_file(&a.model, &a.out) {
         return Err(usage(format!(
             "--out {} is the input model; prunus never overwrites it",
@@ -618,7 +605,9 @@ fn prune_cmd(a: &PruneArgs, device: &Device) -> Result<()> {
         .with_seed(a.seed)
         .with_run_dir(Some(run_dir.clone()));
     let tune_data = train_data.take(a.tune_samples.max(1));
-    let mut task = SegmentationTask::new(tune_data, valid_data).with_metric(a.metric.into());
+    let mut task = SegmentationTask::new(tune_data, valid_data)
+        .with_metric(a.metric.into())
+        .with_devices(devices.to_vec());
     let align = checks::alignment(&file.header.architecture);
     if let Some(valid) = a.data.whole(Split::Valid, align)? {
         task = task.with_whole_tiles(valid);
@@ -679,67 +668,6 @@ fn eval_cmd(a: &EvalArgs, device: &Device) -> Result<()> {
         let name = metric.to_string();
         out!("{name:<15} {:.2}%", metrics[&name]);
     }
-    Ok(())
-}
-
-fn infer_cmd(a: &InferArgs, device: &Device) -> Result<()> {
-    if same_file(&a.input, &a.output) {
-        return Err(usage(
-            "--output is the input image; prunus never overwrites it",
-        ));
-    }
-    checks::mask_extension(&a.output)?;
-    checks::output(&a.output, a.force, "--output")?;
-    let tiling = checks::tiling(["--tile", "--overlap"], a.tile, a.overlap)?;
-    let file = ModelFile::<Network>::load(&a.model, device)?;
-    let align = checks::alignment(&file.header.architecture);
-    if a.tile < align {
-        return Err(usage(format!(
-            "--tile {} is smaller than this network's down-sampling ({align} pixels)",
-            a.tile
-        )));
-    }
-    checks::fits(
-        "inference",
-        &file.header.architecture,
-        a.tile.div_ceil(align) * align,
-        a.batch,
-        false,
-    )?;
-    let start = Instant::now();
-    let image = RgbImage::open(&a.input)?;
-    let probs = predict_image(&file.network, &image, tiling, align, a.batch, device)?;
-    let mask: Vec<bool> = probs.iter().map(|&p| p > a.threshold).collect();
-    // A GeoTIFF's mask keeps its georeferencing (when the mask is a TIFF too).
-    let geo = if is_tiff(&a.input) {
-        Georeferencing::read(&a.input)?
-    } else {
-        None
-    };
-    match &geo {
-        Some(geo) if is_tiff(&a.output) => {
-            write_mask_georeferenced(&a.output, image.width, image.height, &mask, geo)?
-        }
-        Some(_) => {
-            eprintln!(
-                "note: {} is georeferenced; a PNG mask cannot carry it (write a .tif to keep it)",
-                a.input.display()
-            );
-            write_mask(&a.output, image.width, image.height, &mask)?
-        }
-        None => write_mask(&a.output, image.width, image.height, &mask)?,
-    }
-    let share = mask.iter().filter(|&&m| m).count() as f64 / mask.len() as f64;
-    out!(
-        "{}: {}×{} pixels in {} tiles, {:.2}% building, {:.1} s → {}",
-        a.input.display(),
-        image.width,
-        image.height,
-        tiling.tiles(image.width, image.height).len(),
-        100.0 * share,
-        start.elapsed().as_secs_f64(),
-        a.output.display()
-    );
     Ok(())
 }
 

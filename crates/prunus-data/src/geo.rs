@@ -2,15 +2,15 @@
 //! so that a GIS puts the mask where the image is.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Seek, Write};
+use std::io::{BufReader, Read, Seek};
 use std::path::Path;
 
 use tiff::decoder::Decoder;
-use tiff::encoder::{Compression, DeflateLevel, TiffEncoder, colortype};
 use tiff::tags::Tag;
 
 use crate::DataError;
-use crate::image::{atomic, check_len, is_tiff, mask_pixels};
+use crate::MaskWriter;
+use crate::image::check_len;
 
 /// The GeoTIFF tags of an image that place it on the Earth, as stored in its file.
 ///
@@ -93,8 +93,9 @@ impl Georeferencing {
 }
 
 /// Writes a binary mask (`height × width`, row-major, `true` = foreground) as an 8-bit grey
-/// GeoTIFF with values 0 and 255, Deflate-compressed, carrying `geo` — the tags of the image it
-/// was segmented from, so that it lies where that image lies. Written atomically.
+/// GeoTIFF with values 0 and 255, tiled and Deflate-compressed ([`MaskWriter`]), carrying `geo` —
+/// the tags of the image it was segmented from, so that it lies where that image lies. Written
+/// atomically. A mask too large to hold in memory is written by [`MaskWriter`] band by band.
 ///
 /// # Errors
 /// When `path` is not a `.tif`/`.tiff`, `mask` does not hold `width × height` values, or the
@@ -107,60 +108,18 @@ pub fn write_mask_georeferenced(
     geo: &Georeferencing,
 ) -> Result<(), DataError> {
     let path = path.as_ref();
-    if !is_tiff(path) {
-        return Err(DataError::Format {
-            path: path.to_path_buf(),
-            reason: "a georeferenced mask is a GeoTIFF: use .tif or .tiff".into(),
-        });
-    }
     check_len(path, width, height, 1, mask.len())?;
-    let pixels = mask_pixels(mask);
-    atomic(path, |file| {
-        let mut writer = BufWriter::new(file);
-        write_tiff(&mut writer, width as u32, height as u32, &pixels, geo)
-            .map_err(std::io::Error::other)?;
-        writer.flush()
-    })
-}
-
-fn write_tiff<W: Write + Seek>(
-    writer: &mut W,
-    width: u32,
-    height: u32,
-    pixels: &[u8],
-    geo: &Georeferencing,
-) -> tiff::TiffResult<()> {
-    let mut encoder =
-        TiffEncoder::new(writer)?.with_compression(Compression::Deflate(DeflateLevel::Balanced));
-    let mut image = encoder.new_image::<colortype::Gray8>(width, height)?;
-    let tags = image.encoder();
-    for (tag, values) in [
-        (Tag::ModelPixelScaleTag, &geo.pixel_scale),
-        (Tag::ModelTiepointTag, &geo.tiepoints),
-        (Tag::ModelTransformationTag, &geo.transformation),
-        (Tag::GeoDoubleParamsTag, &geo.double_params),
-    ] {
-        if let Some(values) = values {
-            tags.write_tag(tag, &values[..])?;
-        }
-    }
-    if let Some(keys) = &geo.key_directory {
-        tags.write_tag(Tag::GeoKeyDirectoryTag, &keys[..])?;
-    }
-    for (tag, text) in [
-        (Tag::GeoAsciiParamsTag, &geo.ascii_params),
-        (Tag::GdalNodata, &geo.nodata),
-    ] {
-        if let Some(text) = text {
-            tags.write_tag(tag, text.as_str())?;
-        }
-    }
-    image.write_data(pixels)
+    let mut writer = MaskWriter::create(path, width, height, Some(geo))?;
+    writer.write_rows(mask)?;
+    writer.finish()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::image::mask_pixels;
+    use std::io::BufWriter;
+    use tiff::encoder::{TiffEncoder, colortype};
 
     /// A georeferenced RGB GeoTIFF as GDAL writes one: UTM zone 18N (EPSG:32618), 0.3 m pixels.
     fn geotiff(path: &Path, width: u32, height: u32) -> Georeferencing {

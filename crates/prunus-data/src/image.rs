@@ -61,7 +61,7 @@ pub struct RgbImage {
 
 /// The image formats prunus reads and writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
+pub(crate) enum Format {
     Png,
     Tiff,
 }
@@ -72,7 +72,7 @@ pub fn is_tiff(path: impl AsRef<Path>) -> bool {
     matches!(format_of(path.as_ref()), Ok(Format::Tiff))
 }
 
-fn format_of(path: &Path) -> Result<Format, DataError> {
+pub(crate) fn format_of(path: &Path) -> Result<Format, DataError> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -88,7 +88,7 @@ fn format_of(path: &Path) -> Result<Format, DataError> {
 }
 
 /// A PNG that cannot be decoded: the decoder's error, or what prunus found wrong.
-fn png_error(
+pub(crate) fn png_error(
     path: &Path,
     source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
 ) -> DataError {
@@ -319,15 +319,21 @@ fn write_grey(path: &Path, width: usize, height: usize, pixels: &[u8]) -> Result
 }
 
 /// Writes through `write` into a temporary file beside `path`, then renames it over `path`.
+/// Where a file is written before it is renamed to `path`: a hidden name beside it, unique to
+/// this process.
+pub(crate) fn temporary_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map_or_else(|| "image".into(), |n| n.to_string_lossy().into_owned());
+    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+}
+
 pub(crate) fn atomic(
     path: &Path,
     write: impl FnOnce(&File) -> std::io::Result<()>,
 ) -> Result<(), DataError> {
     let io = |path: PathBuf| move |source| DataError::Io { path, source };
-    let name = path
-        .file_name()
-        .map_or_else(|| "image".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let tmp = temporary_path(path);
     let result = File::create(&tmp)
         .and_then(|file| {
             write(&file)?;

@@ -26,10 +26,12 @@
 //! ```
 
 mod aerial;
+mod bands;
 mod digits;
 mod error;
 mod geo;
 mod image;
+mod mask_writer;
 mod metrics;
 mod raster;
 mod rng;
@@ -38,10 +40,12 @@ mod synthetic;
 mod tiling;
 
 pub use aerial::{AerialCrops, CropAt, Layout, Split, TilePair, airs_pairs, inria_pairs};
+pub use bands::{ImageReader, MAX_STREAMED_PIXELS};
 pub use digits::Digits;
 pub use error::DataError;
 pub use geo::{Georeferencing, write_mask_georeferenced};
 pub use image::{MAX_IMAGE_PIXELS, RgbImage, is_tiff, write_mask, write_png};
+pub use mask_writer::{MASK_TILE, MaskWriter};
 pub use metrics::{Confusion, Metric};
 pub use raster::Raster;
 pub use segmentation::{

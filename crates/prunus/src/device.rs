@@ -9,7 +9,7 @@ pub const DEVICE_ENV: &str = "BURN_DEVICE";
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DeviceError {
     /// A name prunus does not know.
-    #[error("unknown device `{0}`: expected one of flex, ndarray, wgpu, default")]
+    #[error("unknown device `{0}`: expected one of flex, ndarray, wgpu, wgpu:N, default")]
     Unknown(String),
     /// A known backend this build was compiled without.
     #[error("device `{0}` is not compiled into this build: enable the `{0}` feature of prunus")]
@@ -36,7 +36,15 @@ pub enum DeviceError {
 /// assert!(matches!(device("tpu"), Err(DeviceError::Unknown(_))));
 /// ```
 pub fn device(name: &str) -> Result<Device, DeviceError> {
-    match name.trim().to_ascii_lowercase().as_str() {
+    let name = name.trim().to_ascii_lowercase();
+    if let Some(index) = name.strip_prefix("wgpu:") {
+        let index = index
+            .trim()
+            .parse()
+            .map_err(|_| DeviceError::Unknown(name.clone()))?;
+        return wgpu_gpu(index);
+    }
+    match name.as_str() {
         "flex" => flex(),
         "ndarray" => ndarray(),
         "wgpu" => wgpu(),
@@ -48,6 +56,25 @@ pub fn device(name: &str) -> Result<Device, DeviceError> {
         },
         _ => Err(DeviceError::Unknown(name.to_string())),
     }
+}
+
+/// Several devices from a comma-separated list of [`device`] names, in order; a name may repeat
+/// (`flex,flex`: two training threads on the one CPU). `wgpu:N` is the N-th discrete GPU.
+///
+/// # Errors
+/// As [`device`] for each name; [`DeviceError::Unknown`] for an empty list.
+///
+/// # Example
+/// ```
+/// use burn::tensor::Device;
+/// let two = prunus::devices("flex, flex").unwrap();
+/// assert_eq!(two, [Device::flex(), Device::flex()]);
+/// ```
+pub fn devices(list: &str) -> Result<Vec<Device>, DeviceError> {
+    if list.trim().is_empty() {
+        return Err(DeviceError::Unknown(list.to_string()));
+    }
+    list.split(',').map(device).collect()
 }
 
 /// The device named by `BURN_DEVICE`, or Flex when it is unset; the same as `device("default")`.
@@ -117,6 +144,16 @@ fn ndarray() -> Result<Device, DeviceError> {
     return Ok(Device::ndarray());
     #[cfg(not(feature = "ndarray"))]
     Err(DeviceError::NotCompiled("ndarray"))
+}
+
+fn wgpu_gpu(index: usize) -> Result<Device, DeviceError> {
+    #[cfg(feature = "wgpu")]
+    return Ok(Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(index)));
+    #[cfg(not(feature = "wgpu"))]
+    {
+        let _ = index;
+        Err(DeviceError::NotCompiled("wgpu"))
+    }
 }
 
 fn wgpu() -> Result<Device, DeviceError> {

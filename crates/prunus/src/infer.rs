@@ -1,7 +1,7 @@
 //! Segmenting an image of any size by overlapping tiles.
 
 use burn::tensor::{Device, Tensor, TensorData};
-use prunus_data::{RgbImage, Tiling};
+use prunus_data::{ImageReader, RgbImage, Tiling};
 
 use crate::{Error, SegmentationModel};
 use prunus_data::imagenet_normalize;
@@ -50,6 +50,94 @@ pub fn predict_image<M: SegmentationModel>(
             ),
         ));
     }
+    let plane = w * h;
+    let read = |y: usize, rows: usize| {
+        let mut band = Vec::with_capacity(3 * rows * w);
+        for k in 0..3 {
+            band.extend_from_slice(&image.data[k * plane + y * w..][..rows * w]);
+        }
+        Ok(band)
+    };
+    let mut out = Vec::with_capacity(plane);
+    predict_bands(
+        model,
+        [h, w],
+        read,
+        tiling,
+        align,
+        batch,
+        device,
+        |_, probs| {
+            out.extend_from_slice(probs);
+            Ok(())
+        },
+    )?;
+    Ok(out)
+}
+
+/// Building probabilities for an image read band by band, handed to `emit` a band of whole rows
+/// at a time, top to bottom: `emit(y, probs)` receives rows `y .. y + probs.len() / width`.
+///
+/// The same windows, padding and stitching as [`predict_image`] (the results are identical), but
+/// the image is never held whole: only the rows one row of windows covers (`tiling.tile` rows,
+/// `width × tile × 12` bytes as `f32` RGB) and their probabilities are in memory at once, plus the
+/// network's activations for `batch` windows. `prunus infer` writes each band of a mask as it
+/// comes ([`prunus_data::MaskWriter`]), so a 10000×10000 GeoTIFF is segmented in a few hundred MB.
+///
+/// # Errors
+/// As [`predict_image`]; an error of `reader` (a file that cannot be decoded), or of `emit`.
+///
+/// # Example
+/// ```
+/// use prunus::data::{ImageReader, MaskWriter, Tiling, write_mask};
+/// use prunus::models::UNetConfig;
+///
+/// let dir = std::env::temp_dir().join(format!("prunus-doc-rows-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let (input, output) = (dir.join("tile.tif"), dir.join("mask.tif"));
+/// let pattern: Vec<bool> = (0..70 * 45).map(|i| i % 3 == 0).collect();
+/// write_mask(&input, 70, 45, &pattern).unwrap();
+///
+/// let device = prunus::device("flex").unwrap();
+/// let unet = UNetConfig::standard(3, 1, 4, 2).init(&device).unwrap();
+/// let mut image = ImageReader::open(&input).unwrap();
+/// let [height, width] = image.size();
+/// let mut mask = MaskWriter::create(&output, width, height, None).unwrap();
+/// prunus::predict_rows(&unet, &mut image, Tiling::new(32, 8), 4, 4, &device, |_, probs| {
+///     let rows: Vec<bool> = probs.iter().map(|&p| p > 0.5).collect();
+///     Ok(mask.write_rows(&rows)?)
+/// })
+/// .unwrap();
+/// mask.finish().unwrap();
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+pub fn predict_rows<M: SegmentationModel>(
+    model: &M,
+    reader: &mut ImageReader,
+    tiling: Tiling,
+    align: usize,
+    batch: usize,
+    device: &Device,
+    emit: impl FnMut(usize, &[f32]) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let size = reader.size();
+    let read = |y, rows| reader.read_rows(y, rows).map_err(Error::from);
+    predict_bands(model, size, read, tiling, align, batch, device, emit)
+}
+
+/// The windows of one row of [`Tiling`], as one band of the image: read its rows, run its
+/// windows `batch` at a time, hand out the kept rows.
+#[allow(clippy::too_many_arguments)]
+fn predict_bands<M: SegmentationModel>(
+    model: &M,
+    [h, w]: [usize; 2],
+    mut read: impl FnMut(usize, usize) -> Result<Vec<f32>, Error>,
+    tiling: Tiling,
+    align: usize,
+    batch: usize,
+    device: &Device,
+    mut emit: impl FnMut(usize, &[f32]) -> Result<(), Error>,
+) -> Result<(), Error> {
     if align == 0 || batch == 0 {
         return Err(Error::config("align, batch", "must be at least 1"));
     }
@@ -68,36 +156,41 @@ pub fn predict_image<M: SegmentationModel>(
     // All windows have the same padded size: the tile clamped to the image, rounded up.
     let side = |len: usize| tiling.tile.min(len).div_ceil(align) * align;
     let (pw, ph) = (side(w), side(h));
-    let mut out = vec![0.0f32; w * h];
-    let plane = w * h;
-    for chunk in tiles.chunks(batch) {
-        let mut data = Vec::with_capacity(chunk.len() * 3 * pw * ph);
-        for t in chunk {
-            for k in 0..3 {
-                for y in 0..ph {
-                    // Edge replication: rows and columns past the window repeat its last ones.
-                    let iy = t.y + y.min(t.height - 1);
-                    let row = &image.data[k * plane + iy * w..];
-                    data.extend((0..pw).map(|x| row[t.x + x.min(t.width - 1)]));
+    for row in tiles.chunk_by(|a, b| a.y == b.y) {
+        let (y, rows) = (row[0].y, row[0].height);
+        let [_, _, y0, y1] = row[0].keep;
+        let band = read(y, rows)?;
+        let mut out = vec![0.0f32; (y1 - y0) * w];
+        for chunk in row.chunks(batch) {
+            let mut data = Vec::with_capacity(chunk.len() * 3 * pw * ph);
+            for t in chunk {
+                for k in 0..3 {
+                    for y in 0..ph {
+                        // Edge replication: rows and columns past the window repeat its last ones.
+                        let line = &band[(k * rows + y.min(t.height - 1)) * w..];
+                        data.extend((0..pw).map(|x| line[t.x + x.min(t.width - 1)]));
+                    }
+                }
+            }
+            let x = Tensor::<4>::from_data(TensorData::new(data, [chunk.len(), 3, ph, pw]), device);
+            let x = imagenet_normalize(x);
+            let probs = burn::tensor::activation::sigmoid(model.forward(x).narrow(1, 0, 1));
+            let probs = probs
+                .into_data()
+                .try_into_vec_as::<f32>()
+                .map_err(|e| Error::Training(format!("cannot read predictions: {e:?}")))?;
+            for (i, t) in chunk.iter().enumerate() {
+                let [x0, x1, ..] = t.keep;
+                for y in y0..y1 {
+                    let src = i * pw * ph + (y - t.y) * pw + (x0 - t.x);
+                    let dst = (y - y0) * w;
+                    out[dst + x0..dst + x1].copy_from_slice(&probs[src..src + (x1 - x0)]);
                 }
             }
         }
-        let x = Tensor::<4>::from_data(TensorData::new(data, [chunk.len(), 3, ph, pw]), device);
-        let x = imagenet_normalize(x);
-        let probs = burn::tensor::activation::sigmoid(model.forward(x).narrow(1, 0, 1));
-        let probs = probs
-            .into_data()
-            .try_into_vec_as::<f32>()
-            .map_err(|e| Error::Training(format!("cannot read predictions: {e:?}")))?;
-        for (i, t) in chunk.iter().enumerate() {
-            let [x0, x1, y0, y1] = t.keep;
-            for y in y0..y1 {
-                let src = i * pw * ph + (y - t.y) * pw + (x0 - t.x);
-                out[y * w + x0..y * w + x1].copy_from_slice(&probs[src..src + (x1 - x0)]);
-            }
-        }
+        emit(y0, &out)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -130,5 +223,46 @@ mod tests {
             .map(|(a, b)| (a - b).abs())
             .fold(0.0f32, f32::max);
         assert!(diff < 1e-5, "max abs difference {diff}");
+    }
+
+    /// Band by band from a file (a TIFF in strips of 5 rows, a PNG read row by row), the
+    /// probabilities are those of the whole image in memory, bit for bit, for tilings whose bands
+    /// overlap, do not, or cover the image at once; the bands come top to bottom, whole rows.
+    #[test]
+    fn rows_band_by_band_equal_the_whole_image() {
+        let device = Device::flex();
+        let unet = UNetConfig::standard(3, 1, 4, 2).init(&device).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (w, h) = (83, 61);
+        let pixels: Vec<u8> = (0..w * h * 3)
+            .map(|i| ((i as u64 * 2_654_435_761) % 251) as u8)
+            .collect();
+        let tif = dir.path().join("tile.tif");
+        let mut encoder =
+            tiff::encoder::TiffEncoder::new(std::fs::File::create(&tif).unwrap()).unwrap();
+        let mut image = encoder
+            .new_image::<tiff::encoder::colortype::RGB8>(w as u32, h as u32)
+            .unwrap();
+        image.rows_per_strip(5).unwrap();
+        image.write_data(&pixels).unwrap();
+        let png = dir.path().join("tile.png");
+        prunus_data::write_png(&png, w, h, 3, &pixels).unwrap();
+        for path in [&tif, &png] {
+            let whole = RgbImage::open(path).unwrap();
+            for tiling in [Tiling::new(32, 8), Tiling::new(24, 0), Tiling::new(128, 16)] {
+                let expected = predict_image(&unet, &whole, tiling, 4, 3, &device).unwrap();
+                let mut reader = ImageReader::open(path).unwrap();
+                let (mut got, mut next) = (Vec::new(), 0);
+                predict_rows(&unet, &mut reader, tiling, 4, 3, &device, |y, probs| {
+                    assert_eq!((y, probs.len() % w), (next, 0));
+                    next += probs.len() / w;
+                    got.extend_from_slice(probs);
+                    Ok(())
+                })
+                .unwrap();
+                assert_eq!(next, h);
+                assert!(got == expected, "{} {tiling:?}", path.display());
+            }
+        }
     }
 }

@@ -63,9 +63,9 @@ mod tiles;
 mod train;
 
 pub use classify::{ClassificationBatch, ClassificationModel, ClassificationTask};
-pub use device::{DEVICE_ENV, DeviceError, device, device_from_env, device_label};
+pub use device::{DEVICE_ENV, DeviceError, device, device_from_env, device_label, devices};
 pub use error::{Error, ErrorKind, error_kind, error_messages};
-pub use infer::predict_image;
+pub use infer::{predict_image, predict_rows};
 pub use loss::LossConfig;
 pub use measure::{Examples, Measurement, change_intervals};
 pub use memory::{check_memory, memory_available, memory_needed};
@@ -84,7 +84,7 @@ pub use task::{SegmentationTask, Task};
 pub use tiles::WholeTiles;
 pub use train::{
     LrSchedule, SegmentationModel, TrainConfig, TrainDisplay, TrainMode, Trained, TrainingModel,
-    checkpoint_dir, evaluate, last_checkpoint, train,
+    checkpoint_dir, evaluate, last_checkpoint, train, train_on,
 };
 
 /// This prunus: `prunus 0.1.0`, with ` (commit 1a2b3c4d5e6f)` when built from a git checkout —

@@ -12,7 +12,7 @@ use prunus_models::{CostReport, measure_cost};
 use crate::error::Error;
 use crate::measure::{Examples, Measurement};
 use crate::tiles::WholeTiles;
-use crate::train::{SegmentationModel, TrainConfig, evaluate_images, train};
+use crate::train::{SegmentationModel, TrainConfig, evaluate_images, train_on};
 use prunus_data::SegmentationData;
 
 /// A task a network is pruned for: [`prune_to_tolerance`](crate::prune_to_tolerance) asks it
@@ -189,6 +189,8 @@ pub struct SegmentationTask {
     /// Whole tiles measured as the test split instead of `test`'s crops.
     test_tiles: Option<WholeTiles>,
     metric: Metric,
+    /// Devices fine-tuning trains on; empty: the search's device.
+    devices: Vec<Device>,
 }
 
 /// A split the task measures: crops (or scenes) in batches, or whole tiles through the tiling
@@ -237,6 +239,7 @@ impl SegmentationTask {
             test: None,
             test_tiles: None,
             metric: Metric::Iou,
+            devices: Vec::new(),
         }
     }
 
@@ -274,6 +277,13 @@ impl SegmentationTask {
     fn test_split(&self) -> Option<Held<'_>> {
         let tiles = self.test_tiles.as_ref().map(Held::Tiles);
         tiles.or(self.test.as_ref().map(Held::Crops))
+    }
+
+    /// Fine-tuning on several devices at once ([`train_on`](crate::train_on)); measuring stays on
+    /// the search's device. Empty (the default): fine-tuning on the search's device.
+    pub fn with_devices(mut self, devices: Vec<Device>) -> Self {
+        self.devices = devices;
+        self
     }
 
     /// The validation metric the tolerance applies to.
@@ -339,7 +349,11 @@ impl<M: SegmentationModel> Task<M> for SegmentationTask {
     ) -> Result<M, Error> {
         // Burn's Learner validates every epoch; a batch of the validation data keeps that cheap.
         let small_valid = self.valid.take(config.batch_size);
-        Ok(train(model, &self.train, &small_valid, dir, config, device)?.model)
+        let devices = match self.devices.as_slice() {
+            [] => std::slice::from_ref(device),
+            devices => devices,
+        };
+        Ok(train_on(model, &self.train, &small_valid, dir, config, devices)?.model)
     }
 
     fn loss(

@@ -19,7 +19,8 @@ use burn::train::checkpoint::{Checkpointer, KeepLastNCheckpoints};
 use burn::train::metric::LossMetric;
 use burn::train::renderer::{MetricsRenderer, default_renderer};
 use burn::train::{
-    InferenceStep, Interrupter, Learner, SupervisedTraining, TrainOutput, TrainStep,
+    ExecutionStrategy, InferenceStep, Interrupter, Learner, MultiDeviceOptim, SupervisedTraining,
+    TrainOutput, TrainStep,
 };
 use prunus_data::{Confusion, Metric, SegmentationBatch, SegmentationData};
 use prunus_layers::{Trainable, gate_param_paths, set_trainable};
@@ -305,6 +306,39 @@ pub fn train<N: SegmentationModel>(
     config: &TrainConfig,
     device: &Device,
 ) -> Result<Trained<N>, Error> {
+    train_on(
+        net,
+        train,
+        valid,
+        run_dir,
+        config,
+        std::slice::from_ref(device),
+    )
+}
+
+/// [`train`] on several devices at once, with burn-train's multi-device strategy
+/// (`ExecutionStrategy::MultiDevice`): each step runs one batch on every device, in one thread
+/// per device, and sums their gradients on the first device, where the optimiser steps; the
+/// training data is split into one contiguous share per device; validation runs on the first
+/// device. An epoch therefore takes `devices.len()` times fewer steps (the learning-rate schedule
+/// counts those). One device is [`train`] exactly.
+///
+/// The devices may repeat (`[flex, flex]`: two threads sharing the CPU), but Burn's distributed
+/// data parallelism across processes needs CUDA collectives, which prunus does not build.
+///
+/// # Errors
+/// As [`train`]; [`Error::Config`] when `devices` is empty.
+pub fn train_on<N: SegmentationModel>(
+    net: N,
+    train: &SegmentationData,
+    valid: &SegmentationData,
+    run_dir: &Path,
+    config: &TrainConfig,
+    devices: &[Device],
+) -> Result<Trained<N>, Error> {
+    let Some(device) = devices.first() else {
+        return Err(Error::config("devices", "name at least one device"));
+    };
     config.validate()?;
     if train.is_empty() {
         return Err(Error::EmptyData("training"));
@@ -335,7 +369,9 @@ pub fn train<N: SegmentationModel>(
         guard: guard.clone(),
     };
 
-    let iterations = config.epochs * train.len().div_ceil(config.batch_size);
+    // Each step takes a batch of every device's share of the data.
+    let share = train.len().div_ceil(devices.len());
+    let iterations = config.epochs * share.div_ceil(config.batch_size);
     // One schedule for the weights, the same shape scaled for the gates.
     let schedule = |lr: f64| -> LrSchedulerConfig {
         match config.schedule {
@@ -408,6 +444,11 @@ pub fn train<N: SegmentationModel>(
         .metric_valid_numeric(SegmentationMetric::new(Metric::Iou));
     if let Some(epoch) = resumed_from {
         training = training.checkpoint(epoch);
+    }
+    if devices.len() > 1 {
+        let strategy =
+            ExecutionStrategy::multi(devices.to_vec(), MultiDeviceOptim::OptimMainDevice);
+        training = training.with_training_strategy(strategy.into());
     }
     let result = training.launch(learner);
 
