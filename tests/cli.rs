@@ -1179,6 +1179,25 @@ fn infer_over_a_folder_or_pattern_writes_a_mask_per_image_and_resumes() {
         "{out}"
     );
 
+    // A corrupt image: the others are segmented, the run says which failed and exits with 3.
+    std::fs::write(images.join("bad.tif"), b"II*\0 not a tiff").unwrap();
+    std::fs::remove_file(masks.join("c.TIFF")).unwrap();
+    let mut args = vec!["infer", "--model", s(&model), "--input", s(&images)];
+    args.extend(["--output", s(&masks), "--tile", "32", "--overlap", "8"]);
+    let out = prunus(&args);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(stdout.contains("done: 1 segmented, 2 skipped"), "{stdout}");
+    assert!(
+        stderr.contains("bad.tif") && stderr.contains("1 of 4 images"),
+        "{stderr}"
+    );
+    assert!(masks.join("c.TIFF").is_file() && !masks.join("bad.tif").exists());
+    std::fs::remove_file(images.join("bad.tif")).unwrap();
+
     // Refused: masks over the images, two images of one name, an output that is a file, a
     // folder with no images.
     let args = |input: &Path, output: &Path| -> Vec<String> {

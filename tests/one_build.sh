@@ -2,7 +2,8 @@
 # One build of Burn for every command (issue 15): compares the dependency units (package,
 # features, profile) that cargo would build for each command, without building anything, and
 # fails when a command would compile a dependency differently from the tests (debug) or from the
-# quickstart (release) — a second build of Burn, ~25 min on two cores.
+# quickstart (release) — a second build of Burn, ~25 min on two cores. A crate outside the
+# workspace that depends on prunus (tests/user_crate.sh) must build what `prunus` builds.
 #
 #   bash tests/one_build.sh
 #
@@ -24,6 +25,9 @@ graph quickstart build --release --example quickstart
 graph bin build --release --bin prunus
 graph release_examples build --release --workspace --examples
 graph benches bench --workspace --no-run
+# A crate outside the workspace that depends on prunus, as the README shows (with the
+# workspace's `opt-level = 3` for dependencies).
+bash tests/user_crate.sh --unit-graph "$work/user.json" >/dev/null
 python3 - "$work" <<'EOF'
 import json, sys
 work = sys.argv[1]
@@ -36,13 +40,16 @@ def units(name):
             continue  # our own crates: built per command anyway
         profile = dict(u["profile"])
         profile.pop("name", None)
+        # Cargo hashes a strip setting by its value, resolved or deferred alike.
+        profile["strip"] = next(iter(profile["strip"].values()))
         key = (u["pkg_id"].split("#")[-1], u["target"]["name"], tuple(u["target"]["kind"]))
         out.setdefault(key, set()).add((tuple(u["features"]), json.dumps(profile, sort_keys=True)))
     return out
 
 failed = False
-for command, reference in [("bins", "test"), ("examples", "test"), ("bin", "quickstart"),
-                           ("release_examples", "quickstart"), ("benches", "quickstart")]:
+for command, reference in [("bins", "test"), ("examples", "test"), ("user", "bins"),
+                           ("bin", "quickstart"), ("release_examples", "quickstart"),
+                           ("benches", "quickstart")]:
     a, b = units(command), units(reference)
     extra = [(k, a[k] - b[k]) for k in sorted(a) if k in b and not a[k] <= b[k]]
     for key, variants in extra:

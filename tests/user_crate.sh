@@ -4,6 +4,7 @@
 # first Rust example. Fails if the snippet, the path or the example stops working.
 #
 #   bash tests/user_crate.sh
+#   bash tests/user_crate.sh --unit-graph FILE   # what it would build, as JSON, building nothing
 #
 # It shares CARGO_TARGET_DIR with the workspace (set it as .ci/run does) and pins the same
 # dependency versions (the workspace's Cargo.lock), so that a warm build reuses what it can.
@@ -37,6 +38,10 @@ test -s "$work/user/src/main.rs" || { echo "user_crate: README has no Rust examp
 cp "$repo/Cargo.lock" "$work/user/Cargo.lock"
 
 cd "$work/user"
+if [ "${1:-}" = "--unit-graph" ]; then
+  RUSTC_BOOTSTRAP=1 cargo build --unit-graph -Z unstable-options >"$2"
+  exit
+fi
 echo "user_crate: building a crate outside the workspace that depends on $repo/crates/prunus"
 cargo run
 echo "user_crate: the README's example ran"

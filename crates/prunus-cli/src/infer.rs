@@ -343,15 +343,12 @@ impl Segmenter<'_> {
         let progress = Mutex::new(Progress::default());
         let next = AtomicUsize::new(0);
         let n = images.len();
-        let work = |device: usize| -> std::result::Result<(), prunus::Error> {
+        let work = |device: usize| {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let (Some(image), Some(mask)) = (images.get(i), masks.get(i)) else {
-                    return Ok(());
+                    return;
                 };
-                if progress.lock().unwrap().failed {
-                    return Ok(());
-                }
                 let name = image.file_name().unwrap_or_default().to_string_lossy();
                 if mask.exists() && !a.force {
                     progress.lock().unwrap().skipped += 1;
@@ -359,9 +356,20 @@ impl Segmenter<'_> {
                     continue;
                 }
                 remove_leftovers(mask);
-                let done = self.segment(device, image, mask).inspect_err(|_| {
-                    progress.lock().unwrap().failed = true;
-                })?;
+                let done = match self.segment(device, image, mask) {
+                    Ok(done) => done,
+                    Err(e) => {
+                        // One bad image does not stop the others; the run fails at its end.
+                        let messages = prunus::error_messages(&e);
+                        let mut lines = format!("error: [{}/{n}] {}", i + 1, messages[0]);
+                        for cause in &messages[1..] {
+                            lines.push_str(&format!("\ncaused by: {cause}"));
+                        }
+                        eprintln!("{lines}");
+                        progress.lock().unwrap().failed += 1;
+                        continue;
+                    }
+                };
                 let size = (done.width * done.height) as u64;
                 let mut p = progress.lock().unwrap();
                 p.pixels += size;
@@ -383,14 +391,11 @@ impl Segmenter<'_> {
             let workers: Vec<_> = (1..self.networks.len())
                 .map(|device| scope.spawn(move || work(device)))
                 .collect();
-            let first = work(0);
-            let others = workers
-                .into_iter()
-                .map(|w| w.join().expect("a worker panicked"));
-            std::iter::once(first)
-                .chain(others)
-                .collect::<std::result::Result<Vec<()>, _>>()
-        })?;
+            work(0);
+            for worker in workers {
+                worker.join().expect("a worker panicked");
+            }
+        });
         let p = progress.into_inner().unwrap();
         let seconds = start.elapsed().as_secs_f64();
         out!(
@@ -402,6 +407,17 @@ impl Segmenter<'_> {
             p.pixels as f64 / seconds.max(1e-9) / 1e6,
             dir.display()
         );
+        if p.failed > 0 {
+            return Err(prunus::Error::Io {
+                path: a.input.clone(),
+                source: std::io::Error::other(format!(
+                    "{} of {n} images could not be segmented (each error is above); run again to \
+                     retry them",
+                    p.failed
+                )),
+            }
+            .into());
+        }
         Ok(())
     }
 }
@@ -412,8 +428,8 @@ struct Progress {
     pixels: u64,
     segmented: usize,
     skipped: usize,
-    /// An image failed: the others stop taking images.
-    failed: bool,
+    /// Images that could not be segmented.
+    failed: usize,
 }
 
 /// A line on stdout from any thread; a closed stdout only loses the line.
