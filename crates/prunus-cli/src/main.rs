@@ -420,6 +420,7 @@ struct InspectArgs {
 }
 
 fn main() {
+    prunus::keep_freed_memory();
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
         // A reader that stopped reading (`prunus inspect | head -1`) is not an error.

@@ -68,7 +68,7 @@ pub use error::{Error, ErrorKind, error_kind, error_messages};
 pub use infer::{predict_image, predict_rows};
 pub use loss::LossConfig;
 pub use measure::{Examples, Measurement, change_intervals};
-pub use memory::{check_memory, memory_available, memory_needed};
+pub use memory::{check_memory, keep_freed_memory, memory_available, memory_needed};
 pub use progress::{PlainRenderer, SegmentationMetric, SegmentationOutput};
 pub use prune::{PrunableModel, PruneConfig, prune_to_tolerance, prune_to_tolerance_with};
 pub use prunus_data as data;
