@@ -339,52 +339,16 @@ impl Segmenter<'_> {
         })?;
         let _lock = lock(dir)?;
         let masks = mask_paths(images, dir)?;
-        let start = Instant::now();
-        let progress = Mutex::new(Progress::default());
+        let progress = Mutex::new(Progress::new(images.len()));
         let next = AtomicUsize::new(0);
-        let n = images.len();
+        // Each device takes the next image until none is left.
         let work = |device: usize| {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let (Some(image), Some(mask)) = (images.get(i), masks.get(i)) else {
                     return;
                 };
-                let name = image.file_name().unwrap_or_default().to_string_lossy();
-                if mask.exists() && !a.force {
-                    progress.lock().unwrap().skipped += 1;
-                    say(format!("[{}/{n}] {name}: mask exists, skipped", i + 1));
-                    continue;
-                }
-                remove_leftovers(mask);
-                let done = match self.segment(device, image, mask) {
-                    Ok(done) => done,
-                    Err(e) => {
-                        // One bad image does not stop the others; the run fails at its end.
-                        let messages = prunus::error_messages(&e);
-                        let mut lines = format!("error: [{}/{n}] {}", i + 1, messages[0]);
-                        for cause in &messages[1..] {
-                            lines.push_str(&format!("\ncaused by: {cause}"));
-                        }
-                        eprintln!("{lines}");
-                        progress.lock().unwrap().failed += 1;
-                        continue;
-                    }
-                };
-                let size = (done.width * done.height) as u64;
-                let mut p = progress.lock().unwrap();
-                p.pixels += size;
-                p.segmented += 1;
-                let rate = p.pixels as f64 / start.elapsed().as_secs_f64() / 1e6;
-                say(format!(
-                    "[{}/{n}] {name}: {}×{}, {:.2}% building, {:.1} s ({:.2} Mpixel/s; {rate:.2} \
-                     over the run)",
-                    i + 1,
-                    done.width,
-                    done.height,
-                    100.0 * done.buildings as f64 / size as f64,
-                    done.seconds,
-                    size as f64 / done.seconds / 1e6,
-                ));
+                self.folder_image(device, i, image, mask, &progress);
             }
         };
         std::thread::scope(|scope| {
@@ -397,7 +361,7 @@ impl Segmenter<'_> {
             }
         });
         let p = progress.into_inner().unwrap();
-        let seconds = start.elapsed().as_secs_f64();
+        let (n, seconds) = (p.images, p.start.elapsed().as_secs_f64());
         out!(
             "done: {} segmented, {} skipped (mask already there); {:.1} Mpixels in {seconds:.1} \
              s, {:.2} Mpixel/s → {}",
@@ -422,14 +386,78 @@ impl Segmenter<'_> {
     }
 }
 
+impl Segmenter<'_> {
+    /// The `i`-th image of a folder: skipped when its mask is there, else segmented; a line on
+    /// stdout either way, or the error and its causes on stderr (the other images go on).
+    fn folder_image(
+        &self,
+        device: usize,
+        i: usize,
+        image: &Path,
+        mask: &Path,
+        progress: &Mutex<Progress>,
+    ) {
+        let n = progress.lock().unwrap().images;
+        let name = image.file_name().unwrap_or_default().to_string_lossy();
+        if mask.exists() && !self.args.force {
+            progress.lock().unwrap().skipped += 1;
+            say(format!("[{}/{n}] {name}: mask exists, skipped", i + 1));
+            return;
+        }
+        remove_leftovers(mask);
+        let done = match self.segment(device, image, mask) {
+            Ok(done) => done,
+            Err(e) => {
+                let messages = prunus::error_messages(&e);
+                let mut lines = format!("error: [{}/{n}] {}", i + 1, messages[0]);
+                for cause in &messages[1..] {
+                    lines.push_str(&format!("\ncaused by: {cause}"));
+                }
+                eprintln!("{lines}");
+                progress.lock().unwrap().failed += 1;
+                return;
+            }
+        };
+        let size = (done.width * done.height) as u64;
+        let mut p = progress.lock().unwrap();
+        p.pixels += size;
+        p.segmented += 1;
+        let rate = p.pixels as f64 / p.start.elapsed().as_secs_f64() / 1e6;
+        say(format!(
+            "[{}/{n}] {name}: {}×{}, {:.2}% building, {:.1} s ({:.2} Mpixel/s; {rate:.2} over the \
+             run)",
+            i + 1,
+            done.width,
+            done.height,
+            100.0 * done.buildings as f64 / size as f64,
+            done.seconds,
+            size as f64 / done.seconds / 1e6,
+        ));
+    }
+}
+
 /// What a folder's run has done so far.
-#[derive(Default)]
 struct Progress {
+    start: Instant,
+    images: usize,
     pixels: u64,
     segmented: usize,
     skipped: usize,
     /// Images that could not be segmented.
     failed: usize,
+}
+
+impl Progress {
+    fn new(images: usize) -> Self {
+        Self {
+            start: Instant::now(),
+            images,
+            pixels: 0,
+            segmented: 0,
+            skipped: 0,
+            failed: 0,
+        }
+    }
 }
 
 /// A line on stdout from any thread; a closed stdout only loses the line.
