@@ -15,7 +15,7 @@ use flate2::write::ZlibEncoder;
 
 use crate::error::DataError;
 use crate::geo::Georeferencing;
-use crate::image::{Format, format_of, temporary_path};
+use crate::image::{Format, format_of, mask_pixels, temporary_path};
 
 /// Side of the square tiles of a TIFF mask.
 pub const MASK_TILE: usize = 256;
@@ -153,7 +153,7 @@ impl MaskWriter {
                 ),
             });
         }
-        let pixels: Vec<u8> = mask.iter().map(|&m| if m { 255 } else { 0 }).collect();
+        let pixels = mask_pixels(mask);
         let tmp = &self.tmp;
         let io = |source| DataError::Io {
             path: tmp.clone(),
