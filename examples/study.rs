@@ -35,7 +35,10 @@
 //! included, divided by N; 1), `--size PX` (64), `--train N` (800), `--valid N` (200),
 //! `--test N` (200), `--epochs N` (5), `--lr X` (2e-3 U-Net, 2e-4 TernausNet), `--tolerance
 //! POINTS` (1), `--budget N` (25 validation passes a search), `--tune N` (256 training scenes
-//! a fine-tuning epoch), `--tune-lr X` (1e-3, the fine-tunings' learning rate), `--conservative`, `--curve TARGETS` (also prune every method to these shares
+//! a fine-tuning epoch), `--tune-lr X` (1e-3, the fine-tunings' learning rate), `--calibrate` (fit that rate to
+//! each network first: `PruneConfig::calibrate_fine_tune`), `--gate-l1 X` (1e-4, λ of the gated
+//! trainings), `--penalty-start S` (0, the share of training before the penalties apply),
+//! `--conservative`, `--curve TARGETS` (also prune every method to these shares
 //! of FLOPs removed, whatever the drop, for the IoU-vs-FLOPs plot), `--out DIR` (runs/study),
 //! `--device NAME`. Writes `DIR/study.json` (every run), `DIR/study.md` (mean ± sd per method)
 //! and, with `--curve`, `DIR/iou_vs_flops.svg`. Finished runs are read back, so an interrupted
@@ -114,6 +117,16 @@ struct Args {
     /// The fine-tunings' learning rate.
     #[arg(long, value_name = "X", default_value_t = 1e-3)]
     tune_lr: f64,
+    /// Fit the fine-tunings' learning rate to every network before its search (from --tune-lr
+    /// down by √10 steps, the largest whose fine-tune alone costs at most half the tolerance).
+    #[arg(long)]
+    calibrate: bool,
+    /// λ of the gates' L1 penalty in the gated trainings (gate, gate-norm, scratch).
+    #[arg(long, value_name = "X", default_value_t = 1e-4)]
+    gate_l1: f64,
+    /// Share of the training before the gates' (and BatchNorm scales') penalty applies.
+    #[arg(long, value_name = "S", default_value_t = 0.0)]
+    penalty_start: f64,
     /// Keep a step only when the upper end of its drop's interval is within the tolerance.
     #[arg(long)]
     conservative: bool,
@@ -150,6 +163,9 @@ struct Row {
     test_after: BTreeMap<String, f64>,
     passes: usize,
     seconds: f64,
+    /// The fine-tunings' learning rate when it was calibrated.
+    #[serde(default)]
+    tune_lr: Option<f64>,
 }
 
 /// How a network is trained before it is pruned.
@@ -193,6 +209,9 @@ struct Study {
     tune: usize,
     /// The fine-tunings' learning rate.
     tune_lr: f64,
+    calibrate: bool,
+    gate_l1: f64,
+    penalty_start: f64,
     train: SegmentationData,
     valid: SegmentationData,
     test: SegmentationData,
@@ -223,6 +242,9 @@ fn run() -> Res<()> {
         budget: args.budget,
         tune: args.tune,
         tune_lr: args.tune_lr,
+        calibrate: args.calibrate,
+        gate_l1: args.gate_l1,
+        penalty_start: args.penalty_start,
         train: split(0, args.train),
         valid: split(1, args.valid),
         test: split(2, args.test),
@@ -322,7 +344,7 @@ impl Study {
         self.device.seed(seed);
         let net = self.fresh()?;
         let loss = match regime {
-            Regime::Gated => LossConfig::new().with_gate_l1(1e-4),
+            Regime::Gated => LossConfig::new().with_gate_l1(self.gate_l1),
             Regime::Slimming => LossConfig::new().with_gate_l1(0.0).with_bn_l1(1e-4),
             Regime::Plain => LossConfig::new().with_gate_l1(0.0),
         };
@@ -359,6 +381,7 @@ impl Study {
             .with_learning_rate(self.lr)
             .with_seed(seed)
             .with_loss(loss)
+            .with_penalty_start(self.penalty_start)
             .with_display(TrainDisplay::Quiet);
         let model = train(net, &self.train, &self.valid, dir, &config, &self.device)?.model;
         let _ = std::fs::remove_dir_all(dir);
@@ -412,6 +435,7 @@ impl Study {
             })
             .with_fine_tune(Some(tune(1)))
             .with_final_fine_tune(Some(tune(2)))
+            .with_calibrate_fine_tune(self.calibrate)
             .with_conservative(self.conservative)
             .with_max_evaluations(Some(self.budget))
             .with_taylor_batches(16)
@@ -462,7 +486,7 @@ impl Study {
         }
         self.device.seed(seed + 1000);
         let slim = prune(self.fresh()?, &plan)?;
-        let loss = LossConfig::new().with_gate_l1(1e-4);
+        let loss = LossConfig::new().with_gate_l1(self.gate_l1);
         let run = dir.join(format!("{method}.run"));
         let trained = self.fit(slim, loss, seed + 1000, &run, epochs)?;
         let mut task = self.task();
@@ -483,6 +507,7 @@ impl Study {
             test_after: test.metrics,
             passes: 0,
             seconds: start.elapsed().as_secs_f64(),
+            tune_lr: None,
         };
         std::fs::write(&path, serde_json::to_string_pretty(&row)?)?;
         Ok(row)
@@ -514,6 +539,7 @@ fn row(seed: u64, method: &str, target: Option<f64>, r: &Report) -> Row {
         test_after: test.after.clone(),
         passes: r.evaluations,
         seconds: r.seconds,
+        tune_lr: r.calibration.as_ref().map(|c| c.learning_rate),
     }
 }
 
@@ -535,8 +561,9 @@ fn write_outputs(study: &Study, rows: &[Row], methods: &[String], targets: &[f64
         "{} base {}{} on {}×{} synthetic scenes; tolerance {} IoU point{} on {} validation scenes{}, \
          at most {} validation passes a search; test: {} held-out scenes; mean ± sd over {seeds} \
          seed{}.\n\n\
-         | method | FLOPs cut, % | params | validation IoU drop | test IoU before → after | test IoU change | test pixel accuracy change | passes | time, s |\n\
-         | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+         Gated trainings: λ = {} on the gates{}.\n\n\
+         | method | FLOPs cut, % | params | validation IoU drop | test IoU before → after | test IoU change | test pixel accuracy change | passes | time, s | fine-tune lr |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
         study.net,
         study.base,
         if study.narrow > 1 {
@@ -557,6 +584,15 @@ fn write_outputs(study: &Study, rows: &[Row], methods: &[String], targets: &[f64
         study.budget,
         study.test.len(),
         if seeds == 1 { "" } else { "s" },
+        study.gate_l1,
+        if study.penalty_start > 0.0 {
+            format!(
+                ", from {:.0}% of the training on",
+                100.0 * study.penalty_start
+            )
+        } else {
+            String::new()
+        },
     );
     let pm = |v: Vec<f64>, digits: usize| {
         let (m, s) = mean_sd(&v);
@@ -579,7 +615,7 @@ fn write_outputs(study: &Study, rows: &[Row], methods: &[String], targets: &[f64
             }
         };
         md += &format!(
-            "| {method} | {} | {} | {} | {} → {} | {} | {} | {} | {} |\n",
+            "| {method} | {} | {} | {} | {} → {} | {} | {} | {} | {} | {} |\n",
             pm(col(&|x| 100.0 * x.flops_cut), 1),
             pm(col(&|x| x.params_after as f64), 0),
             pm(col(&|x| x.valid_before - x.valid_after), 2),
@@ -592,6 +628,12 @@ fn write_outputs(study: &Study, rows: &[Row], methods: &[String], targets: &[f64
             ),
             pm(col(&|x| x.passes as f64), 1),
             pm(col(&|x| x.seconds), 0),
+            r.iter()
+                .map(|x| x
+                    .tune_lr
+                    .map_or(format!("{:.0e}", study.tune_lr), |lr| format!("{lr:.1e}")))
+                .collect::<Vec<_>>()
+                .join(" / "),
         );
     }
     std::fs::write(study.out.join("study.md"), md)?;

@@ -190,6 +190,54 @@ fn prune_stops_at_a_flops_target_and_keeps_the_input() {
     assert!(removed >= 30.0, "{inspect}");
     assert!(dir.path().join("pruned.prunus.run/report.json").is_file());
 
+    // The fine-tunings' rate fitted to the network first: at a tolerance of 100 the first
+    // rate tried passes.
+    let calibrated = dir.path().join("calibrated.prunus");
+    let out = ok(&[
+        "prune",
+        "--model",
+        s(&model),
+        "--out",
+        s(&calibrated),
+        "--tolerance",
+        "100",
+        "--flops",
+        "0.3",
+        "--tune-samples",
+        "4",
+        "--final-epochs",
+        "0",
+        "--valid-samples",
+        "4",
+        "--test-samples",
+        "0",
+        "--calibrate-fine-tune",
+    ]);
+    assert!(
+        out.contains(
+            "fine-tuning calibrated: learning rate 1.0e-3 (drop of a fine-tune alone at 1.0e-3: "
+        ),
+        "{out}"
+    );
+    assert!(
+        dir.path()
+            .join("calibrated.prunus.run/calibration.json")
+            .is_file()
+    );
+    let y = dir.path().join("y.prunus");
+    let nothing_to_calibrate = [
+        "prune",
+        "--model",
+        s(&model),
+        "--out",
+        s(&y),
+        "--tune-samples",
+        "0",
+        "--calibrate-fine-tune",
+    ];
+    let err = fails_with(2, &nothing_to_calibrate);
+    assert!(err.contains("calibrate_fine_tune"), "{err}");
+
     let err = fails(&["prune", "--model", s(&model), "--out", s(&model)]);
     assert!(err.contains("never overwrites"), "{err}");
     let err = fails(&[

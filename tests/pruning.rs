@@ -291,6 +291,102 @@ fn fine_tuning_runs_between_steps_and_at_the_end() {
     assert!(report.drop <= 5.0);
 }
 
+/// A fine-tune at a rate that wrecks the network is measured on the unpruned network and the
+/// rate lowered by √10 steps until one costs at most half the tolerance; a resumed run reads
+/// the calibration back instead of measuring it again.
+#[test]
+fn a_wrecking_fine_tune_rate_is_calibrated_down() {
+    let device = Device::flex();
+    let (train_data, valid_data) = data();
+    let run = tempfile::tempdir().unwrap();
+    let wrecking = 0.09;
+    let tune = TrainConfig::new()
+        .with_epochs(1)
+        .with_batch_size(8)
+        .with_learning_rate(wrecking);
+    let tolerance = 2.0;
+    let config = config()
+        .with_tolerance(tolerance)
+        .with_max_evaluations(Some(3))
+        .with_fine_tune(Some(tune.clone()))
+        .with_final_fine_tune(Some(tune))
+        .with_calibrate_fine_tune(true)
+        .with_run_dir(Some(run.path().to_path_buf()));
+    let outcome = prune_to_tolerance(
+        trained(),
+        &mut task(&train_data, &valid_data),
+        &config,
+        &device,
+    )
+    .unwrap();
+    let report = &outcome.report;
+    assert!(
+        report.baseline > 10.0,
+        "the network learnt: {}",
+        report.summary()
+    );
+    let c = report.calibration.as_ref().expect("calibrated");
+    let allowed = 0.5 * tolerance;
+    // Adam at 0.09 (0.9 for the gates) throws the network far off.
+    assert_eq!(c.trials[0].learning_rate, wrecking);
+    assert!(c.trials[0].drop > allowed, "{c:?}");
+    assert!(c.trials.len() >= 2 && c.trials.len() <= prunus::CALIBRATION_TRIES);
+    for (k, t) in c.trials.iter().enumerate() {
+        let rate = wrecking / 10f64.powf(k as f64 / 2.0);
+        assert!((t.learning_rate - rate).abs() < 1e-12 * rate, "{c:?}");
+        assert!(
+            (t.drop - (report.baseline - t.metric)).abs() < 1e-9,
+            "{c:?}"
+        );
+        // Only the last trial may pass: the calibration stops at the first that does.
+        assert!(k + 1 == c.trials.len() || t.drop > allowed, "{c:?}");
+    }
+    let least = c
+        .trials
+        .iter()
+        .min_by(|a, b| a.drop.total_cmp(&b.drop))
+        .unwrap();
+    let chosen = c.trials.iter().find(|t| t.drop <= allowed).unwrap_or(least);
+    assert_eq!(c.learning_rate, chosen.learning_rate);
+    assert!((c.scale - c.learning_rate / wrecking).abs() < 1e-12);
+    assert_eq!(
+        c.passed(tolerance),
+        c.trials.iter().any(|t| t.drop <= allowed)
+    );
+    assert!(
+        report.summary().contains("fine-tuning calibrated"),
+        "{}",
+        report.summary()
+    );
+    assert!(report.drop <= tolerance);
+
+    // Resumed: the saved calibration is read back, not measured again.
+    let saved = run.path().join("calibration.json");
+    let written = std::fs::metadata(&saved).unwrap().modified().unwrap();
+    let again = prune_to_tolerance(
+        trained(),
+        &mut task(&train_data, &valid_data),
+        &config,
+        &device,
+    )
+    .unwrap();
+    assert_eq!(again.report.calibration.as_ref(), Some(c));
+    assert_eq!(
+        std::fs::metadata(&saved).unwrap().modified().unwrap(),
+        written
+    );
+
+    // Nothing to calibrate is a configuration error.
+    let err = prune_to_tolerance(
+        trained(),
+        &mut task(&train_data, &valid_data),
+        &self::config().with_calibrate_fine_tune(true),
+        &device,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("calibrate_fine_tune"), "{err}");
+}
+
 #[test]
 fn relative_tolerance_is_a_share_of_the_baseline() {
     let device = Device::flex();

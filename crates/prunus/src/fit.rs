@@ -90,7 +90,11 @@ pub(crate) fn fit<M: Module, B>(
                     last_checkpoint: None,
                 });
             }
-            let value = config.loss.with_penalties(&model, value);
+            let value = if step as f64 > config.penalty_start * total as f64 {
+                config.loss.with_penalties(&model, value)
+            } else {
+                value
+            };
             let mut grads = value.backward();
             let gate_grads = GradientsParams::from_params(&mut grads, &model, &gate_ids);
             let weight_grads = GradientsParams::from_grads(grads, &model);

@@ -44,6 +44,7 @@
 //! println!("{} GFLOPs", config.cost([64, 64]).unwrap().flops() as f64 / 1e9);
 //! ```
 
+mod calibrate;
 mod checkpoint;
 mod classify;
 mod device;
@@ -62,6 +63,7 @@ mod task;
 mod tiles;
 mod train;
 
+pub use calibrate::{CALIBRATION_SHARE, CALIBRATION_TRIES, Calibration, CalibrationTrial};
 pub use classify::{ClassificationBatch, ClassificationModel, ClassificationTask};
 pub use device::{DEVICE_ENV, DeviceError, device, device_from_env, device_label, devices};
 pub use error::{Error, ErrorKind, error_kind, error_messages};

@@ -370,6 +370,7 @@ mod tests {
             drop_interval: None,
             confidence: 0.95,
             test: None,
+            calibration: None,
             seed: 0,
             data: String::new(),
             prunus: crate::version(),

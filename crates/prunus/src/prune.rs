@@ -160,6 +160,17 @@ pub struct PruneConfig {
     pub fine_tune: Option<TrainConfig>,
     /// Fine-tuning of the final network; kept only if its metric stays within the tolerance.
     pub final_fine_tune: Option<TrainConfig>,
+    /// Before searching, fit the fine-tunings' learning rate to the network: fine-tune the
+    /// unpruned network at the configured rate and then at rates √10 smaller (at most
+    /// [`CALIBRATION_TRIES`](crate::CALIBRATION_TRIES)), and use the largest whose fine-tune
+    /// alone costs at most half the tolerance (else the least harmful) for every fine-tune of
+    /// the search, the final one scaled alike. Without it, a fine-tune that knocks a converged
+    /// network off its optimum by more than the tolerance (a network without BatchNorm
+    /// fine-tuned at its peak training rate) has every step rolled back whatever it removed.
+    /// Costs one fine-tune and validation pass per rate tried, outside `max_evaluations`;
+    /// the report's `calibration` lists them.
+    #[config(default = false)]
+    pub calibrate_fine_tune: bool,
     /// Training batches the Taylor criterion averages over.
     #[config(default = 4)]
     pub taylor_batches: usize,
@@ -228,6 +239,12 @@ impl PruneConfig {
         for tune in self.fine_tune.iter().chain(&self.final_fine_tune) {
             tune.validate()?;
         }
+        if self.calibrate_fine_tune && self.fine_tune.is_none() && self.final_fine_tune.is_none() {
+            return Err(Error::config(
+                "calibrate_fine_tune",
+                "there is no fine-tuning to calibrate (set fine_tune or final_fine_tune)",
+            ));
+        }
         if self.eval_batch_size == 0 {
             return Err(Error::config("eval_batch_size", "must be at least 1"));
         }
@@ -260,13 +277,15 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 }
 
 /// The search's side of the task: evaluation, scores, cost, fine-tuning, saving.
-struct Host<'a, M, T> {
-    config: &'a PruneConfig,
-    task: &'a mut T,
-    device: &'a Device,
-    run: Option<RunFolder>,
+pub(crate) struct Host<'a, M, T> {
+    pub(crate) config: &'a PruneConfig,
+    pub(crate) task: &'a mut T,
+    pub(crate) device: &'a Device,
+    pub(crate) run: Option<RunFolder>,
     /// The unpruned network and its cost, for the provenance of model files.
-    original: (M, CostReport),
+    pub(crate) original: (M, CostReport),
+    /// The fine-tunings' learning rates are multiplied by this (the calibration's choice).
+    tune_scale: f64,
     input_shape: [usize; 4],
     observer: &'a mut dyn FnMut(&StepRecord, &SearchState) -> bool,
     stop: bool,
@@ -296,7 +315,14 @@ impl<M: PrunableModel, T: Task<M>> Host<'_, M, T> {
         }
     }
 
-    fn tune(&mut self, model: M, config: &TrainConfig, name: &str, seed: u64) -> Result<M, Error> {
+    /// Fine-tunes `model` with `config` (its rate times `tune_scale`) in a fresh folder `name`.
+    pub(crate) fn tune(
+        &mut self,
+        model: M,
+        config: &TrainConfig,
+        name: &str,
+        seed: u64,
+    ) -> Result<M, Error> {
         let (dir, temporary) = match &self.run {
             Some(run) => (run.dir().join(name), false),
             None => (
@@ -311,6 +337,7 @@ impl<M: PrunableModel, T: Task<M>> Host<'_, M, T> {
         // A fresh training each time: no resuming from an earlier candidate's checkpoints.
         let _ = std::fs::remove_dir_all(&dir);
         let mut config = config.clone();
+        config.learning_rate *= self.tune_scale;
         config.resume = false;
         config.display = TrainDisplay::Quiet;
         config.seed = config
@@ -534,8 +561,16 @@ pub fn prune_to_tolerance_with<M: PrunableModel, T: Task<M>>(
         observer,
         stop: false,
         baseline_examples: None,
+        tune_scale: 1.0,
     };
     let (current, state) = resume_or_start(&original, &mut host, &search_config)?;
+    let calibration = if config.calibrate_fine_tune {
+        let calibration = host.calibration(state.baseline, &search_config)?;
+        host.tune_scale = calibration.scale;
+        Some(calibration)
+    } else {
+        None
+    };
     let (model, state) = search(current, state, &mut host, &search_config)?;
     // The finished search, so that a later call with this run folder starts from it (and counts
     // the final fine-tune's pass once, not once per call).
@@ -544,6 +579,7 @@ pub fn prune_to_tolerance_with<M: PrunableModel, T: Task<M>>(
     let test = test_figures(&mut host, &finished.model)?;
     let mut report = measure(&finished, &state, &host, &search_config, &input)?;
     report.test = test;
+    report.calibration = calibration;
     let model = if config.fold {
         fold_gates(finished.model)?
     } else {
@@ -745,6 +781,7 @@ fn measure<M: PrunableModel, T: Task<M>>(
         drop_interval: finished.interval,
         confidence: host.config.confidence,
         test: None,
+        calibration: None,
         seed: host.config.seed,
         data: task.describe(),
         prunus: crate::version(),

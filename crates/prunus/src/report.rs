@@ -8,6 +8,7 @@ use burn::module::Module;
 use burn::tensor::Tensor;
 use std::collections::BTreeMap;
 
+use crate::calibrate::Calibration;
 use prunus_plan::{Constraint, Criterion, SearchState, StepRecord, StopReason, Tolerance};
 use serde::{Deserialize, Serialize};
 
@@ -58,6 +59,10 @@ pub struct Report {
     pub confidence: f64,
     /// Every metric on the held-out test split the search never saw, when the task has one.
     pub test: Option<TestFigures>,
+    /// The fine-tunings' learning-rate calibration, when the run asked for one
+    /// ([`PruneConfig::calibrate_fine_tune`](crate::PruneConfig::calibrate_fine_tune)).
+    #[serde(default)]
+    pub calibration: Option<Calibration>,
     /// The run's seed ([`PruneConfig::seed`](crate::PruneConfig::seed)).
     pub seed: u64,
     /// The data, as the task describes it.
@@ -153,6 +158,23 @@ impl Report {
                     &self.metrics_after,
                     None
                 )
+            );
+        }
+        if let Some(c) = &self.calibration {
+            let tried: Vec<String> = c
+                .trials
+                .iter()
+                .map(|t| format!("{:.1e}: {:.2}", t.learning_rate, t.drop))
+                .collect();
+            lines += &format!(
+                "fine-tuning calibrated: learning rate {:.1e}{} (drop of a fine-tune alone at {})\n",
+                c.learning_rate,
+                if c.passed(self.tolerance.value()) {
+                    ""
+                } else {
+                    ", the least harmful: no rate tried stayed within half the tolerance"
+                },
+                tried.join(", "),
             );
         }
         if let Some(test) = &self.test {

@@ -114,6 +114,15 @@ pub struct TrainConfig {
     /// Learning-rate schedule.
     #[config(default = "LrSchedule::Cosine")]
     pub schedule: LrSchedule,
+    /// Share of the training's steps, in `[0, 1)`, before the loss's penalties (`gate_l1`,
+    /// `bn_l1`) apply; 0 applies them from the first step (the method as specified). With
+    /// Adam, a gate whose loss gradient is smaller than λ moves towards 0 at its full rate
+    /// whatever λ is; in a network without BatchNorm the deep layers' gradients are tiny
+    /// before the network has learnt to use them, so a penalty from the start can close whole
+    /// layers for good (a TernausNet trained so lost every gate from its third block on). A
+    /// start at 0.5 lets the network learn first and the penalty then close what it does not use.
+    #[config(default = 0.0)]
+    pub penalty_start: f64,
     /// Loss weights.
     #[config(default = "LossConfig::new()")]
     pub loss: LossConfig,
@@ -158,6 +167,12 @@ impl TrainConfig {
         if self.batch_size == 0 {
             return bad("batch_size", "must be at least 1".into());
         }
+        if !(self.penalty_start >= 0.0 && self.penalty_start < 1.0) {
+            return bad(
+                "penalty_start",
+                format!("must be in [0, 1), got {}", self.penalty_start),
+            );
+        }
         if !(self.learning_rate > 0.0 && self.learning_rate <= 1.0) {
             return bad(
                 "learning_rate",
@@ -199,6 +214,9 @@ pub struct TrainingModel<N> {
     loss: LossConfig,
     #[module(skip)]
     guard: NanGuard,
+    /// The penalties apply after this many steps ([`TrainConfig::penalty_start`]).
+    #[module(skip)]
+    penalty_from: usize,
 }
 
 impl<N: SegmentationModel> TrainStep for TrainingModel<N> {
@@ -208,9 +226,12 @@ impl<N: SegmentationModel> TrainStep for TrainingModel<N> {
     fn step(&self, batch: SegmentationBatch) -> TrainOutput<SegmentationOutput> {
         let step = self.guard.step.fetch_add(1, Ordering::Relaxed) + 1;
         let logits = self.net.forward(batch.images);
-        let loss = self
-            .loss
-            .loss(&self.net, logits.clone(), batch.masks.clone());
+        let task = self.loss.task_loss(logits.clone(), batch.masks.clone());
+        let loss = if step > self.penalty_from {
+            self.loss.with_penalties(&self.net, task)
+        } else {
+            task
+        };
         let value = loss.clone().into_scalar::<f64>();
         let output = SegmentationOutput {
             loss: loss.clone(),
@@ -363,15 +384,18 @@ pub fn train_on<N: SegmentationModel>(
     } else {
         device.clone().autodiff()
     };
+    // Each step takes a batch of every device's share of the data.
+    let share = train.len().div_ceil(devices.len());
+    let per_epoch = share.div_ceil(config.batch_size);
+    let iterations = config.epochs * per_epoch;
+    // Steps are counted on every device.
+    let penalty_from = (config.penalty_start * (iterations * devices.len()) as f64) as usize;
     let model = TrainingModel {
         net: set_trainable(net.train().fork(&autodiff), trainable),
         loss: config.loss.clone(),
         guard: guard.clone(),
+        penalty_from,
     };
-
-    // Each step takes a batch of every device's share of the data.
-    let share = train.len().div_ceil(devices.len());
-    let iterations = config.epochs * share.div_ceil(config.batch_size);
     // One schedule for the weights, the same shape scaled for the gates.
     let schedule = |lr: f64| -> LrSchedulerConfig {
         match config.schedule {
@@ -401,6 +425,10 @@ pub fn train_on<N: SegmentationModel>(
     };
     let epochs = config.epochs.max(resumed_from.unwrap_or(0));
     if let Some(epoch) = resumed_from {
+        // The step count goes on where the checkpoint left it (the penalties' start).
+        guard
+            .step
+            .store(epoch * per_epoch * devices.len(), Ordering::Relaxed);
         let restored = restore_model(&model, run_dir, epoch)?;
         if epoch >= config.epochs {
             // Nothing left to train: the checkpoint is the result (no optimiser state to load).
@@ -535,4 +563,80 @@ pub(crate) fn evaluate_images<N: SegmentationModel>(
         images.extend(counts.chunks_exact(4).map(counts_of));
     }
     Ok(images)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+    use prunus_models::UNetConfig;
+
+    /// The loss of a step before the penalties' start is the task loss alone; from the next
+    /// step on it adds λ·Σ|g|, Σ|g| summed here from the gates' values.
+    #[test]
+    fn penalties_apply_only_after_their_start() {
+        let device = Device::flex().autodiff();
+        device.seed(3);
+        let net = UNetConfig::standard(3, 1, 4, 1).init(&device).unwrap();
+        let gates: f64 = prunus_layers::gates(&net)
+            .into_iter()
+            .flat_map(|(_, g)| g.into_data().iter::<f32>().collect::<Vec<_>>())
+            .map(|g| f64::from(g.abs()))
+            .sum();
+        assert!(gates > 1.0, "the network has gates: {gates}");
+        let lambda = 0.25;
+        let model = TrainingModel {
+            net,
+            loss: LossConfig::new().with_gate_l1(lambda),
+            guard: NanGuard::default(),
+            penalty_from: 2,
+        };
+        let images = Tensor::<4>::random([2, 3, 16, 16], Distribution::Normal(0.0, 1.0), &device);
+        let masks = Tensor::<4>::random([2, 1, 16, 16], Distribution::Uniform(0.0, 1.0), &device)
+            .greater_elem(0.7)
+            .float();
+        let task = model
+            .loss
+            .task_loss(model.net.forward(images.clone()), masks.clone())
+            .into_scalar::<f64>();
+        let losses: Vec<f64> = (0..4)
+            .map(|_| {
+                let batch = SegmentationBatch {
+                    images: images.clone(),
+                    masks: masks.clone(),
+                };
+                TrainStep::step(&model, batch)
+                    .item
+                    .loss
+                    .into_scalar::<f64>()
+            })
+            .collect();
+        for (step, loss) in losses.iter().enumerate() {
+            let expected = if step < 2 {
+                task
+            } else {
+                task + lambda * gates
+            };
+            assert!(
+                (loss - expected).abs() < 1e-4 * expected.abs().max(1.0),
+                "step {}: loss {loss}, expected {expected}",
+                step + 1
+            );
+        }
+    }
+
+    #[test]
+    fn a_penalty_start_outside_zero_to_one_is_an_error() {
+        for bad in [-0.1, 1.0, f64::NAN] {
+            let err = TrainConfig::new()
+                .with_penalty_start(bad)
+                .validate()
+                .unwrap_err();
+            assert!(err.to_string().contains("penalty_start"), "{err}");
+        }
+        TrainConfig::new()
+            .with_penalty_start(0.5)
+            .validate()
+            .unwrap();
+    }
 }
