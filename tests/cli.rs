@@ -1210,6 +1210,24 @@ fn infer_over_a_folder_or_pattern_writes_a_mask_per_image_and_resumes() {
         (now["a.tif"], now["c.TIFF"]),
         (first["a.tif"], first["c.TIFF"])
     );
+    // While another infer holds the folder's lock, a second is refused and writes nothing.
+    let held = prunus::lock_folder_with(&masks, ".prunus-infer.lock").unwrap();
+    let args = [
+        "infer",
+        "--model",
+        s(&model),
+        "--input",
+        s(&images),
+        "--output",
+        s(&masks),
+    ];
+    let err = fails_with(2, &[&args[..], &["--force"]].concat());
+    assert!(
+        err.contains("another prunus infer is writing masks into"),
+        "{err}"
+    );
+    assert_eq!(mask_ids(&masks), now);
+    drop(held);
     // --force segments every image again.
     let out = infer(&images, &masks, &["--force"]);
     assert!(out.contains("done: 3 segmented, 0 skipped"), "{out}");

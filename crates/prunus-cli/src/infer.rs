@@ -1,7 +1,6 @@
 //! `prunus infer`: one image, a folder of images or a glob pattern segmented band by band into
 //! masks, GeoTIFF georeferencing kept, restartable over a folder.
 
-use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -227,27 +226,14 @@ fn list(input: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// Holds the lock of a folder of masks: one `prunus infer` writes into it at a time.
-fn lock(dir: &Path) -> Result<File> {
-    let path = dir.join(".prunus-infer.lock");
-    let io = |source| prunus::Error::Io {
-        path: path.clone(),
-        source,
-    };
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io)?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(TryLockError::WouldBlock) => Err(usage(format!(
+fn lock(dir: &Path) -> Result<prunus::FolderLock> {
+    prunus::lock_folder_with(dir, ".prunus-infer.lock").map_err(|e| match e {
+        prunus::Error::Busy { .. } => usage(format!(
             "another prunus infer is writing masks into {}",
             dir.display()
-        ))),
-        Err(TryLockError::Error(e)) if e.kind() == std::io::ErrorKind::Unsupported => Ok(file),
-        Err(TryLockError::Error(e)) => Err(io(e).into()),
-    }
+        )),
+        e => e.into(),
+    })
 }
 
 /// Removes what a killed run left of `mask`: its hidden temporary files (`.NAME.PID.tmp`).

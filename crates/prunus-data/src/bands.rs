@@ -12,7 +12,7 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use crate::error::DataError;
-use crate::image::{Format, MAX_IMAGE_PIXELS, RgbImage, format_of, png_error};
+use crate::image::{Format, MAX_IMAGE_PIXELS, RgbImage, format_of, png_error, png_reader};
 use crate::raster::Raster;
 
 /// The most pixels an image read band by band may have: 2^32 (65536×65536). Memory does not grow
@@ -169,28 +169,11 @@ impl std::fmt::Debug for PngRows {
 impl PngRows {
     /// The PNG ready to be read from its first row; `None` when it is interlaced.
     fn open(path: &Path) -> Result<Option<Box<Self>>, DataError> {
-        let file = File::open(path).map_err(|source| DataError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        // A row of the widest image prunus reads, 16-bit RGBA, fits these limits.
-        let limits = png::Limits {
-            bytes: MAX_IMAGE_PIXELS.saturating_mul(8),
-        };
-        let mut decoder = png::Decoder::new_with_limits(BufReader::new(file), limits);
-        decoder.set_transformations(png::Transformations::normalize_to_color8());
-        let reader = decoder.read_info().map_err(|e| png_error(path, e))?;
+        // A row of the widest image prunus reads fits the memory limit.
+        let (reader, channels) = png_reader(path, MAX_IMAGE_PIXELS)?;
         if reader.info().interlaced {
             return Ok(None);
         }
-        let (color, _) = reader.output_color_type();
-        let channels = match color {
-            png::ColorType::Grayscale => 1,
-            png::ColorType::GrayscaleAlpha => 2,
-            png::ColorType::Rgb => 3,
-            png::ColorType::Rgba => 4,
-            png::ColorType::Indexed => return Err(png_error(path, "unexpanded palette")),
-        };
         let info = reader.info();
         Ok(Some(Box::new(Self {
             path: path.to_path_buf(),

@@ -88,6 +88,33 @@ pub(crate) fn format_of(path: &Path) -> Result<Format, DataError> {
 }
 
 /// A PNG that cannot be decoded: the decoder's error, or what prunus found wrong.
+/// A PNG decoder past the header of `path`, decoding to 8 bits a sample (palettes expanded,
+/// 16-bit samples reduced) within the memory `max_pixels` pixels of 16-bit RGBA take, and the
+/// samples of one decoded pixel (1 grey, 2 grey + alpha, 3 RGB, 4 RGBA).
+pub(crate) fn png_reader(
+    path: &Path,
+    max_pixels: usize,
+) -> Result<(png::Reader<BufReader<File>>, usize), DataError> {
+    let file = File::open(path).map_err(|source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let limits = png::Limits {
+        bytes: max_pixels.saturating_mul(8),
+    };
+    let mut decoder = png::Decoder::new_with_limits(BufReader::new(file), limits);
+    decoder.set_transformations(png::Transformations::normalize_to_color8());
+    let reader = decoder.read_info().map_err(|e| png_error(path, e))?;
+    let channels = match reader.output_color_type().0 {
+        png::ColorType::Grayscale => 1,
+        png::ColorType::GrayscaleAlpha => 2,
+        png::ColorType::Rgb => 3,
+        png::ColorType::Rgba => 4,
+        png::ColorType::Indexed => return Err(png_error(path, "unexpanded palette")),
+    };
+    Ok((reader, channels))
+}
+
 pub(crate) fn png_error(
     path: &Path,
     source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -163,18 +190,9 @@ impl RgbImage {
     }
 
     fn open_png(path: &Path, max_pixels: usize) -> Result<Self, DataError> {
-        let file = File::open(path).map_err(|source| DataError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        // Aerial tiles are large (an Inria tile is 5000×5000): lift the default memory limit to
-        // what a `max_pixels` image may need (up to 8 bytes a pixel: 16-bit RGBA).
-        let limits = png::Limits {
-            bytes: max_pixels.saturating_mul(8),
-        };
-        let mut decoder = png::Decoder::new_with_limits(BufReader::new(file), limits);
-        decoder.set_transformations(png::Transformations::normalize_to_color8());
-        let mut reader = decoder.read_info().map_err(|e| png_error(path, e))?;
+        // Aerial tiles are large (an Inria tile is 5000×5000): the memory limit is what a
+        // `max_pixels` image may need.
+        let (mut reader, channels) = png_reader(path, max_pixels)?;
         // The header's claim, checked before anything of its size is allocated.
         let header = reader.info();
         check_pixels(
@@ -191,13 +209,6 @@ impl RgbImage {
             .next_frame(&mut buf)
             .map_err(|e| png_error(path, e))?;
         let (width, height) = (info.width as usize, info.height as usize);
-        let channels = match info.color_type {
-            png::ColorType::Grayscale => 1,
-            png::ColorType::GrayscaleAlpha => 2,
-            png::ColorType::Rgb => 3,
-            png::ColorType::Rgba => 4,
-            png::ColorType::Indexed => return Err(png_error(path, "unexpanded palette")),
-        };
         let plane = width * height;
         let mut data = vec![0.0; 3 * plane];
         for y in 0..height {

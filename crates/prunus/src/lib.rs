@@ -68,6 +68,7 @@ pub use classify::{ClassificationBatch, ClassificationModel, ClassificationTask}
 pub use device::{DEVICE_ENV, DeviceError, device, device_from_env, device_label, devices};
 pub use error::{Error, ErrorKind, error_kind, error_messages};
 pub use infer::{predict_image, predict_rows};
+pub use lock::{FolderLock, lock_folder_with};
 pub use loss::LossConfig;
 pub use measure::{Examples, Measurement, change_intervals};
 pub use memory::{check_memory, keep_freed_memory, memory_available, memory_needed};

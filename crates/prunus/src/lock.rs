@@ -1,24 +1,44 @@
-//! One process at a time in a run folder: an advisory lock on `<folder>/.lock`, released when
-//! the guard is dropped or the process ends (even by SIGKILL, so a killed run never leaves a
-//! stale lock behind).
+//! One process at a time in a folder: an advisory lock on a file in it (`.lock` for run
+//! folders), released when the guard is dropped or the process ends (even by SIGKILL, so a
+//! killed run never leaves a stale lock behind).
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::Path;
 
 use crate::error::Error;
 
-/// Holds the lock of a run folder while alive.
+/// Holds the lock of a folder while alive.
 #[derive(Debug)]
-pub(crate) struct FolderLock {
+pub struct FolderLock {
     _file: File,
 }
 
-/// Takes the lock of `dir` (which must exist) without waiting.
+/// Takes the lock of a run folder `dir` (which must exist) without waiting: its `.lock` file.
 ///
 /// # Errors
-/// [`Error::Busy`] when another run holds it, [`Error::Io`] when the lock file cannot be made.
+/// As [`lock_folder_with`].
 pub(crate) fn lock_folder(dir: &Path) -> Result<FolderLock, Error> {
-    let path = dir.join(".lock");
+    lock_folder_with(dir, ".lock")
+}
+
+/// Takes the lock `name` (a file in `dir`, which must exist) without waiting, so that one
+/// process at a time works in the folder; released when the guard is dropped or the process
+/// ends, however it ends. On a file system without locks it works unguarded.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let held = prunus::lock_folder_with(dir.path(), ".masks.lock")?;
+/// assert!(prunus::lock_folder_with(dir.path(), ".masks.lock").is_err());
+/// drop(held);
+/// prunus::lock_folder_with(dir.path(), ".masks.lock")?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// [`Error::Busy`] when another process holds it, [`Error::Io`] when the lock file cannot be
+/// made.
+pub fn lock_folder_with(dir: &Path, name: &str) -> Result<FolderLock, Error> {
+    let path = dir.join(name);
     let io = |source| Error::Io {
         path: path.clone(),
         source,
