@@ -49,6 +49,20 @@ pub struct Raster {
     chunk_type: ChunkType,
     chunk_size: [usize; 2],
     max_pixels: usize,
+    /// The chunks the last window read, decoded: the next window takes what it shares with
+    /// them from here (bands of windows overlap, and a TIFF stored as one strip would otherwise
+    /// be decoded whole for every band).
+    kept: Vec<Chunk>,
+    /// Chunks decoded so far.
+    decoded: usize,
+}
+
+/// One decoded strip or tile.
+struct Chunk {
+    index: u32,
+    samples: Vec<u16>,
+    /// Its width and height in pixels (edge chunks hold less than the chunk size).
+    size: [usize; 2],
 }
 
 impl std::fmt::Debug for Raster {
@@ -143,6 +157,35 @@ impl Raster {
             chunk_type,
             chunk_size: [cw as usize, ch as usize],
             max_pixels,
+            kept: Vec::new(),
+            decoded: 0,
+        })
+    }
+
+    /// Chunk `index`, decoded (or taken from those the last window read).
+    fn chunk(&mut self, index: u32) -> Result<Chunk, DataError> {
+        if let Some(i) = self.kept.iter().position(|k| k.index == index) {
+            return Ok(self.kept.swap_remove(i));
+        }
+        let data = self
+            .decoder
+            .read_chunk(index)
+            .map_err(|e| tiff_error(&self.path, format!("chunk {index}: {e}")))?;
+        self.decoded += 1;
+        let samples: Vec<u16> = match data {
+            DecodingResult::U8(v) => v.into_iter().map(u16::from).collect(),
+            DecodingResult::U16(v) => v,
+            _ => return Err(tiff_error(&self.path, "unexpected sample format")),
+        };
+        let (w, h) = self.decoder.chunk_data_dimensions(index);
+        let size = [w as usize, h as usize];
+        if samples.len() < size[0] * size[1] * self.channels {
+            return Err(tiff_error(&self.path, format!("chunk {index} is short")));
+        }
+        Ok(Chunk {
+            index,
+            samples,
+            size,
         })
     }
 
@@ -226,23 +269,11 @@ impl Raster {
             ChunkType::Strip => (0, 0),
             ChunkType::Tile => (x / cw, (x + width - 1) / cw),
         };
+        let mut used = Vec::new();
         for ty in y / ch..=(y + height - 1) / ch {
             for tx in tx0..=tx1 {
-                let index = (ty * across + tx) as u32;
-                let data = self
-                    .decoder
-                    .read_chunk(index)
-                    .map_err(|e| tiff_error(&self.path, format!("chunk {index}: {e}")))?;
-                let samples: Vec<u16> = match data {
-                    DecodingResult::U8(v) => v.into_iter().map(u16::from).collect(),
-                    DecodingResult::U16(v) => v,
-                    _ => return Err(tiff_error(&self.path, "unexpected sample format")),
-                };
-                let (data_w, data_h) = self.decoder.chunk_data_dimensions(index);
-                let (data_w, data_h) = (data_w as usize, data_h as usize);
-                if samples.len() < data_w * data_h * c {
-                    return Err(tiff_error(&self.path, format!("chunk {index} is short")));
-                }
+                let chunk = self.chunk((ty * across + tx) as u32)?;
+                let [data_w, data_h] = chunk.size;
                 let (chunk_x, chunk_y) = (tx * cw, ty * ch);
                 // The overlap of the chunk with the window, in image coordinates.
                 let (ox0, ox1) = (x.max(chunk_x), (x + width).min(chunk_x + data_w));
@@ -251,10 +282,12 @@ impl Raster {
                     let src = ((row - chunk_y) * data_w + (ox0 - chunk_x)) * c;
                     let dst = ((row - y) * width + (ox0 - x)) * c;
                     let n = (ox1 - ox0) * c;
-                    out[dst..dst + n].copy_from_slice(&samples[src..src + n]);
+                    out[dst..dst + n].copy_from_slice(&chunk.samples[src..src + n]);
                 }
+                used.push(chunk);
             }
         }
+        self.kept = used;
         Ok(out)
     }
 
@@ -381,6 +414,45 @@ pub(crate) mod tests {
             );
         }
         std::fs::remove_dir_all(d).unwrap();
+    }
+
+    /// Windows read band after band decode every strip once: a TIFF stored as one strip is
+    /// decoded once for all its bands, and overlapping bands share the strips they overlap.
+    #[test]
+    fn bands_decode_each_strip_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (w, h) = (37usize, 29usize);
+        let pixels: Vec<u8> = (0..w * h * 3)
+            .map(|i| ((i as u64 * 2_654_435_761) % 251) as u8)
+            .collect();
+        for rows_per_strip in [h, 4] {
+            let path = dir.path().join(format!("strips-{rows_per_strip}.tif"));
+            let file = File::create(&path).unwrap();
+            let mut encoder = tiff::encoder::TiffEncoder::new(file).unwrap();
+            let mut image = encoder
+                .new_image::<tiff::encoder::colortype::RGB8>(w as u32, h as u32)
+                .unwrap();
+            image.rows_per_strip(rows_per_strip as u32).unwrap();
+            image.write_data(&pixels).unwrap();
+            let mut raster = Raster::open(&path).unwrap();
+            // Bands of 8 rows overlapping by 2, as bands of windows do.
+            let mut y = 0;
+            while y < h {
+                let rows = 8.min(h - y);
+                let band = raster.read_window_raw(0, y, w, rows).unwrap();
+                let expected: Vec<u16> = pixels[y * w * 3..(y + rows) * w * 3]
+                    .iter()
+                    .map(|&p| u16::from(p))
+                    .collect();
+                assert_eq!(band, expected, "rows {y}+{rows}");
+                y += 6;
+            }
+            assert_eq!(
+                raster.decoded,
+                h.div_ceil(rows_per_strip),
+                "{rows_per_strip} rows a strip"
+            );
+        }
     }
 
     #[test]
