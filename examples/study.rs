@@ -416,10 +416,22 @@ impl Study {
             "slimming" => (Criterion::BatchNormGamma, Ranking::Global),
             other => return Err(format!("unknown method {other}").into()),
         };
+        // A curve point cuts whatever the drop, so a calibration against its tolerance would
+        // keep any rate: it fine-tunes at the rate the method's tolerance search calibrated.
+        let calibrated = match target {
+            Some(_) if self.calibrate => {
+                let searched = self.out.join(format!("seed-{seed}/{method}"));
+                let report = read_report(&searched)
+                    .map_err(|e| format!("a curve point takes the tolerance search's rate: {e}"))?;
+                report.calibration.map(|c| c.learning_rate)
+            }
+            _ => None,
+        };
+        let tune_lr = calibrated.unwrap_or(self.tune_lr);
         let tune = |epochs| {
             TrainConfig::fine_tuning(epochs)
                 .with_seed(seed)
-                .with_learning_rate(self.tune_lr)
+                .with_learning_rate(tune_lr)
         };
         let config = PruneConfig::new()
             .with_tolerance(if target.is_some() {
@@ -435,7 +447,7 @@ impl Study {
             })
             .with_fine_tune(Some(tune(1)))
             .with_final_fine_tune(Some(tune(2)))
-            .with_calibrate_fine_tune(self.calibrate)
+            .with_calibrate_fine_tune(self.calibrate && target.is_none())
             .with_conservative(self.conservative)
             .with_max_evaluations(Some(self.budget))
             .with_taylor_batches(16)

@@ -168,7 +168,9 @@ pub struct PruneConfig {
     /// network off its optimum by more than the tolerance (a network without BatchNorm
     /// fine-tuned at its peak training rate) has every step rolled back whatever it removed.
     /// Costs one fine-tune and validation pass per rate tried, outside `max_evaluations`;
-    /// the report's `calibration` lists them.
+    /// the report's `calibration` lists them. The trials are judged against `tolerance`: a cut
+    /// to a FLOPs or rate target under a tolerance that never binds keeps the first rate, so
+    /// calibrate such a run with the tolerance you would search with and set its rate.
     #[config(default = false)]
     pub calibrate_fine_tune: bool,
     /// Training batches the Taylor criterion averages over.
