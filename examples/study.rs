@@ -36,7 +36,8 @@
 //! `--test N` (200), `--epochs N` (5), `--lr X` (2e-3 U-Net, 2e-4 TernausNet), `--tolerance
 //! POINTS` (1), `--budget N` (25 validation passes a search), `--tune N` (256 training scenes
 //! a fine-tuning epoch), `--tune-lr X` (1e-3, the fine-tunings' learning rate), `--calibrate` (fit that rate to
-//! each network first: `PruneConfig::calibrate_fine_tune`), `--gate-l1 X` (1e-4, λ of the gated
+//! each network first: `PruneConfig::calibrate_fine_tune`; curve points then fine-tune at the
+//! rate their method's tolerance search chose), `--gate-l1 X` (1e-4, λ of the gated
 //! trainings), `--penalty-start S` (0, the share of training before the penalties apply),
 //! `--conservative`, `--curve TARGETS` (also prune every method to these shares
 //! of FLOPs removed, whatever the drop, for the IoU-vs-FLOPs plot), `--out DIR` (runs/study),
