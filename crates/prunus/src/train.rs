@@ -188,6 +188,17 @@ impl TrainConfig {
                 ),
             );
         }
+        let gates = self.learning_rate * self.gate_lr_scale;
+        if self.schedule == LrSchedule::Cosine && gates > 1.0 {
+            // Burn's cosine annealing refuses a starting rate above 1.
+            return bad(
+                "gate_lr_scale",
+                format!(
+                    "the gates' rate, learning_rate × gate_lr_scale = {gates}, must be at most 1 \
+                     with the cosine schedule"
+                ),
+            );
+        }
         self.loss.validate()
     }
 }
@@ -636,6 +647,22 @@ mod tests {
         }
         TrainConfig::new()
             .with_penalty_start(0.5)
+            .validate()
+            .unwrap();
+    }
+
+    #[test]
+    fn a_gate_rate_above_one_is_an_error_under_the_cosine_schedule() {
+        let fast = TrainConfig::new()
+            .with_learning_rate(0.2)
+            .with_gate_lr_scale(10.0);
+        let err = fast.clone().validate().unwrap_err();
+        assert!(err.to_string().contains("gate_lr_scale"), "{err}");
+        assert!(err.to_string().contains("= 2"), "{err}");
+        fast.with_schedule(LrSchedule::Constant).validate().unwrap();
+        TrainConfig::new()
+            .with_learning_rate(0.1)
+            .with_gate_lr_scale(10.0)
             .validate()
             .unwrap();
     }
