@@ -237,9 +237,7 @@ mod tests {
     use super::*;
 
     fn rgb_png(path: &Path, width: usize, height: usize) -> Vec<u8> {
-        let pixels: Vec<u8> = (0..width * height * 3)
-            .map(|i| ((i as u64 * 2_654_435_761) % 251) as u8)
-            .collect();
+        let pixels = crate::raster::tests::varied_rgb(width, height);
         let file = File::create(path).unwrap();
         let mut encoder = png::Encoder::new(file, width as u32, height as u32);
         encoder.set_color(png::ColorType::Rgb);
@@ -257,15 +255,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (w, h) = (37, 29);
         let png_path = dir.path().join("rgb.png");
-        let pixels = rgb_png(&png_path, w, h);
+        rgb_png(&png_path, w, h);
         let tif = dir.path().join("rgb.tif");
-        let file = File::create(&tif).unwrap();
-        let mut encoder = tiff::encoder::TiffEncoder::new(file).unwrap();
-        let mut image = encoder
-            .new_image::<tiff::encoder::colortype::RGB8>(w as u32, h as u32)
-            .unwrap();
-        image.rows_per_strip(4).unwrap();
-        image.write_data(&pixels).unwrap();
+        crate::raster::tests::rgb_tiff(&tif, w, h, 4);
         for path in [&png_path, &tif] {
             let whole = RgbImage::open(path).unwrap();
             let mut reader = ImageReader::open(path).unwrap();

@@ -87,7 +87,6 @@ pub(crate) fn format_of(path: &Path) -> Result<Format, DataError> {
     }
 }
 
-/// A PNG that cannot be decoded: the decoder's error, or what prunus found wrong.
 /// A PNG decoder past the header of `path`, decoding to 8 bits a sample (palettes expanded,
 /// 16-bit samples reduced) within the memory `max_pixels` pixels of 16-bit RGBA take, and the
 /// samples of one decoded pixel (1 grey, 2 grey + alpha, 3 RGB, 4 RGBA).
@@ -115,6 +114,7 @@ pub(crate) fn png_reader(
     Ok((reader, channels))
 }
 
+/// A PNG that cannot be decoded: the decoder's error, or what prunus found wrong.
 pub(crate) fn png_error(
     path: &Path,
     source: impl Into<Box<dyn std::error::Error + Send + Sync>>,

@@ -416,24 +416,36 @@ pub(crate) mod tests {
         std::fs::remove_dir_all(d).unwrap();
     }
 
+    /// `w × h` interleaved 8-bit RGB pixels, no two neighbours alike.
+    pub(crate) fn varied_rgb(w: usize, h: usize) -> Vec<u8> {
+        (0..w * h * 3)
+            .map(|i| ((i as u64 * 2_654_435_761) % 251) as u8)
+            .collect()
+    }
+
+    /// An 8-bit RGB TIFF of `w × h` varied pixels in strips of `rows_per_strip` rows; its
+    /// pixels, interleaved.
+    pub(crate) fn rgb_tiff(path: &Path, w: usize, h: usize, rows_per_strip: usize) -> Vec<u8> {
+        let pixels = varied_rgb(w, h);
+        let file = File::create(path).unwrap();
+        let mut encoder = tiff::encoder::TiffEncoder::new(file).unwrap();
+        let mut image = encoder
+            .new_image::<tiff::encoder::colortype::RGB8>(w as u32, h as u32)
+            .unwrap();
+        image.rows_per_strip(rows_per_strip as u32).unwrap();
+        image.write_data(&pixels).unwrap();
+        pixels
+    }
+
     /// Windows read band after band decode every strip once: a TIFF stored as one strip is
     /// decoded once for all its bands, and overlapping bands share the strips they overlap.
     #[test]
     fn bands_decode_each_strip_once() {
         let dir = tempfile::tempdir().unwrap();
         let (w, h) = (37usize, 29usize);
-        let pixels: Vec<u8> = (0..w * h * 3)
-            .map(|i| ((i as u64 * 2_654_435_761) % 251) as u8)
-            .collect();
         for rows_per_strip in [h, 4] {
             let path = dir.path().join(format!("strips-{rows_per_strip}.tif"));
-            let file = File::create(&path).unwrap();
-            let mut encoder = tiff::encoder::TiffEncoder::new(file).unwrap();
-            let mut image = encoder
-                .new_image::<tiff::encoder::colortype::RGB8>(w as u32, h as u32)
-                .unwrap();
-            image.rows_per_strip(rows_per_strip as u32).unwrap();
-            image.write_data(&pixels).unwrap();
+            let pixels = rgb_tiff(&path, w, h, rows_per_strip);
             let mut raster = Raster::open(&path).unwrap();
             // Bands of 8 rows overlapping by 2, as bands of windows do.
             let mut y = 0;

@@ -90,7 +90,7 @@ pub(crate) fn fit<M: Module, B>(
                     last_checkpoint: None,
                 });
             }
-            let value = if step as f64 > config.penalty_start * total as f64 {
+            let value = if step > config.penalty_from(total) {
                 config.loss.with_penalties(&model, value)
             } else {
                 value

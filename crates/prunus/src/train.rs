@@ -144,6 +144,13 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
+    /// The steps of a training of `steps` in all after which the penalties apply
+    /// ([`penalty_start`](Self::penalty_start)): the loss of step `k` (from 1) carries them
+    /// when `k` exceeds this.
+    pub(crate) fn penalty_from(&self, steps: usize) -> usize {
+        (self.penalty_start * steps as f64) as usize
+    }
+
     /// The short fine-tune the examples and the CLI run between pruning steps and at the end:
     /// `epochs` epochs, batch 16, learning rate 1e-3, no gate penalty (the gates have done their
     /// job).
@@ -400,7 +407,7 @@ pub fn train_on<N: SegmentationModel>(
     let per_epoch = share.div_ceil(config.batch_size);
     let iterations = config.epochs * per_epoch;
     // Steps are counted on every device.
-    let penalty_from = (config.penalty_start * (iterations * devices.len()) as f64) as usize;
+    let penalty_from = config.penalty_from(iterations * devices.len());
     let model = TrainingModel {
         net: set_trainable(net.train().fork(&autodiff), trainable),
         loss: config.loss.clone(),
