@@ -9,7 +9,8 @@
 //! ```
 //!
 //! Options: `--device NAME` (flex), `--runs N` timed repetitions per case (median taken; 5),
-//! `--only TEXT` (cases whose name contains it), `--case NAME` (that case alone), `--json FILE`,
+//! `--only TEXT` (cases whose name contains it, and the unpruned networks of the pruned ones),
+//! `--case NAME` (that case alone), `--json FILE`,
 //! `--list` (cases without timing them), `--no-train`, `--no-pruned`.
 //!
 //! Forward cases run batch 1 with gates and BatchNorms folded (as `prunus bench` and the report
@@ -129,26 +130,38 @@ fn pruned_to(
     at(high)
 }
 
+/// The cases `chosen` picks by name, built (and pruned) only when picked; `with_unpruned`: a
+/// picked pruned case brings its unpruned network.
 fn cases(
     device: &Device,
     train: bool,
     pruned: bool,
+    chosen: &dyn Fn(&str) -> bool,
+    with_unpruned: bool,
 ) -> Result<Vec<Case>, Box<dyn std::error::Error>> {
     let mut cases = Vec::new();
     for (name, architecture) in networks() {
         for size in [256, 512] {
             let base = format!("{name}_{size}");
-            cases.push(Case {
-                name: base.clone(),
-                kind: "forward",
-                architecture: architecture.clone(),
-                input: [1, 3, size, size],
-                pruned_from: None,
-            });
+            let cut_names = CUTS.map(|cut| format!("{base}_cut{}", (cut * 100.0).round()));
+            // A pruned case's speed-up needs its unpruned network timed in the same run.
+            let cut_chosen = pruned && cut_names.iter().any(|n| chosen(n));
+            if chosen(&base) || (cut_chosen && with_unpruned) {
+                cases.push(Case {
+                    name: base.clone(),
+                    kind: "forward",
+                    architecture: architecture.clone(),
+                    input: [1, 3, size, size],
+                    pruned_from: None,
+                });
+            }
             if pruned {
-                for cut in CUTS {
+                for (cut, cut_name) in CUTS.into_iter().zip(cut_names) {
+                    if !chosen(&cut_name) {
+                        continue;
+                    }
                     cases.push(Case {
-                        name: format!("{base}_cut{}", (cut * 100.0).round()),
+                        name: cut_name,
                         kind: "forward",
                         architecture: pruned_to(&architecture, cut, size, device)?,
                         input: [1, 3, size, size],
@@ -165,8 +178,12 @@ fn cases(
                 "ternausnet" => 1,
                 _ => continue,
             };
+            let case_name = format!("train_{name}_{batch}x256");
+            if !chosen(&case_name) {
+                continue;
+            }
             cases.push(Case {
-                name: format!("train_{name}_{batch}x256"),
+                name: case_name,
                 kind: "train",
                 architecture,
                 input: [batch, 3, 256, 256],
@@ -234,18 +251,24 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let only = args.only.unwrap_or_default();
     let exact = args.case;
     let list = args.list;
-    let all = cases(&device, !args.no_train, !args.no_pruned)?;
-    let chosen = |c: &&Case| match &exact {
-        Some(name) => &c.name == name,
-        None => c.name.contains(&only),
+    let chosen = |name: &str| match &exact {
+        Some(exact) => name == exact,
+        None => name.contains(&only),
     };
+    let all = cases(
+        &device,
+        !args.no_train,
+        !args.no_pruned,
+        &chosen,
+        exact.is_none(),
+    )?;
     let mut rows = Vec::new();
     println!("device: {}", prunus::device_label(&device));
     println!(
         "{:<24} {:>9} {:>10} {:>10}",
         "case", "GMACs", "ms", "GMAC/s"
     );
-    for case in all.iter().filter(chosen) {
+    for case in &all {
         let ms = match (list, case.kind) {
             (true, _) => f64::NAN,
             (false, "train") => time_train(case, runs, &device)?,

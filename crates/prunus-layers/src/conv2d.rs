@@ -231,8 +231,15 @@ mod tests {
                 .with_padding(padding)
                 .with_kernel_size(kernel);
             let mut layer = trained_like(config, &device);
-            let x = random([3, channels[0], 13, 11], &device);
-            for folded in [false, true] {
+            // 37 wide: rows wide enough for the direct kernel, where it takes the layer.
+            let inputs = [
+                random([3, channels[0], 13, 11], &device),
+                random([2, channels[0], 6, 37], &device),
+            ];
+            for (folded, x) in [false, true]
+                .into_iter()
+                .flat_map(|f| inputs.iter().map(move |x| (f, x)))
+            {
                 if folded {
                     // As inference runs it: no gate, no norm, only weights and bias.
                     layer.gate = None;
@@ -269,7 +276,9 @@ mod tests {
                 .with_padding(padding)
                 .with_kernel_size(kernel);
             let layer = trained_like(config, &device);
-            let x = random([2, channels[0], 9, 10], &device).require_grad();
+            // 37 wide: at stride 1 the direct kernel computes the output and the input
+            // gradient (the networks' tests cover the matrix products' rows).
+            let x = random([2, channels[0], 5, 37], &device).require_grad();
             assert!(
                 crate::cpu::conv2d_autodiff(&layer.conv, &x).is_some(),
                 "prunus's kernel takes this layer"

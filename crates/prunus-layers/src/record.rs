@@ -147,6 +147,7 @@ pub(crate) fn note_conv_transpose(
 pub mod counted {
     use burn::nn::Linear;
     use burn::nn::conv::{Conv2d, ConvTranspose2d};
+    use burn::nn::pool::MaxPool2d;
     use burn::tensor::Tensor;
 
     use super::{Executed, LayerKind, note, numel};
@@ -168,6 +169,23 @@ pub mod counted {
             crate::cpu::conv_transpose2d(layer, &input).unwrap_or_else(|| layer.forward(input));
         super::note_conv_transpose(layer, None, None, dims, output.dims());
         output
+    }
+
+    /// `layer.forward(input)`, by prunus's CPU kernel on Flex (see
+    /// [`set_cpu_kernels`](crate::set_cpu_kernels)); nothing to count, no multiply-adds.
+    ///
+    /// ```
+    /// use burn::nn::pool::MaxPool2dConfig;
+    /// use burn::tensor::{Device, Distribution, Tensor};
+    ///
+    /// let device = Device::flex();
+    /// let pool = MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init();
+    /// let x = Tensor::<4>::random([1, 3, 8, 8], Distribution::Default, &device);
+    /// let y = prunus_layers::counted::max_pool2d(&pool, x.clone());
+    /// assert_eq!(y.to_data(), pool.forward(x).to_data());
+    /// ```
+    pub fn max_pool2d(layer: &MaxPool2d, input: Tensor<4>) -> Tensor<4> {
+        crate::cpu::max_pool2d(layer, &input).unwrap_or_else(|| layer.forward(input))
     }
 
     /// `layer.forward(input)`, counted: one multiply-add per weight for every row of the

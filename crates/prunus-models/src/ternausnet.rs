@@ -348,7 +348,7 @@ impl TernausNet {
     }
 
     fn forward_unchecked(&self, x: Tensor<4>) -> Tensor<4> {
-        let pool = |x| self.pool.forward(x);
+        let pool = |x| prunus_layers::counted::max_pool2d(&self.pool, x);
         let conv1 = self.conv1.forward(x);
         let conv2 = self.conv2.forward(pool(conv1.clone()));
         let conv3 = self.conv3.forward(self.conv3s.forward(pool(conv2.clone())));

@@ -323,7 +323,7 @@ impl UNet {
         let mut x = input;
         for (level, block) in self.encoder.iter().enumerate() {
             if level > 0 {
-                x = self.pool.forward(x);
+                x = prunus_layers::counted::max_pool2d(&self.pool, x);
             }
             x = block.forward(x);
             skips.push(x.clone());

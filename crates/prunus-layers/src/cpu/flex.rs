@@ -5,11 +5,13 @@ use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
 use burn::module::Param;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
+use burn::nn::pool::MaxPool2d;
 use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::tensor::{Tensor, TensorData};
 
 use super::cpu_kernels;
 use super::kernel::{self, ConvGeometry, Epilogue};
+use super::pool::{self, PoolGeometry};
 use crate::{Activation, GatedConv2d, GatedConvTranspose2d};
 
 /// The Flex primitive of a tensor without autodiff, `None` for any other tensor.
@@ -47,6 +49,28 @@ pub(crate) fn conv2d(conv: &Conv2d, input: &Tensor<4>) -> Option<Tensor<4>> {
 pub(crate) fn conv_transpose2d(conv: &ConvTranspose2d, input: &Tensor<4>) -> Option<Tensor<4>> {
     let epilogue = || epilogue(conv.bias.as_ref(), None, None, Activation::Identity);
     conv_transpose2d_then(conv, input, epilogue).or_else(|| conv_transpose2d_autodiff(conv, input))
+}
+
+/// A max-pool by prunus's kernel, for tensors on Flex without autodiff, no padding, no
+/// dilation and windows that fit whole; `None` otherwise (the caller then runs Burn's).
+pub(crate) fn max_pool2d(layer: &MaxPool2d, input: &Tensor<4>) -> Option<Tensor<4>> {
+    let unpadded = matches!(
+        layer.padding,
+        PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0)
+    );
+    if !cpu_kernels() || !unpadded || layer.dilation != [1, 1] || layer.ceil_mode {
+        return None;
+    }
+    let [batch, channels, h, w] = input.dims();
+    let geometry = PoolGeometry {
+        input: [h, w],
+        kernel: layer.kernel_size,
+        stride: layer.stride,
+    };
+    let [oh, ow] = geometry.output()?;
+    let x = contiguous(flex(input)?);
+    let out = pool::max_pool2d(x.as_slice::<f32>()?, batch * channels, &geometry);
+    Some(tensor(out, [batch, channels, oh, ow]))
 }
 
 /// The convolution then the epilogue, for tensors on Flex without autodiff.

@@ -180,6 +180,9 @@ pub(crate) fn conv2d(
     epilogue: &Epilogue,
 ) -> Vec<f32> {
     let g = geometry;
+    if super::direct::applies(g) {
+        return super::direct::conv2d(x, weight, g, epilogue);
+    }
     if super::winograd::applies(g) {
         return super::winograd::conv3x3(x, weight, g, epilogue);
     }
@@ -388,7 +391,7 @@ pub(crate) mod tests {
         let [h, w] = g.input;
         let x = values(g.batch * g.in_channels * h * w, 1);
         let weight = values(g.out_channels * g.depth(), 2);
-        let got = conv2d(&x, &weight, &g, &e);
+        let got = conv2d_im2col(&x, &weight, &g, &e);
         let want = naive(&x, &weight, &g, &e);
         assert_eq!(got.len(), want.len());
         for (i, (a, b)) in got.iter().zip(&want).enumerate() {
@@ -451,7 +454,6 @@ pub(crate) mod tests {
             geometry(1, [64, 9], [70, 40], 3, 1, [1, 1, 1, 1]),
             relu.clone(),
         );
-        // Stride 2: the direct kernel does not take it.
         check(geometry(1, [3, 33], [5, 4], 3, 2, [1, 1, 1, 1]), relu);
     }
 

@@ -1,0 +1,626 @@
+//! Direct convolution for narrow layers, in vector registers.
+//!
+//! A pruned network's layers keep few channels: 7 at full resolution, 13 at half. There a
+//! matrix product has little to work with — `im2col` copies each input nine times for a product
+//! of a few rows, and Winograd's transforms cost as much as its products — and both ran at a
+//! fifth of a wide layer's rate. This kernel keeps a block of output channels × a run of pixels
+//! of one output row in registers (up to 12 × 32 values with AVX-512, 6 × 16 with AVX2), and
+//! adds every input channel's every tap into it: one load of the input row per tap, one
+//! broadcast per weight, the rest fused multiply-adds. The epilogue is applied in registers.
+//!
+//! Stride 1, any kernel size and padding; the input band is first copied with its zero padding
+//! so that the inner loop has no bounds to check. x86-64 only (AVX-512 or AVX2 + FMA, chosen
+//! at run time); elsewhere [`applies`] says no and the matrix products run.
+
+use std::ops::Range;
+
+use super::kernel::{ConvGeometry, Epilogue, per_band, with_scratch};
+
+/// The vector instructions the kernel is built for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Isa {
+    /// AVX2 and FMA: 16 registers of 8 lanes.
+    Avx2,
+    /// AVX-512F: 32 registers of 16 lanes.
+    Avx512,
+}
+
+impl Isa {
+    /// The best this CPU offers, if any.
+    pub(crate) fn detect() -> Option<Isa> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Some(Isa::Avx512);
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return Some(Isa::Avx2);
+            }
+        }
+        None
+    }
+
+    /// Lanes per register.
+    fn lanes(self) -> usize {
+        match self {
+            Isa::Avx2 => 8,
+            Isa::Avx512 => 16,
+        }
+    }
+
+    /// Most output channels a block keeps in registers.
+    fn max_block(self) -> usize {
+        match self {
+            Isa::Avx2 => 6,
+            Isa::Avx512 => 12,
+        }
+    }
+}
+
+/// Whether the direct kernel applies and pays: stride 1, on layers narrow enough that it beats
+/// the matrix products.
+pub(crate) fn applies(g: &ConvGeometry) -> bool {
+    Isa::detect().is_some() && g.stride == [1, 1] && narrow(g)
+}
+
+/// Where the direct kernel measured faster than `im2col` and Winograd (the ignored
+/// `direct_vs_products` test, AVX-512 on Zen 4): it runs at ~100 G multiply-adds/s whatever the
+/// width, Winograd gains on it as channels grow. Up to 40 output channels it wins (2–3.7× at 3–16
+/// channels, 1.2–1.4× at 26–40; 1.0 at 32 → 16 on 256², 0.97 at 40 → 40 on 128²); on 32² and
+/// smaller images, where Winograd has few tiles, up to 100 (1.1–2.2×). Rows narrower than 32
+/// pixels leave lanes idle: there the products run.
+fn narrow(g: &ConvGeometry) -> bool {
+    let [oh, ow] = g.output().unwrap_or([0, 0]);
+    let channels = |out: usize, input: usize| g.out_channels <= out && g.in_channels <= input;
+    ow >= 32 && (channels(40, 64) || (oh * ow <= 32 * 32 && channels(100, 200)))
+}
+
+/// `x` convolved with `weight` at stride 1, then `epilogue`, by the direct kernel with the best
+/// instructions this CPU has; as [`super::kernel::conv2d`].
+///
+/// # Panics
+/// When the CPU has neither AVX-512 nor AVX2 + FMA, the stride is not 1, or a slice's length
+/// does not match the geometry.
+pub(crate) fn conv2d(x: &[f32], weight: &[f32], g: &ConvGeometry, epilogue: &Epilogue) -> Vec<f32> {
+    let isa = Isa::detect().expect("the direct kernel needs AVX2 + FMA or AVX-512");
+    conv2d_with(isa, x, weight, g, epilogue)
+}
+
+/// [`conv2d`] with the given instructions (which the CPU must have).
+pub(crate) fn conv2d_with(
+    isa: Isa,
+    x: &[f32],
+    weight: &[f32],
+    g: &ConvGeometry,
+    epilogue: &Epilogue,
+) -> Vec<f32> {
+    assert_eq!(g.stride, [1, 1], "the direct kernel is for stride 1");
+    let [h, w] = g.input;
+    let [oh, _] = g.output().expect("the kernel fits the padded input");
+    assert_eq!(x.len(), g.batch * g.in_channels * h * w, "input length");
+    assert_eq!(weight.len(), g.out_channels * g.depth(), "weight length");
+    let plan = Plan::new(isa, g, weight, epilogue);
+    let threads = rayon::current_num_threads().max(1);
+    // Four tasks per thread (load balance), bands small enough to stay in the last-level cache.
+    let bands_wanted = (4 * threads).div_ceil(g.batch).clamp(1, oh.max(1));
+    let max_rows = ((1 << 22) / (4 * g.in_channels * plan.width)).max(1);
+    let rows_per_band = oh.div_ceil(bands_wanted).min(max_rows).max(1);
+    let bands = oh.div_ceil(rows_per_band);
+    let run = |x: &[f32], image_out: *mut f32, b: usize, _| {
+        let rows = b * rows_per_band..((b + 1) * rows_per_band).min(oh);
+        // SAFETY: this band writes its rows of every output channel of the image, and only them.
+        unsafe { plan.band(x, rows, image_out) };
+    };
+    // SAFETY: the bands cover every row of every image and output channel, once each.
+    unsafe { per_band(x, g, bands, run) }
+}
+
+/// One layer's call: its geometry, packed weights and per-channel affine map.
+struct Plan<'a> {
+    isa: Isa,
+    g: &'a ConvGeometry,
+    /// Output channel blocks `o0..o0 + n`, with their weights' offset in `weights`.
+    blocks: Vec<(Range<usize>, usize)>,
+    /// Each block's weights as `[in][kh][kw][block]`, blocks one after another.
+    weights: Vec<f32>,
+    /// `(scale, shift)` per output channel.
+    affine: Vec<(f32, f32)>,
+    relu: bool,
+    /// Width of a row of the padded input band: the output, plus the longest run of registers
+    /// a block reads past its last pixel, plus the kernel's overhang.
+    width: usize,
+}
+
+impl<'a> Plan<'a> {
+    fn new(isa: Isa, g: &'a ConvGeometry, weight: &[f32], epilogue: &Epilogue) -> Self {
+        let (o, depth) = (g.out_channels, g.depth());
+        let count = o.div_ceil(isa.max_block()).max(1);
+        let mut blocks = Vec::with_capacity(count);
+        let mut start = 0;
+        for i in 0..count {
+            let len = o / count + usize::from(i < o % count);
+            blocks.push((start..start + len, start * depth));
+            start += len;
+        }
+        let mut weights = vec![0.0f32; o * depth];
+        for (range, offset) in &blocks {
+            let n = range.len();
+            for (j, channel) in range.clone().enumerate() {
+                for (t, &v) in weight[channel * depth..(channel + 1) * depth]
+                    .iter()
+                    .enumerate()
+                {
+                    weights[offset + t * n + j] = v;
+                }
+            }
+        }
+        let affine = (0..o)
+            .map(|c| {
+                let a = epilogue.scale.as_ref().map_or(1.0, |s| s[c]);
+                let b = epilogue.shift.as_ref().map_or(0.0, |s| s[c]);
+                (a, b)
+            })
+            .collect();
+        let [_, ow] = g.output().expect("checked by conv2d_with");
+        Plan {
+            isa,
+            g,
+            blocks,
+            weights,
+            affine,
+            relu: epilogue.relu,
+            width: ow + 4 * isa.lanes() + g.kernel[1] - 1,
+        }
+    }
+
+    /// Output rows `rows` of one image, every channel.
+    ///
+    /// # Safety
+    /// `out` points at the image's output `[out, oh, ow]`, valid for writes; the CPU has `isa`.
+    unsafe fn band(&self, x: &[f32], rows: Range<usize>, out: *mut f32) {
+        let g = self.g;
+        let padded_rows = rows.len() + g.kernel[0] - 1;
+        with_scratch(g.in_channels * padded_rows * self.width, |band| {
+            pad(x, g, rows.start, padded_rows, self.width, band);
+            let [oh, ow] = g.output().expect("checked by conv2d_with");
+            for (r, y) in rows.enumerate() {
+                for (channels, offset) in &self.blocks {
+                    let task = Row {
+                        input: band[r * self.width..].as_ptr(),
+                        channel_stride: padded_rows * self.width,
+                        width: self.width,
+                        in_channels: g.in_channels,
+                        kernel: g.kernel,
+                        weights: self.weights[*offset..].as_ptr(),
+                        // SAFETY: (channels.start, y, 0) lies in the image's output.
+                        out: unsafe { out.add((channels.start * oh + y) * ow) },
+                        out_stride: oh * ow,
+                        ow,
+                        affine: &self.affine[channels.clone()],
+                        relu: self.relu,
+                    };
+                    // SAFETY: the CPU has `isa` (the caller's contract); `task` is in bounds.
+                    unsafe {
+                        match self.isa {
+                            Isa::Avx2 => row_avx2(&task),
+                            Isa::Avx512 => row_avx512(&task),
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Input rows `first..first + rows` (padded coordinates) of every channel into `band`
+/// (`[in][rows][width]`), with the zero padding around them.
+fn pad(x: &[f32], g: &ConvGeometry, first: usize, rows: usize, width: usize, band: &mut [f32]) {
+    let [h, w] = g.input;
+    let [pt, pl, _, _] = g.padding;
+    for c in 0..g.in_channels {
+        let plane = &x[c * h * w..(c + 1) * h * w];
+        for r in 0..rows {
+            let dst = &mut band[(c * rows + r) * width..(c * rows + r + 1) * width];
+            let iy = (first + r).wrapping_sub(pt);
+            if iy >= h {
+                dst.fill(0.0);
+                continue;
+            }
+            dst[..pl].fill(0.0);
+            dst[pl..pl + w].copy_from_slice(&plane[iy * w..(iy + 1) * w]);
+            dst[pl + w..].fill(0.0);
+        }
+    }
+}
+
+/// One output row of one block of output channels.
+struct Row<'a> {
+    /// The padded input at this output row: channel `c`, kernel row `ky`, column `x` at
+    /// `c · channel_stride + ky · width + x`.
+    input: *const f32,
+    channel_stride: usize,
+    width: usize,
+    in_channels: usize,
+    kernel: [usize; 2],
+    /// The block's weights, `[in][kh][kw][block]`.
+    weights: *const f32,
+    /// Output channel `j` of the block, this row, at `out + j · out_stride`.
+    out: *mut f32,
+    out_stride: usize,
+    ow: usize,
+    /// `(scale, shift)` of the block's channels.
+    affine: &'a [(f32, f32)],
+    relu: bool,
+}
+
+/// One register's worth of lanes and the operations the kernel needs.
+trait Lanes: Copy {
+    const N: usize;
+    unsafe fn zero() -> Self;
+    unsafe fn splat(v: f32) -> Self;
+    unsafe fn load(p: *const f32) -> Self;
+    unsafe fn store(self, p: *mut f32);
+    /// `self · b + c`.
+    unsafe fn mul_add(self, b: Self, c: Self) -> Self;
+    unsafe fn max(self, b: Self) -> Self;
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::Lanes;
+
+    #[derive(Clone, Copy)]
+    pub(super) struct Avx2(__m256);
+
+    impl Lanes for Avx2 {
+        const N: usize = 8;
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn zero() -> Self {
+            Avx2(_mm256_setzero_ps())
+        }
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn splat(v: f32) -> Self {
+            Avx2(_mm256_set1_ps(v))
+        }
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn load(p: *const f32) -> Self {
+            // SAFETY: the caller's contract: 8 readable values at `p`.
+            Avx2(unsafe { _mm256_loadu_ps(p) })
+        }
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn store(self, p: *mut f32) {
+            // SAFETY: the caller's contract: 8 writable values at `p`.
+            unsafe { _mm256_storeu_ps(p, self.0) }
+        }
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn mul_add(self, b: Self, c: Self) -> Self {
+            Avx2(_mm256_fmadd_ps(self.0, b.0, c.0))
+        }
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn max(self, b: Self) -> Self {
+            Avx2(_mm256_max_ps(self.0, b.0))
+        }
+    }
+
+    #[derive(Clone, Copy)]
+    pub(super) struct Avx512(__m512);
+
+    impl Lanes for Avx512 {
+        const N: usize = 16;
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn zero() -> Self {
+            Avx512(_mm512_setzero_ps())
+        }
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn splat(v: f32) -> Self {
+            Avx512(_mm512_set1_ps(v))
+        }
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn load(p: *const f32) -> Self {
+            // SAFETY: the caller's contract: 16 readable values at `p`.
+            Avx512(unsafe { _mm512_loadu_ps(p) })
+        }
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn store(self, p: *mut f32) {
+            // SAFETY: the caller's contract: 16 writable values at `p`.
+            unsafe { _mm512_storeu_ps(p, self.0) }
+        }
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn mul_add(self, b: Self, c: Self) -> Self {
+            Avx512(_mm512_fmadd_ps(self.0, b.0, c.0))
+        }
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn max(self, b: Self) -> Self {
+            Avx512(_mm512_max_ps(self.0, b.0))
+        }
+    }
+}
+
+/// One row of one block: `OB` output channels × runs of `P` registers of pixels.
+///
+/// # Safety
+/// The CPU has what `V` needs; `row`'s pointers cover what it describes, the input rows at least
+/// `ow` rounded up to `P · V::N`, plus the kernel's overhang, wide.
+#[inline(always)]
+unsafe fn row<V: Lanes, const P: usize, const OB: usize>(row: &Row) {
+    let run = P * V::N;
+    let [kh, kw] = row.kernel;
+    let mut x0 = 0;
+    while x0 < row.ow {
+        // SAFETY (whole loop): reads stay in the padded band (the caller's contract), writes in
+        // the block's channels of this row.
+        unsafe {
+            let mut acc = [[V::zero(); P]; OB];
+            for c in 0..row.in_channels {
+                for ky in 0..kh {
+                    let input = row.input.add(c * row.channel_stride + ky * row.width + x0);
+                    let weights = row.weights.add((c * kh + ky) * kw * OB);
+                    for kx in 0..kw {
+                        let mut v = [V::zero(); P];
+                        for (p, v) in v.iter_mut().enumerate() {
+                            *v = V::load(input.add(kx + p * V::N));
+                        }
+                        for (o, acc) in acc.iter_mut().enumerate() {
+                            let w = V::splat(*weights.add(kx * OB + o));
+                            for (a, v) in acc.iter_mut().zip(&v) {
+                                *a = v.mul_add(w, *a);
+                            }
+                        }
+                    }
+                }
+            }
+            let zero = V::zero();
+            for (o, acc) in acc.iter().enumerate() {
+                let (a, b) = row.affine[o];
+                let (a, b) = (V::splat(a), V::splat(b));
+                let dst = row.out.add(o * row.out_stride + x0);
+                for (p, acc) in acc.iter().enumerate() {
+                    let mut y = acc.mul_add(a, b);
+                    if row.relu {
+                        y = y.max(zero);
+                    }
+                    let start = p * V::N;
+                    if x0 + start + V::N <= row.ow {
+                        y.store(dst.add(start));
+                    } else if x0 + start < row.ow {
+                        let mut lanes = [0.0f32; 16];
+                        y.store(lanes.as_mut_ptr());
+                        let n = row.ow - x0 - start;
+                        std::ptr::copy_nonoverlapping(lanes.as_ptr(), dst.add(start), n);
+                    }
+                }
+            }
+        }
+        x0 += run;
+    }
+}
+
+/// [`row`] for a block of as many channels as the task has: as many registers of pixels as the
+/// register file holds accumulators beside the inputs (12 of 16, 24 of 32), at most 4.
+macro_rules! rows_for {
+    ($name:ident, $lanes:ty, $features:literal, $isa:expr, [$($ob:literal),*]) => {
+        /// # Safety
+        /// As [`row`], on a CPU with these instructions.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $features)]
+        unsafe fn $name(task: &Row) {
+            const fn registers(ob: usize) -> usize {
+                let budget = match $isa {
+                    Isa::Avx2 => 12,
+                    Isa::Avx512 => 24,
+                };
+                let p = budget / ob;
+                if p > 4 { 4 } else if p < 1 { 1 } else { p }
+            }
+            // SAFETY: the caller's contract.
+            unsafe {
+                match task.affine.len() {
+                    $($ob => row::<$lanes, { registers($ob) }, $ob>(task),)*
+                    n => unreachable!("blocks hold at most {} channels, not {n}", $isa.max_block()),
+                }
+            }
+        }
+    };
+}
+
+rows_for!(
+    row_avx2,
+    x86::Avx2,
+    "avx2,fma",
+    Isa::Avx2,
+    [1, 2, 3, 4, 5, 6]
+);
+rows_for!(
+    row_avx512,
+    x86::Avx512,
+    "avx512f",
+    Isa::Avx512,
+    [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+);
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn row_avx2(_: &Row) {
+    unreachable!("Isa::detect finds no x86 instructions elsewhere")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn row_avx512(_: &Row) {
+    unreachable!("Isa::detect finds no x86 instructions elsewhere")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::kernel::tests::{naive, values};
+
+    fn isas() -> Vec<Isa> {
+        let mut isas = Vec::new();
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                isas.push(Isa::Avx512);
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                isas.push(Isa::Avx2);
+            }
+        }
+        isas
+    }
+
+    #[test]
+    fn matches_the_definition_for_every_block_size_width_and_padding() {
+        let isas = isas();
+        if isas.is_empty() {
+            eprintln!("no AVX2 or AVX-512 here: the direct kernel is not used");
+            return;
+        }
+        let cases: &[(usize, usize, [usize; 2], usize, [usize; 4])] = &[
+            (3, 7, [20, 37], 3, [1, 1, 1, 1]),
+            (7, 7, [16, 16], 3, [1, 1, 1, 1]),
+            (13, 13, [9, 70], 3, [1, 1, 1, 1]),
+            (5, 16, [11, 33], 3, [0, 0, 0, 0]),
+            (2, 25, [8, 17], 3, [2, 0, 1, 2]),
+            (6, 11, [7, 5], 1, [0, 0, 0, 0]),
+            (4, 9, [12, 31], 5, [2, 2, 2, 2]),
+            (1, 1, [3, 3], 3, [0, 0, 0, 0]),
+        ];
+        for isa in isas {
+            for &(c, o, input, k, padding) in cases {
+                let g = ConvGeometry {
+                    batch: 2,
+                    in_channels: c,
+                    input,
+                    out_channels: o,
+                    kernel: [k, k],
+                    stride: [1, 1],
+                    padding,
+                };
+                let x = values(2 * c * input[0] * input[1], 1);
+                let weight = values(o * g.depth(), 2);
+                for epilogue in [
+                    Epilogue::default(),
+                    Epilogue {
+                        scale: Some(values(o, 3)),
+                        shift: Some(values(o, 4)),
+                        relu: true,
+                    },
+                ] {
+                    let got = conv2d_with(isa, &x, &weight, &g, &epilogue);
+                    let want = naive(&x, &weight, &g, &epilogue);
+                    assert_eq!(got.len(), want.len());
+                    for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+                        assert!(
+                            (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                            "{isa:?} {g:?} at {i}: {a} vs {b}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// The direct kernel against `im2col` and Winograd on the narrow layers of pruned networks,
+    /// fastest of 30 runs each, interleaved: `cargo test --release --workspace --lib --
+    /// --ignored --nocapture direct_vs_products`.
+    #[test]
+    #[ignore = "a timing, not a test"]
+    fn direct_vs_products() {
+        use crate::cpu::kernel::conv2d_im2col;
+        use crate::cpu::winograd;
+        use std::time::Instant;
+        let Some(isa) = Isa::detect() else {
+            return;
+        };
+        for (c, o, side) in [
+            (3, 7, 256),
+            (3, 16, 256),
+            (7, 7, 256),
+            (14, 7, 256),
+            (8, 8, 256),
+            (16, 16, 256),
+            (32, 16, 256),
+            (13, 13, 128),
+            (26, 13, 128),
+            (32, 32, 128),
+            (25, 25, 64),
+            (50, 25, 64),
+            (49, 49, 32),
+            (40, 40, 128),
+            (48, 48, 128),
+            (56, 56, 128),
+            (40, 40, 64),
+            (48, 48, 64),
+            (96, 48, 64),
+            (100, 50, 64),
+            (50, 50, 64),
+            (97, 97, 16),
+            (194, 97, 16),
+            (100, 100, 32),
+            (64, 64, 128),
+            (64, 64, 256),
+            (128, 128, 64),
+            (256, 256, 32),
+            (512, 512, 16),
+        ] {
+            let g = ConvGeometry {
+                batch: 1,
+                in_channels: c,
+                input: [side, side],
+                out_channels: o,
+                kernel: [3, 3],
+                stride: [1, 1],
+                padding: [1, 1, 1, 1],
+            };
+            let x = values(c * side * side, 1);
+            let weight = values(o * c * 9, 2);
+            let e = Epilogue {
+                relu: true,
+                ..Epilogue::default()
+            };
+            let (mut direct, mut wino, mut im2col) = (f64::MAX, f64::MAX, f64::MAX);
+            for _ in 0..30 {
+                let t = Instant::now();
+                std::hint::black_box(conv2d_with(isa, &x, &weight, &g, &e));
+                direct = direct.min(t.elapsed().as_secs_f64() * 1e3);
+                if winograd::applies(&g) {
+                    let t = Instant::now();
+                    std::hint::black_box(winograd::conv3x3(&x, &weight, &g, &e));
+                    wino = wino.min(t.elapsed().as_secs_f64() * 1e3);
+                }
+                let t = Instant::now();
+                std::hint::black_box(conv2d_im2col(&x, &weight, &g, &e));
+                im2col = im2col.min(t.elapsed().as_secs_f64() * 1e3);
+            }
+            let gmacs = (o * c * 9 * side * side) as f64 / 1e6;
+            println!(
+                "{c:>3} → {o:>3} at {side}²: direct {direct:.3} ms ({:.0} GMAC/s), Winograd \
+                 {}, im2col {im2col:.3} (direct {:.2}× the best product)",
+                gmacs / direct,
+                if wino < f64::MAX {
+                    format!("{wino:.3}")
+                } else {
+                    "-".into()
+                },
+                wino.min(im2col) / direct
+            );
+        }
+    }
+}
