@@ -246,7 +246,8 @@ mod tests {
         let device = Device::flex();
         for config in configs([5, 7]) {
             let mut layer = trained_like(config, &device);
-            let x = random([2, 5, 6, 7], &device);
+            // 11 wide: the U-Net's up-sampling runs prunus's direct kernel from 8 pixels on.
+            let x = random([2, 5, 6, 11], &device);
             for folded in [false, true] {
                 if folded {
                     layer.gate = None;
@@ -269,7 +270,7 @@ mod tests {
         let device = Device::flex().autodiff();
         for config in configs([4, 6]) {
             let layer = trained_like(config, &device);
-            let x = random([2, 4, 5, 6], &device).require_grad();
+            let x = random([2, 4, 5, 9], &device).require_grad();
             assert!(crate::cpu::conv_transpose2d_autodiff(&layer.conv, &x).is_some());
             let burns = layer.forward_burn(x.clone());
             let weights = random(burns.dims(), &device);

@@ -255,8 +255,8 @@ struct Row<'a> {
     relu: bool,
 }
 
-/// One register's worth of lanes and the operations the kernel needs.
-trait Lanes: Copy {
+/// One register's worth of lanes and the operations the kernels need.
+pub(super) trait Lanes: Copy {
     const N: usize;
     unsafe fn zero() -> Self;
     unsafe fn splat(v: f32) -> Self;
@@ -265,16 +265,19 @@ trait Lanes: Copy {
     /// `self · b + c`.
     unsafe fn mul_add(self, b: Self, c: Self) -> Self;
     unsafe fn max(self, b: Self) -> Self;
+    /// The lanes of `self` and `b` interleaved, `self[0], b[0], self[1], b[1], …`, as two
+    /// registers.
+    unsafe fn zip(self, b: Self) -> (Self, Self);
 }
 
 #[cfg(target_arch = "x86_64")]
-mod x86 {
+pub(super) mod x86 {
     use std::arch::x86_64::*;
 
     use super::Lanes;
 
     #[derive(Clone, Copy)]
-    pub(super) struct Avx2(__m256);
+    pub(in crate::cpu) struct Avx2(__m256);
 
     impl Lanes for Avx2 {
         const N: usize = 8;
@@ -310,10 +313,23 @@ mod x86 {
         unsafe fn max(self, b: Self) -> Self {
             Avx2(_mm256_max_ps(self.0, b.0))
         }
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn zip(self, b: Self) -> (Self, Self) {
+            // a0 b0 a1 b1 | a4 b4 a5 b5 and a2 b2 a3 b3 | a6 b6 a7 b7, then the halves in order.
+            let (lo, hi) = (
+                _mm256_unpacklo_ps(self.0, b.0),
+                _mm256_unpackhi_ps(self.0, b.0),
+            );
+            (
+                Avx2(_mm256_permute2f128_ps::<0x20>(lo, hi)),
+                Avx2(_mm256_permute2f128_ps::<0x31>(lo, hi)),
+            )
+        }
     }
 
     #[derive(Clone, Copy)]
-    pub(super) struct Avx512(__m512);
+    pub(in crate::cpu) struct Avx512(__m512);
 
     impl Lanes for Avx512 {
         const N: usize = 16;
@@ -348,6 +364,18 @@ mod x86 {
         #[target_feature(enable = "avx512f")]
         unsafe fn max(self, b: Self) -> Self {
             Avx512(_mm512_max_ps(self.0, b.0))
+        }
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn zip(self, b: Self) -> (Self, Self) {
+            // Index i < 16 picks self[i], 16 + i picks b[i].
+            let low = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+            let high =
+                _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+            (
+                Avx512(_mm512_permutex2var_ps(self.0, low, b.0)),
+                Avx512(_mm512_permutex2var_ps(self.0, high, b.0)),
+            )
         }
     }
 }
@@ -465,11 +493,12 @@ unsafe fn row_avx512(_: &Row) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::cpu::kernel::tests::{naive, values};
 
-    fn isas() -> Vec<Isa> {
+    /// The instruction sets this CPU has, best first.
+    pub(crate) fn isas() -> Vec<Isa> {
         let mut isas = Vec::new();
         #[cfg(target_arch = "x86_64")]
         {

@@ -185,12 +185,17 @@ fn conv_transpose2d_then(
     let x = contiguous(flex(input)?);
     let weight = contiguous(flex(&conv.weight.val())?);
     let epilogue = epilogue()?;
-    let mut out =
-        super::backward::conv2d_input_grad(weight.as_slice::<f32>()?, x.as_slice::<f32>()?, &g);
+    let (x, weight) = (x.as_slice::<f32>()?, weight.as_slice::<f32>()?);
     let [h, w] = g.input;
-    for (i, plane) in out.chunks_exact_mut(h * w).enumerate() {
-        epilogue.apply(i % g.in_channels, plane);
-    }
+    let out = if super::up::applies(&g) {
+        super::up::conv_transpose2x2(x, weight, &g, &epilogue)
+    } else {
+        let mut out = super::backward::conv2d_input_grad(weight, x, &g);
+        for (i, plane) in out.chunks_exact_mut(h * w).enumerate() {
+            epilogue.apply(i % g.in_channels, plane);
+        }
+        out
+    };
     Some(tensor(out, [g.batch, g.in_channels, h, w]))
 }
 

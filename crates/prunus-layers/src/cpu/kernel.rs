@@ -144,11 +144,26 @@ pub(crate) unsafe fn per_band(
 ) -> Vec<f32> {
     let [h, w] = g.input;
     let [oh, ow] = g.output().expect("checked by the caller");
-    let (image_len, out_image_len) = (g.in_channels * h * w, g.out_channels * oh * ow);
-    let out_len = g.batch * out_image_len;
+    let sizes = [g.in_channels * h * w, g.out_channels * oh * ow];
+    // SAFETY: the caller's contract.
+    unsafe { per_image_band(x, g.batch, sizes, bands, band) }
+}
+
+/// [`per_band`] for images of `sizes = [input, output]` values each.
+///
+/// # Safety
+/// As [`per_band`].
+pub(crate) unsafe fn per_image_band(
+    x: &[f32],
+    batch: usize,
+    [image_len, out_image_len]: [usize; 2],
+    bands: usize,
+    band: impl Fn(&[f32], *mut f32, usize, Parallelism) + Sync,
+) -> Vec<f32> {
+    let out_len = batch * out_image_len;
     let mut out: Vec<f32> = Vec::with_capacity(out_len);
     let dst = Out(out.as_mut_ptr());
-    run_tasks(g.batch * bands, |task, parallelism| {
+    run_tasks(batch * bands, |task, parallelism| {
         let (image, b) = (task / bands, task % bands);
         let x = &x[image * image_len..(image + 1) * image_len];
         // SAFETY: within `out_len`; what the task writes there is the caller's contract.

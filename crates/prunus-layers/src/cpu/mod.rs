@@ -22,6 +22,7 @@ mod flex;
 mod kernel;
 mod norm;
 mod pool;
+mod up;
 mod winograd;
 
 use std::sync::OnceLock;
