@@ -69,12 +69,14 @@ pub(crate) fn applies(g: &ConvGeometry) -> bool {
 /// `direct_vs_products` test, AVX-512 on Zen 4): it runs at ~100 G multiply-adds/s whatever the
 /// width, Winograd gains on it as channels grow. Up to 40 output channels it wins (2–3.7× at 3–16
 /// channels, 1.2–1.4× at 26–40; 1.0 at 32 → 16 on 256², 0.97 at 40 → 40 on 128²); on 32² and
-/// smaller images, where Winograd has few tiles, up to 100 (1.1–2.2×). Rows narrower than 32
-/// pixels leave lanes idle: there the products run.
+/// smaller images, where Winograd has few tiles, up to 100 (1.1–2.2×); on 3 input channels (a
+/// network's first layer, where `im2col` has 27 rows) whatever the output (1.3–2× at 32–64).
+/// Rows narrower than 32 pixels leave lanes idle: there the products run.
 fn narrow(g: &ConvGeometry) -> bool {
     let [oh, ow] = g.output().unwrap_or([0, 0]);
     let channels = |out: usize, input: usize| g.out_channels <= out && g.in_channels <= input;
-    ow >= 32 && (channels(40, 64) || (oh * ow <= 32 * 32 && channels(100, 200)))
+    ow >= 32
+        && (channels(40, 64) || g.in_channels <= 4 || (oh * ow <= 32 * 32 && channels(100, 200)))
 }
 
 /// `x` convolved with `weight` at stride 1, then `epilogue`, by the direct kernel with the best
@@ -581,6 +583,9 @@ pub(crate) mod tests {
         for (c, o, side) in [
             (3, 7, 256),
             (3, 16, 256),
+            (3, 32, 256),
+            (3, 64, 256),
+            (3, 64, 512),
             (7, 7, 256),
             (14, 7, 256),
             (8, 8, 256),
