@@ -246,7 +246,7 @@ mod tests {
                     layer.norm = None;
                 }
                 assert!(
-                    crate::cpu::gated_conv2d(&layer, &x).is_some(),
+                    crate::cpu::gated_conv2d(&layer, x).is_some(),
                     "prunus's kernel takes this layer"
                 );
                 let want = layer.forward_burn(x.clone());

@@ -102,11 +102,7 @@ pub(crate) fn conv2d_input_grad(weight: &[f32], dz: &[f32], g: &ConvGeometry) ->
 }
 
 /// [`conv2d_input_grad`] by products per band and `col2im`, whatever the geometry.
-pub(crate) fn conv2d_input_grad_products(
-    weight: &[f32],
-    dz: &[f32],
-    g: &ConvGeometry,
-) -> Vec<f32> {
+pub(crate) fn conv2d_input_grad_products(weight: &[f32], dz: &[f32], g: &ConvGeometry) -> Vec<f32> {
     let [h, w] = g.input;
     let [oh, ow] = g.output().expect("the kernel fits the padded input");
     let (k, pixels) = (g.depth(), oh * ow);

@@ -523,7 +523,9 @@ pub(crate) mod tests {
             eprintln!("no AVX2 or AVX-512 here: the direct kernel is not used");
             return;
         }
-        let cases: &[(usize, usize, [usize; 2], usize, [usize; 4])] = &[
+        // (input channels, output channels, input size, kernel, padding)
+        type Case = (usize, usize, [usize; 2], usize, [usize; 4]);
+        let cases: &[Case] = &[
             (3, 7, [20, 37], 3, [1, 1, 1, 1]),
             (7, 7, [16, 16], 3, [1, 1, 1, 1]),
             (13, 13, [9, 70], 3, [1, 1, 1, 1]),
