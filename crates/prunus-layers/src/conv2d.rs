@@ -127,6 +127,45 @@ impl GatedConv2d {
         self.forward_burn(input)
     }
 
+    /// The layer on `inputs` concatenated along the channels — a U-Net decoder's `[skip, up]` —
+    /// as `forward(Tensor::cat(inputs, 1))`. Where prunus's direct CPU kernel takes the layer
+    /// (Flex, inference, narrow layers) it reads the inputs where they are instead of copying
+    /// them into a concatenation first.
+    ///
+    /// # Shapes
+    /// - `inputs`: `[batch, channels_i, height, width]`, the same batch and size, the channels
+    ///   adding up to the layer's input channels
+    /// - output: as [`forward`](Self::forward)'s
+    ///
+    /// # Example
+    /// ```
+    /// use burn::tensor::{Device, Distribution, Tensor};
+    /// use prunus_layers::GatedConv2dConfig;
+    ///
+    /// let device = Device::flex();
+    /// let layer = GatedConv2dConfig::new([5, 4]).init(&device);
+    /// let skip = Tensor::<4>::random([1, 2, 8, 40], Distribution::Default, &device);
+    /// let up = Tensor::<4>::random([1, 3, 8, 40], Distribution::Default, &device);
+    /// let y = layer.forward_cat(vec![skip.clone(), up.clone()]);
+    /// let z = layer.forward(Tensor::cat(vec![skip, up], 1));
+    /// y.into_data().assert_approx_eq::<f32>(&z.into_data(), Default::default());
+    /// ```
+    pub fn forward_cat(&self, inputs: Vec<Tensor<4>>) -> Tensor<4> {
+        if let Some(y) = crate::cpu::gated_conv2d_cat(self, &inputs) {
+            let [batch, _, h, w] = inputs[0].dims();
+            let channels = inputs.iter().map(|x| x.dims()[1]).sum();
+            crate::record::note_conv(
+                &self.conv,
+                self.norm.as_ref(),
+                self.gate.as_ref(),
+                [batch, channels, h, w],
+                y.dims(),
+            );
+            return y;
+        }
+        self.forward(Tensor::cat(inputs, 1))
+    }
+
     /// [`forward`](Self::forward) by Burn's operations alone.
     pub(crate) fn forward_burn(&self, input: Tensor<4>) -> Tensor<4> {
         let dims = input.dims();

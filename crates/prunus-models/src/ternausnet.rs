@@ -235,6 +235,11 @@ impl DecoderBlock {
         self.up.forward(self.conv.forward(x))
     }
 
+    /// [`forward`](Self::forward) on `inputs` concatenated along the channels.
+    fn forward_cat(&self, inputs: Vec<Tensor<4>>) -> Tensor<4> {
+        self.up.forward(self.conv.forward_cat(inputs))
+    }
+
     fn widths(&self) -> [usize; 2] {
         [self.conv.channels()[1], self.up.channels()[1]]
     }
@@ -355,12 +360,12 @@ impl TernausNet {
         let conv4 = self.conv4.forward(self.conv4s.forward(pool(conv3.clone())));
         let conv5 = self.conv5.forward(self.conv5s.forward(pool(conv4.clone())));
         let center = self.center.forward(pool(conv5.clone()));
-        let cat = |decoder, skip| Tensor::cat(vec![decoder, skip], 1);
-        let dec5 = self.dec5.forward(cat(center, conv5));
-        let dec4 = self.dec4.forward(cat(dec5, conv4));
-        let dec3 = self.dec3.forward(cat(dec4, conv3));
-        let dec2 = self.dec2.forward(cat(dec3, conv2));
-        let dec1 = self.dec1.forward(cat(dec2, conv1));
+        // Each decoder level reads `[decoder, skip]`: concatenated, or read where they are.
+        let dec5 = self.dec5.forward_cat(vec![center, conv5]);
+        let dec4 = self.dec4.forward_cat(vec![dec5, conv4]);
+        let dec3 = self.dec3.forward_cat(vec![dec4, conv3]);
+        let dec2 = self.dec2.forward_cat(vec![dec3, conv2]);
+        let dec1 = self.dec1.forward_cat(vec![dec2, conv1]);
         prunus_layers::counted::conv2d(&self.head, dec1)
     }
 

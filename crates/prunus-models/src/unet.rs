@@ -332,9 +332,7 @@ impl UNet {
         for block in &self.decoder {
             let up = block.up.forward(x);
             let skip = skips.pop().expect("one skip per decoder level");
-            x = block
-                .conv2
-                .forward(block.conv1.forward(Tensor::cat(vec![skip, up], 1)));
+            x = block.conv2.forward(block.conv1.forward_cat(vec![skip, up]));
         }
         prunus_layers::counted::conv2d(&self.head, x)
     }

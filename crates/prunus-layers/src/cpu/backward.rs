@@ -89,14 +89,14 @@ pub(crate) fn conv2d_weight_grad(x: &[f32], dz: &[f32], g: &ConvGeometry) -> Vec
 ///
 /// At stride 1 this is itself a convolution — of `dz` by the weight flipped in space, input and
 /// output channels swapped, with padding `k − 1 − p` — and the forward kernel (Winograd where it
-/// applies) computes it; a 2×2 kernel at stride 2 is a U-Net's up-sampling, computed directly
+/// applies) computes it; a U-Net's or TernausNet's up-sampling is computed directly
 /// ([`super::up`]); otherwise products per band and `col2im`.
 pub(crate) fn conv2d_input_grad(weight: &[f32], dz: &[f32], g: &ConvGeometry) -> Vec<f32> {
     if let Some((flipped, transposed)) = as_convolution(weight, g) {
         return super::kernel::conv2d(dz, &flipped, &transposed, &Default::default());
     }
     if super::up::applies(g) {
-        return super::up::conv_transpose2x2(dz, weight, g, &Default::default());
+        return super::up::conv_transpose_up(dz, weight, g, &Default::default());
     }
     conv2d_input_grad_products(weight, dz, g)
 }

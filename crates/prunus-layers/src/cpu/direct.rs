@@ -14,7 +14,7 @@
 
 use std::ops::Range;
 
-use super::kernel::{ConvGeometry, Epilogue, per_band, with_scratch};
+use super::kernel::{ConvGeometry, Epilogue, per_task, with_scratch};
 
 /// The vector instructions the kernel is built for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,11 +86,26 @@ fn narrow(g: &ConvGeometry) -> bool {
 /// When the CPU has neither AVX-512 nor AVX2 + FMA, the stride is not 1, or a slice's length
 /// does not match the geometry.
 pub(crate) fn conv2d(x: &[f32], weight: &[f32], g: &ConvGeometry, epilogue: &Epilogue) -> Vec<f32> {
+    conv2d_cat(&[(x, g.in_channels)], weight, g, epilogue)
+}
+
+/// [`conv2d`] of the concatenation along the channels of `sources` (each `(values, channels)`,
+/// `[batch, channels, h, w]`), read where they are.
+///
+/// # Panics
+/// As [`conv2d`], and when the sources' channels do not add up to the geometry's.
+pub(crate) fn conv2d_cat(
+    sources: &[(&[f32], usize)],
+    weight: &[f32],
+    g: &ConvGeometry,
+    epilogue: &Epilogue,
+) -> Vec<f32> {
     let isa = Isa::detect().expect("the direct kernel needs AVX2 + FMA or AVX-512");
-    conv2d_with(isa, x, weight, g, epilogue)
+    conv2d_cat_with(isa, sources, weight, g, epilogue)
 }
 
 /// [`conv2d`] with the given instructions (which the CPU must have).
+#[cfg(test)]
 pub(crate) fn conv2d_with(
     isa: Isa,
     x: &[f32],
@@ -98,10 +113,25 @@ pub(crate) fn conv2d_with(
     g: &ConvGeometry,
     epilogue: &Epilogue,
 ) -> Vec<f32> {
+    conv2d_cat_with(isa, &[(x, g.in_channels)], weight, g, epilogue)
+}
+
+/// [`conv2d_cat`] with the given instructions (which the CPU must have).
+pub(crate) fn conv2d_cat_with(
+    isa: Isa,
+    sources: &[(&[f32], usize)],
+    weight: &[f32],
+    g: &ConvGeometry,
+    epilogue: &Epilogue,
+) -> Vec<f32> {
     assert_eq!(g.stride, [1, 1], "the direct kernel is for stride 1");
     let [h, w] = g.input;
-    let [oh, _] = g.output().expect("the kernel fits the padded input");
-    assert_eq!(x.len(), g.batch * g.in_channels * h * w, "input length");
+    let [oh, ow] = g.output().expect("the kernel fits the padded input");
+    let channels: usize = sources.iter().map(|&(_, c)| c).sum();
+    assert_eq!(channels, g.in_channels, "the sources' channels");
+    for &(x, c) in sources {
+        assert_eq!(x.len(), g.batch * c * h * w, "input length");
+    }
     assert_eq!(weight.len(), g.out_channels * g.depth(), "weight length");
     let plan = Plan::new(isa, g, weight, epilogue);
     let threads = rayon::current_num_threads().max(1);
@@ -110,13 +140,18 @@ pub(crate) fn conv2d_with(
     let max_rows = ((1 << 22) / (4 * g.in_channels * plan.width)).max(1);
     let rows_per_band = oh.div_ceil(bands_wanted).min(max_rows).max(1);
     let bands = oh.div_ceil(rows_per_band);
-    let run = |x: &[f32], image_out: *mut f32, b: usize, _| {
+    let run = |image: usize, b: usize, image_out: *mut f32, _| {
         let rows = b * rows_per_band..((b + 1) * rows_per_band).min(oh);
+        let planes = h * w;
+        let inputs: Vec<(&[f32], usize)> = sources
+            .iter()
+            .map(|&(x, c)| (&x[image * c * planes..(image + 1) * c * planes], c))
+            .collect();
         // SAFETY: this band writes its rows of every output channel of the image, and only them.
-        unsafe { plan.band(x, rows, image_out) };
+        unsafe { plan.band(&inputs, rows, image_out) };
     };
     // SAFETY: the bands cover every row of every image and output channel, once each.
-    unsafe { per_band(x, g, bands, run) }
+    unsafe { per_task(g.batch, g.out_channels * oh * ow, bands, run) }
 }
 
 /// One layer's call: its geometry, packed weights and per-channel affine map.
@@ -181,11 +216,17 @@ impl<'a> Plan<'a> {
     ///
     /// # Safety
     /// `out` points at the image's output `[out, oh, ow]`, valid for writes; the CPU has `isa`.
-    unsafe fn band(&self, x: &[f32], rows: Range<usize>, out: *mut f32) {
+    unsafe fn band(&self, inputs: &[(&[f32], usize)], rows: Range<usize>, out: *mut f32) {
         let g = self.g;
         let padded_rows = rows.len() + g.kernel[0] - 1;
         with_scratch(g.in_channels * padded_rows * self.width, |band| {
-            pad(x, g, rows.start, padded_rows, self.width, band);
+            let mut first = 0;
+            for &(x, channels) in inputs {
+                let len = channels * padded_rows * self.width;
+                let dst = &mut band[first..first + len];
+                pad(x, channels, g, rows.start, padded_rows, self.width, dst);
+                first += len;
+            }
             let [oh, ow] = g.output().expect("checked by conv2d_with");
             for (r, y) in rows.enumerate() {
                 for (channels, offset) in &self.blocks {
@@ -216,12 +257,20 @@ impl<'a> Plan<'a> {
     }
 }
 
-/// Input rows `first..first + rows` (padded coordinates) of every channel into `band`
-/// (`[in][rows][width]`), with the zero padding around them.
-fn pad(x: &[f32], g: &ConvGeometry, first: usize, rows: usize, width: usize, band: &mut [f32]) {
+/// Input rows `first..first + rows` (padded coordinates) of every channel of `x` (`channels`
+/// planes) into `band` (`[channels][rows][width]`), with the zero padding around them.
+fn pad(
+    x: &[f32],
+    channels: usize,
+    g: &ConvGeometry,
+    first: usize,
+    rows: usize,
+    width: usize,
+    band: &mut [f32],
+) {
     let [h, w] = g.input;
     let [pt, pl, _, _] = g.padding;
-    for c in 0..g.in_channels {
+    for c in 0..channels {
         let plane = &x[c * h * w..(c + 1) * h * w];
         for r in 0..rows {
             let dst = &mut band[(c * rows + r) * width..(c * rows + r + 1) * width];
@@ -568,6 +617,37 @@ pub(crate) mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn reads_concatenated_sources_where_they_are() {
+        let Some(isa) = Isa::detect() else {
+            return;
+        };
+        let g = ConvGeometry {
+            batch: 2,
+            in_channels: 7,
+            input: [6, 35],
+            out_channels: 5,
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [1, 1, 1, 1],
+        };
+        let plane = 6 * 35;
+        let (a, b) = (values(2 * 3 * plane, 1), values(2 * 4 * plane, 2));
+        // The concatenation, image by image: a's 3 channels, then b's 4.
+        let mut cat = Vec::new();
+        for image in 0..2 {
+            cat.extend_from_slice(&a[image * 3 * plane..(image + 1) * 3 * plane]);
+            cat.extend_from_slice(&b[image * 4 * plane..(image + 1) * 4 * plane]);
+        }
+        let weight = values(5 * g.depth(), 3);
+        let e = Epilogue {
+            relu: true,
+            ..Epilogue::default()
+        };
+        let got = conv2d_cat_with(isa, &[(&a, 3), (&b, 4)], &weight, &g, &e);
+        assert_eq!(got, conv2d_with(isa, &cat, &weight, &g, &e));
     }
 
     /// The direct kernel against `im2col` and Winograd on the narrow layers of pruned networks,

@@ -38,6 +38,47 @@ pub(crate) fn gated_conv2d(layer: &GatedConv2d, input: &Tensor<4>) -> Option<Ten
     conv2d_then(&layer.conv, input, epilogue)
 }
 
+/// `y = act(gate · norm(conv(cat(inputs))))` of a gated convolution on inputs concatenated
+/// along the channels, read where they are, by prunus's direct kernel; `None` where it does not
+/// take the layer (the caller then concatenates).
+pub(crate) fn gated_conv2d_cat(layer: &GatedConv2d, inputs: &[Tensor<4>]) -> Option<Tensor<4>> {
+    if !cpu_kernels() {
+        return None;
+    }
+    let [batch, _, h, w] = inputs.first()?.dims();
+    let mut channels = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        let [b, c, ih, iw] = input.dims();
+        if [b, ih, iw] != [batch, h, w] {
+            return None;
+        }
+        channels.push(c);
+    }
+    let geometry = geometry(&layer.conv, [batch, channels.iter().sum(), h, w])?;
+    if !super::direct::applies(&geometry) {
+        return None;
+    }
+    let tensors = inputs
+        .iter()
+        .map(|x| flex(x).map(contiguous))
+        .collect::<Option<Vec<_>>>()?;
+    let sources = tensors
+        .iter()
+        .zip(&channels)
+        .map(|(t, &c)| Some((t.as_slice::<f32>()?, c)))
+        .collect::<Option<Vec<_>>>()?;
+    let weight = contiguous(flex(&layer.conv.weight.val())?);
+    let epilogue = epilogue(
+        layer.conv.bias.as_ref(),
+        layer.norm.as_ref(),
+        layer.gate.as_ref(),
+        layer.activation,
+    )?;
+    let out = super::direct::conv2d_cat(&sources, weight.as_slice::<f32>()?, &geometry, &epilogue);
+    let [oh, ow] = geometry.output()?;
+    Some(tensor(out, [batch, geometry.out_channels, oh, ow]))
+}
+
 /// A plain convolution by prunus's kernel — without autodiff in one pass with its bias, with
 /// autodiff as a differentiable operation — or `None` where the kernel does not apply.
 pub(crate) fn conv2d(conv: &Conv2d, input: &Tensor<4>) -> Option<Tensor<4>> {
@@ -188,7 +229,7 @@ fn conv_transpose2d_then(
     let (x, weight) = (x.as_slice::<f32>()?, weight.as_slice::<f32>()?);
     let [h, w] = g.input;
     let out = if super::up::applies(&g) {
-        super::up::conv_transpose2x2(x, weight, &g, &epilogue)
+        super::up::conv_transpose_up(x, weight, &g, &epilogue)
     } else {
         let mut out = super::backward::conv2d_input_grad(weight, x, &g);
         for (i, plane) in out.chunks_exact_mut(h * w).enumerate() {

@@ -160,15 +160,38 @@ pub(crate) unsafe fn per_image_band(
     bands: usize,
     band: impl Fn(&[f32], *mut f32, usize, Parallelism) + Sync,
 ) -> Vec<f32> {
+    let task = |image: usize, b: usize, image_out: *mut f32, parallelism: Parallelism| {
+        band(
+            &x[image * image_len..(image + 1) * image_len],
+            image_out,
+            b,
+            parallelism,
+        )
+    };
+    // SAFETY: the caller's contract.
+    unsafe { per_task(batch, out_image_len, bands, task) }
+}
+
+/// Runs `task(image, b, image_out, parallelism)` for every image and band `b` in `0..bands` (in
+/// parallel or not, as [`run_tasks`] decides) and returns the output, `out_image_len` values per
+/// image; `image_out` points at the image's.
+///
+/// # Safety
+/// As [`per_band`].
+pub(crate) unsafe fn per_task(
+    batch: usize,
+    out_image_len: usize,
+    bands: usize,
+    task: impl Fn(usize, usize, *mut f32, Parallelism) + Sync,
+) -> Vec<f32> {
     let out_len = batch * out_image_len;
     let mut out: Vec<f32> = Vec::with_capacity(out_len);
     let dst = Out(out.as_mut_ptr());
-    run_tasks(batch * bands, |task, parallelism| {
-        let (image, b) = (task / bands, task % bands);
-        let x = &x[image * image_len..(image + 1) * image_len];
+    run_tasks(batch * bands, |t, parallelism| {
+        let (image, b) = (t / bands, t % bands);
         // SAFETY: within `out_len`; what the task writes there is the caller's contract.
         let image_out = unsafe { dst.get().add(image * out_image_len) };
-        band(x, image_out, b, parallelism);
+        task(image, b, image_out, parallelism);
     });
     // SAFETY: the caller's contract: every element was written.
     unsafe { out.set_len(out_len) };

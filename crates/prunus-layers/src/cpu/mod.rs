@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 #[cfg(feature = "flex")]
 pub(crate) use flex::{
     conv_transpose2d, conv_transpose2d_autodiff, conv2d, conv2d_autodiff, gated_conv_transpose2d,
-    gated_conv2d, max_pool2d, norm_gate_act_autodiff,
+    gated_conv2d, gated_conv2d_cat, max_pool2d, norm_gate_act_autodiff,
 };
 
 /// 0: not decided yet (read `PRUNUS_CPU_KERNELS`), 1: on, 2: off.
@@ -96,6 +96,15 @@ pub(crate) fn norm_gate_act_autodiff(
     _norm: Option<&burn::nn::BatchNorm>,
     _gate: Option<&burn::module::Param<burn::tensor::Tensor<1>>>,
     _activation: crate::Activation,
+) -> Option<burn::tensor::Tensor<4>> {
+    None
+}
+
+/// Without the `flex` feature there is no Flex tensor to take over.
+#[cfg(not(feature = "flex"))]
+pub(crate) fn gated_conv2d_cat(
+    _layer: &crate::GatedConv2d,
+    _inputs: &[burn::tensor::Tensor<4>],
 ) -> Option<burn::tensor::Tensor<4>> {
     None
 }
