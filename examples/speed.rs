@@ -6,12 +6,14 @@
 //! cargo run --release --example speed                      # every case, flex
 //! cargo run --release --example speed -- --only unet16     # cases whose name contains unet16
 //! cargo run --release --example speed -- --json cases.json # also write cases and timings
+//! cargo run --release --example speed -- --paired --runs 15  # realised speed-ups of pruning
 //! ```
 //!
 //! Options: `--device NAME` (flex), `--runs N` timed repetitions per case (median taken; 5),
 //! `--only TEXT` (cases whose name contains it, and the unpruned networks of the pruned ones),
 //! `--case NAME` (that case alone), `--json FILE`,
-//! `--list` (cases without timing them), `--no-train`, `--no-pruned`.
+//! `--list` (cases without timing them), `--no-train`, `--no-pruned`, `--paired` (each pruned
+//! case against its unpruned network, timed in alternation: the realised speed-ups).
 //!
 //! Forward cases run batch 1 with gates and BatchNorms folded (as `prunus bench` and the report
 //! measure latency); pruned cases keep the same share of every channel group, bisected so that
@@ -60,6 +62,10 @@ struct Args {
     /// Leave out the pruned cases.
     #[arg(long)]
     no_pruned: bool,
+    /// Time each pruned case against its unpruned network in alternation (unpruned, pruned,
+    /// unpruned, …) and print the realised speed-ups: both medians see the same machine.
+    #[arg(long)]
+    paired: bool,
 }
 
 fn main() {
@@ -199,22 +205,67 @@ fn median(mut times: Vec<f64>) -> f64 {
     times[times.len() / 2]
 }
 
-/// Median ms of one folded forward pass, its output read back.
-fn time_forward(
+/// A timer of one folded forward pass of the case's network, its output read back (ms), warmed
+/// up by two passes.
+fn forward_timer(
     case: &Case,
-    runs: usize,
     device: &Device,
-) -> Result<f64, Box<dyn std::error::Error>> {
+) -> Result<impl Fn() -> f64, Box<dyn std::error::Error>> {
     let net = fold_for_inference(case.architecture.init(device)?)?;
     let x = Tensor::<4>::random(case.input, Distribution::Default, device);
-    let once = || {
+    let once = move || {
         let start = Instant::now();
         let _ = net.forward(x.clone()).into_data();
         start.elapsed().as_secs_f64() * 1e3
     };
     once();
     once();
+    Ok(once)
+}
+
+/// Median ms of one folded forward pass, its output read back.
+fn time_forward(
+    case: &Case,
+    runs: usize,
+    device: &Device,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    let once = forward_timer(case, device)?;
     Ok(median((0..runs).map(|_| once()).collect()))
+}
+
+/// Every pruned case timed in alternation with its unpruned network; a markdown table of the
+/// medians, the realised speed-up and its share of the multiply-add ratio.
+fn paired(all: &[Case], runs: usize, device: &Device) -> Result<(), Box<dyn std::error::Error>> {
+    println!("| pruned case | MAC ratio | unpruned ms | pruned ms | speed-up | ÷ MAC ratio |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for case in all {
+        let Some(base) = &case.pruned_from else {
+            continue;
+        };
+        let Some(unpruned) = all.iter().find(|c| &c.name == base) else {
+            continue;
+        };
+        let (a, b) = (
+            forward_timer(unpruned, device)?,
+            forward_timer(case, device)?,
+        );
+        let (mut ta, mut tb) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
+        for _ in 0..runs {
+            ta.push(a());
+            tb.push(b());
+        }
+        let (ma, mb) = (median(ta), median(tb));
+        let size = case.input[2];
+        let ratio =
+            macs(&unpruned.architecture, size)? as f64 / macs(&case.architecture, size)? as f64;
+        println!(
+            "| {} | {ratio:.2} | {ma:.1} | {mb:.1} | {:.2} | {:.2} |",
+            case.name,
+            ma / mb,
+            ma / mb / ratio
+        );
+    }
+    Ok(())
 }
 
 /// Median ms of one Adam step of the gated network, the loss read back.
@@ -262,8 +313,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         &chosen,
         exact.is_none(),
     )?;
-    let mut rows = Vec::new();
     println!("device: {}", prunus::device_label(&device));
+    if args.paired {
+        return paired(&all, runs, &device);
+    }
+    let mut rows = Vec::new();
     println!(
         "{:<24} {:>9} {:>10} {:>10}",
         "case", "GMACs", "ms", "GMAC/s"
