@@ -67,16 +67,21 @@ pub(crate) fn applies(g: &ConvGeometry) -> bool {
 
 /// Where the direct kernel measured faster than `im2col` and Winograd (the ignored
 /// `direct_vs_products` test, AVX-512 on Zen 4): it runs at ~100 G multiply-adds/s whatever the
-/// width, Winograd gains on it as channels grow. Up to 40 output channels it wins (2–3.7× at 3–16
-/// channels, 1.2–1.4× at 26–40; 1.0 at 32 → 16 on 256², 0.97 at 40 → 40 on 128²); on 32² and
-/// smaller images, where Winograd has few tiles, up to 100 (1.1–2.2×); on 3 input channels (a
-/// network's first layer, where `im2col` has 27 rows) whatever the output (1.3–2× at 32–64).
-/// Rows narrower than 32 pixels leave lanes idle: there the products run.
+/// width, Winograd gains on it as channels grow and as images grow (more tiles per product). Up
+/// to 40 output channels it wins (2–3.7× at 3–16 channels, 1.2–1.4× at 26–40; 1.0 at 32 → 16 on
+/// 256², 0.94–0.97 at 40 → 40 on 128²); on 64² images up to 48 (1.1–1.6× at 21–48 → 41–48,
+/// 0.83 at 82 → 41), on 32² and smaller up to 100 (1.0–2.2×); on 3 input channels (a network's
+/// first layer, where `im2col` has 27 rows) whatever the output (1.3–2× at 32–64). Rows narrower
+/// than 32 pixels leave lanes idle: there the products run.
 fn narrow(g: &ConvGeometry) -> bool {
     let [oh, ow] = g.output().unwrap_or([0, 0]);
     let channels = |out: usize, input: usize| g.out_channels <= out && g.in_channels <= input;
+    let pixels = oh * ow;
     ow >= 32
-        && (channels(40, 64) || g.in_channels <= 4 || (oh * ow <= 32 * 32 && channels(100, 200)))
+        && (channels(40, 64)
+            || g.in_channels <= 4
+            || (pixels <= 64 * 64 && channels(48, 64))
+            || (pixels <= 32 * 32 && channels(100, 200)))
 }
 
 /// `x` convolved with `weight` at stride 1, then `epilogue`, by the direct kernel with the best
@@ -685,7 +690,15 @@ pub(crate) mod tests {
             (48, 48, 128),
             (56, 56, 128),
             (40, 40, 64),
+            (21, 41, 64),
+            (41, 41, 64),
+            (82, 41, 64),
             (48, 48, 64),
+            (41, 41, 128),
+            (40, 80, 128),
+            (32, 64, 128),
+            (21, 41, 128),
+            (16, 32, 256),
             (96, 48, 64),
             (100, 50, 64),
             (50, 50, 64),
