@@ -178,14 +178,13 @@ struct Plan<'a> {
 impl<'a> Plan<'a> {
     fn new(isa: Isa, g: &'a ConvGeometry, weight: &[f32], epilogue: &Epilogue) -> Self {
         let (o, depth) = (g.out_channels, g.depth());
-        let count = o.div_ceil(isa.max_block()).max(1);
-        let mut blocks = Vec::with_capacity(count);
-        let mut start = 0;
-        for i in 0..count {
-            let len = o / count + usize::from(i < o % count);
-            blocks.push((start..start + len, start * depth));
-            start += len;
-        }
+        let blocks: Vec<_> = channel_blocks(o, isa.max_block())
+            .into_iter()
+            .map(|range| {
+                let offset = range.start * depth;
+                (range, offset)
+            })
+            .collect();
         let mut weights = vec![0.0f32; o * depth];
         for (range, offset) in &blocks {
             let n = range.len();
@@ -198,13 +197,7 @@ impl<'a> Plan<'a> {
                 }
             }
         }
-        let affine = (0..o)
-            .map(|c| {
-                let a = epilogue.scale.as_ref().map_or(1.0, |s| s[c]);
-                let b = epilogue.shift.as_ref().map_or(0.0, |s| s[c]);
-                (a, b)
-            })
-            .collect();
+        let affine = epilogue.affine(o);
         let [_, ow] = g.output().expect("checked by conv2d_with");
         Plan {
             isa,
@@ -260,6 +253,20 @@ impl<'a> Plan<'a> {
             }
         });
     }
+}
+
+/// `channels` output channels in as few blocks of at most `most` as possible, their sizes
+/// differing by one at most (7 in blocks of 6 is 4 + 3, not 6 + 1).
+pub(super) fn channel_blocks(channels: usize, most: usize) -> Vec<Range<usize>> {
+    let count = channels.div_ceil(most.max(1));
+    let mut start = 0;
+    (0..count)
+        .map(|i| {
+            let len = channels / count + usize::from(i < channels % count);
+            start += len;
+            start - len..start
+        })
+        .collect()
 }
 
 /// Input rows `first..first + rows` (padded coordinates) of every channel of `x` (`channels`
@@ -622,6 +629,16 @@ pub(crate) mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn channel_blocks_are_as_few_and_as_even_as_can_be() {
+        assert_eq!(channel_blocks(7, 6), [0..4, 4..7]);
+        assert_eq!(channel_blocks(13, 6), [0..5, 5..9, 9..13]);
+        assert_eq!(channel_blocks(12, 12).len(), 1);
+        assert_eq!(channel_blocks(12, 12)[0], 0..12);
+        assert_eq!(channel_blocks(25, 12), [0..9, 9..17, 17..25]);
+        assert!(channel_blocks(0, 6).is_empty());
     }
 
     #[test]

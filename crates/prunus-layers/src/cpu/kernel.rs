@@ -65,6 +65,17 @@ pub(crate) struct Epilogue {
 }
 
 impl Epilogue {
+    /// `(scale, shift)` of each of `channels` output channels.
+    pub(crate) fn affine(&self, channels: usize) -> Vec<(f32, f32)> {
+        (0..channels)
+            .map(|c| {
+                let a = self.scale.as_ref().map_or(1.0, |s| s[c]);
+                let b = self.shift.as_ref().map_or(0.0, |s| s[c]);
+                (a, b)
+            })
+            .collect()
+    }
+
     /// Maps `values`, all of output channel `channel`, in place.
     pub(crate) fn apply(&self, channel: usize, values: &mut [f32]) {
         let a = self.scale.as_ref().map_or(1.0, |s| s[channel]);

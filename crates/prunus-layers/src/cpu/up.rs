@@ -14,7 +14,7 @@
 
 use std::ops::Range;
 
-use super::direct::{Isa, Lanes};
+use super::direct::{Isa, Lanes, channel_blocks};
 use super::kernel::{ConvGeometry, Epilogue, per_image_band, with_scratch};
 
 /// The up-sampling layers the kernel computes.
@@ -141,13 +141,13 @@ impl Plan {
             Kind::Two => &[0, 1, 2, 3],
             Kind::Three => &[4, 5, 3, 7, 1, 8, 6, 2, 0],
         };
-        let count = o.div_ceil(most).max(1);
-        let (mut blocks, mut start) = (Vec::with_capacity(count), 0);
-        for i in 0..count {
-            let len = o / count + usize::from(i < o % count);
-            blocks.push((start..start + len, start * c * taps));
-            start += len;
-        }
+        let blocks: Vec<_> = channel_blocks(o, most)
+            .into_iter()
+            .map(|range| {
+                let offset = range.start * c * taps;
+                (range, offset)
+            })
+            .collect();
         let mut weights = vec![0.0f32; c * o * taps];
         for (range, offset) in &blocks {
             let n = range.len();
@@ -161,13 +161,7 @@ impl Plan {
                 }
             }
         }
-        let affine = (0..o)
-            .map(|ch| {
-                let a = epilogue.scale.as_ref().map_or(1.0, |s| s[ch]);
-                let b = epilogue.shift.as_ref().map_or(0.0, |s| s[ch]);
-                (a, b)
-            })
-            .collect();
+        let affine = epilogue.affine(o);
         Plan {
             isa,
             kind,
