@@ -233,7 +233,7 @@ fn col2im(columns: &[f32], g: &ConvGeometry, rows: std::ops::Range<usize>, dx: &
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpu::kernel::tests::values;
+    use crate::cpu::kernel::tests::{close, values};
 
     /// The gradients by definition: every output position's gradient times the input or weight
     /// value it multiplied.
@@ -272,16 +272,6 @@ mod tests {
         }
         let f = |v: Vec<f64>| v.into_iter().map(|v| v as f32).collect();
         (f(dx), f(dw))
-    }
-
-    fn close(got: &[f32], want: &[f32], what: &str) {
-        assert_eq!(got.len(), want.len(), "{what}");
-        for (i, (a, b)) in got.iter().zip(want).enumerate() {
-            assert!(
-                (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
-                "{what} at {i}: {a} vs {b}"
-            );
-        }
     }
 
     #[test]

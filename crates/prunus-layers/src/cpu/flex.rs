@@ -27,15 +27,17 @@ fn host(tensor: Tensor<1>) -> Option<Vec<f32>> {
 /// `y = act(gate · norm(conv(x)))` of a gated convolution by prunus's kernel, or `None` where the
 /// kernel does not apply (the caller then runs Burn's operations).
 pub(crate) fn gated_conv2d(layer: &GatedConv2d, input: &Tensor<4>) -> Option<Tensor<4>> {
-    let epilogue = || {
-        epilogue(
-            layer.conv.bias.as_ref(),
-            layer.norm.as_ref(),
-            layer.gate.as_ref(),
-            layer.activation,
-        )
-    };
-    conv2d_then(&layer.conv, input, epilogue)
+    conv2d_then(&layer.conv, input, || gated_epilogue(layer))
+}
+
+/// A gated convolution's bias, BatchNorm, gate and activation as one per-channel map.
+fn gated_epilogue(layer: &GatedConv2d) -> Option<Epilogue> {
+    epilogue(
+        layer.conv.bias.as_ref(),
+        layer.norm.as_ref(),
+        layer.gate.as_ref(),
+        layer.activation,
+    )
 }
 
 /// `y = act(gate · norm(conv(cat(inputs))))` of a gated convolution on inputs concatenated
@@ -68,12 +70,7 @@ pub(crate) fn gated_conv2d_cat(layer: &GatedConv2d, inputs: &[Tensor<4>]) -> Opt
         .map(|(t, &c)| Some((t.as_slice::<f32>()?, c)))
         .collect::<Option<Vec<_>>>()?;
     let weight = contiguous(flex(&layer.conv.weight.val())?);
-    let epilogue = epilogue(
-        layer.conv.bias.as_ref(),
-        layer.norm.as_ref(),
-        layer.gate.as_ref(),
-        layer.activation,
-    )?;
+    let epilogue = gated_epilogue(layer)?;
     let out = super::direct::conv2d_cat(&sources, weight.as_slice::<f32>()?, &geometry, &epilogue);
     let [oh, ow] = geometry.output()?;
     Some(tensor(out, [batch, geometry.out_channels, oh, ow]))

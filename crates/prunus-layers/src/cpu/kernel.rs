@@ -423,6 +423,17 @@ pub(crate) mod tests {
         out
     }
 
+    /// `got` equals `want` to within 1e-4, relative beyond 1; `what` names the case.
+    pub(crate) fn close(got: &[f32], want: &[f32], what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}");
+        for (i, (a, b)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                "{what} at {i}: {a} vs {b}"
+            );
+        }
+    }
+
     /// Deterministic values in [-1, 1).
     pub(crate) fn values(n: usize, seed: u64) -> Vec<f32> {
         let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -442,13 +453,7 @@ pub(crate) mod tests {
         let weight = values(g.out_channels * g.depth(), 2);
         let got = conv2d_im2col(&x, &weight, &g, &e);
         let want = naive(&x, &weight, &g, &e);
-        assert_eq!(got.len(), want.len());
-        for (i, (a, b)) in got.iter().zip(&want).enumerate() {
-            assert!(
-                (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
-                "{g:?} at {i}: {a} vs {b}"
-            );
-        }
+        close(&got, &want, &format!("{g:?}"));
     }
 
     fn geometry(

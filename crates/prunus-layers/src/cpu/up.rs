@@ -14,7 +14,7 @@
 
 use std::ops::Range;
 
-use super::direct::{Isa, Lanes, channel_blocks};
+use super::direct::{Isa, Lanes, channel_blocks, pad};
 use super::kernel::{ConvGeometry, Epilogue, per_image_band, with_scratch};
 
 /// The up-sampling layers the kernel computes.
@@ -130,11 +130,8 @@ impl Plan {
         weight: &[f32],
         epilogue: &Epilogue,
     ) -> Self {
-        // Four accumulators per channel: 24 of AVX-512's 32 registers, 12 of AVX2's 16.
-        let (most, lanes) = match isa {
-            Isa::Avx2 => (3, 8),
-            Isa::Avx512 => (6, 16),
-        };
+        // Four accumulators per channel: one register of pixels, four phases.
+        let (most, lanes) = (isa.accumulators() / 4, isa.lanes());
         let taps = kind.taps();
         // The phases' taps, as indices of the 3×3 kernel (row-major).
         let order: &[usize] = match kind {
@@ -184,18 +181,16 @@ impl Plan {
         // The band's rows and the one below it (the 3×3 kernel's second input row), zero-padded.
         let padded_rows = rows.len() + 1;
         with_scratch(self.in_channels * padded_rows * self.width, |band| {
-            for c in 0..self.in_channels {
-                for r in 0..padded_rows {
-                    let dst = &mut band[(c * padded_rows + r) * self.width..][..self.width];
-                    let y = rows.start + r;
-                    if y >= h {
-                        dst.fill(0.0);
-                        continue;
-                    }
-                    dst[..w].copy_from_slice(&x[(c * h + y) * w..][..w]);
-                    dst[w..].fill(0.0);
-                }
-            }
+            let padded = rows.start..rows.start + padded_rows;
+            pad(
+                x,
+                self.in_channels,
+                [h, w],
+                [0, 0],
+                padded,
+                self.width,
+                band,
+            );
             for (r, y) in rows.enumerate() {
                 for (channels, offset) in &self.blocks {
                     let task = UpRow {
@@ -367,7 +362,7 @@ mod tests {
     use super::*;
     use crate::cpu::backward::conv2d_input_grad_products;
     use crate::cpu::direct::tests::isas;
-    use crate::cpu::kernel::tests::values;
+    use crate::cpu::kernel::tests::{close, values};
 
     /// The convolution a 2×2 (`k = 2`) or TernausNet's 3×3 (`k = 3`) up-sampling of `c → o`
     /// channels from `[h, w]` is the adjoint of.
@@ -414,13 +409,7 @@ mod tests {
                 for (i, p) in want.chunks_exact_mut(plane).enumerate() {
                     e.apply(i % o, p);
                 }
-                assert_eq!(got.len(), want.len());
-                for (i, (a, b)) in got.iter().zip(&want).enumerate() {
-                    assert!(
-                        (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
-                        "{isa:?} {g:?} at {i}: {a} vs {b}"
-                    );
-                }
+                close(&got, &want, &format!("{isa:?} {g:?}"));
             }
         }
         // An output not twice the input (no output padding), other padding, rows too short.

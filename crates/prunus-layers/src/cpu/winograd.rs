@@ -17,12 +17,6 @@ const BAND_BYTES: usize = 4 << 20;
 /// Fewest tiles in a band (unless the image has fewer).
 const MIN_BAND_TILES: usize = 128;
 
-/// Whether the CPU has AVX2 and FMA (the standard library caches the answer).
-#[cfg(target_arch = "x86_64")]
-fn avx2() -> bool {
-    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-}
-
 /// Whether F(2×2, 3×3) applies and pays: a 3×3 kernel at stride 1, channels wide enough that the
 /// products outweigh the transforms (measured by the ignored `winograd_vs_im2col` test: with the
 /// transforms built for AVX2, 1.2× faster than `im2col` at 8 channels, 1.1× at 16, 1.7× at 64).
@@ -145,7 +139,7 @@ unsafe fn transform_output(
     epilogue: &Epilogue,
 ) {
     #[cfg(target_arch = "x86_64")]
-    if avx2() {
+    if super::direct::Isa::Avx2.available() {
         // SAFETY: the CPU has AVX2 and FMA; the rest is the caller's contract.
         unsafe { transform_output_avx2(m, g, tile_rows, out, epilogue) };
         return;
@@ -232,7 +226,7 @@ unsafe fn transform_output_body(
 /// combination is split into the four columns of every tile (`· B`).
 fn transform_input(x: &[f32], g: &ConvGeometry, tile_rows: std::ops::Range<usize>, v: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if avx2() {
+    if super::direct::Isa::Avx2.available() {
         // SAFETY: the CPU has AVX2 and FMA.
         unsafe { transform_input_avx2(x, g, tile_rows, v) };
         return;
@@ -320,7 +314,7 @@ fn transform_input_body(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpu::kernel::tests::{naive, values};
+    use crate::cpu::kernel::tests::{close, naive, values};
 
     #[test]
     fn matches_the_definition_for_odd_and_even_sizes_and_any_padding() {
@@ -350,13 +344,7 @@ mod tests {
             let weight = values(24 * 17 * 9, 2);
             let got = conv3x3(&x, &weight, &g, &epilogue);
             let want = naive(&x, &weight, &g, &epilogue);
-            assert_eq!(got.len(), want.len());
-            for (i, (a, b)) in got.iter().zip(&want).enumerate() {
-                assert!(
-                    (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
-                    "{g:?} at {i}: {a} vs {b}"
-                );
-            }
+            close(&got, &want, &format!("{g:?}"));
         }
     }
 
