@@ -68,7 +68,7 @@ impl Isa {
     }
 
     /// Most output channels a block keeps in registers: two registers of pixels each.
-    fn max_block(self) -> usize {
+    pub(super) fn max_block(self) -> usize {
         self.accumulators() / 2
     }
 }
@@ -266,12 +266,7 @@ impl<'a> Plan<'a> {
                         relu: self.relu,
                     };
                     // SAFETY: the CPU has `isa` (the caller's contract); `task` is in bounds.
-                    unsafe {
-                        match self.isa {
-                            Isa::Avx2 => row_avx2(&task),
-                            Isa::Avx512 => row_avx512(&task),
-                        }
-                    }
+                    unsafe { run_row(self.isa, &task) };
                 }
             }
         });
@@ -321,23 +316,38 @@ pub(super) fn pad(
 }
 
 /// One output row of one block of output channels.
-struct Row<'a> {
+pub(super) struct Row<'a> {
     /// The padded input at this output row: channel `c`, kernel row `ky`, column `x` at
     /// `c · channel_stride + ky · width + x`.
-    input: *const f32,
-    channel_stride: usize,
-    width: usize,
-    in_channels: usize,
-    kernel: [usize; 2],
+    pub(super) input: *const f32,
+    pub(super) channel_stride: usize,
+    pub(super) width: usize,
+    pub(super) in_channels: usize,
+    pub(super) kernel: [usize; 2],
     /// The block's weights, `[in][kh][kw][block]`.
-    weights: *const f32,
+    pub(super) weights: *const f32,
     /// Output channel `j` of the block, this row, at `out + j · out_stride`.
-    out: *mut f32,
-    out_stride: usize,
-    ow: usize,
+    pub(super) out: *mut f32,
+    pub(super) out_stride: usize,
+    pub(super) ow: usize,
     /// `(scale, shift)` of the block's channels.
-    affine: &'a [(f32, f32)],
-    relu: bool,
+    pub(super) affine: &'a [(f32, f32)],
+    pub(super) relu: bool,
+}
+
+/// Runs one row of one block (of at most [`Isa::max_block`] channels) with `isa`.
+///
+/// # Safety
+/// The CPU has `isa`; `task`'s pointers cover what it describes, the input rows at least `ow`
+/// rounded up to 4 registers, plus the kernel's overhang, wide.
+pub(super) unsafe fn run_row(isa: Isa, task: &Row) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        match isa {
+            Isa::Avx2 => row_avx2(task),
+            Isa::Avx512 => row_avx512(task),
+        }
+    }
 }
 
 /// One register's worth of lanes and the operations the kernels need.
@@ -730,6 +740,17 @@ pub(crate) mod tests {
             (128, 128, 64),
             (256, 256, 32),
             (512, 512, 16),
+            (25, 49, 64),
+            (49, 49, 64),
+            (98, 49, 64),
+            (49, 97, 32),
+            (97, 97, 32),
+            (128, 128, 128),
+            (128, 64, 128),
+            (256, 128, 64),
+            (256, 256, 64),
+            (64, 128, 128),
+            (96, 96, 128),
         ] {
             let g = ConvGeometry {
                 batch: 1,
@@ -747,10 +768,22 @@ pub(crate) mod tests {
                 ..Epilogue::default()
             };
             let (mut direct, mut wino, mut im2col) = (f64::MAX, f64::MAX, f64::MAX);
+            let mut registers = f64::MAX;
+            let in_registers = winograd::Products::Registers(isa);
             for _ in 0..30 {
                 let t = Instant::now();
                 std::hint::black_box(conv2d_with(isa, &x, &weight, &g, &e));
                 direct = direct.min(t.elapsed().as_secs_f64() * 1e3);
+                let t = Instant::now();
+                let sources = [(&x[..], c)];
+                std::hint::black_box(winograd::conv3x3_cat(
+                    &sources,
+                    &weight,
+                    &g,
+                    &e,
+                    in_registers,
+                ));
+                registers = registers.min(t.elapsed().as_secs_f64() * 1e3);
                 if winograd::applies(&g) {
                     let t = Instant::now();
                     std::hint::black_box(winograd::conv3x3(&x, &weight, &g, &e));
@@ -763,14 +796,16 @@ pub(crate) mod tests {
             let gmacs = (o * c * 9 * side * side) as f64 / 1e6;
             println!(
                 "{c:>3} → {o:>3} at {side}²: direct {direct:.3} ms ({:.0} GMAC/s), Winograd \
-                 {}, im2col {im2col:.3} (direct {:.2}× the best product)",
+                 {}, im2col {im2col:.3} (direct {:.2}× the best product); Winograd in registers \
+                 {registers:.3} ({:.2}× direct)",
                 gmacs / direct,
                 if wino < f64::MAX {
                     format!("{wino:.3}")
                 } else {
                     "-".into()
                 },
-                wino.min(im2col) / direct
+                wino.min(im2col) / direct,
+                direct / registers
             );
         }
     }

@@ -41,8 +41,8 @@ fn gated_epilogue(layer: &GatedConv2d) -> Option<Epilogue> {
 }
 
 /// `y = act(gate · norm(conv(cat(inputs))))` of a gated convolution on inputs concatenated
-/// along the channels, read where they are, by prunus's direct kernel; `None` where it does not
-/// take the layer (the caller then concatenates).
+/// along the channels, read where they are, by prunus's direct kernel or Winograd in registers;
+/// `None` where neither takes the layer (the caller then concatenates).
 pub(crate) fn gated_conv2d_cat(layer: &GatedConv2d, inputs: &[Tensor<4>]) -> Option<Tensor<4>> {
     if !cpu_kernels() {
         return None;
@@ -57,7 +57,8 @@ pub(crate) fn gated_conv2d_cat(layer: &GatedConv2d, inputs: &[Tensor<4>]) -> Opt
         channels.push(c);
     }
     let geometry = geometry(&layer.conv, [batch, channels.iter().sum(), h, w])?;
-    if !super::direct::applies(&geometry) {
+    let registers = super::winograd::in_registers(&geometry);
+    if registers.is_none() && !super::direct::applies(&geometry) {
         return None;
     }
     let tensors = inputs
@@ -71,7 +72,14 @@ pub(crate) fn gated_conv2d_cat(layer: &GatedConv2d, inputs: &[Tensor<4>]) -> Opt
         .collect::<Option<Vec<_>>>()?;
     let weight = contiguous(flex(&layer.conv.weight.val())?);
     let epilogue = gated_epilogue(layer)?;
-    let out = super::direct::conv2d_cat(&sources, weight.as_slice::<f32>()?, &geometry, &epilogue);
+    let weight = weight.as_slice::<f32>()?;
+    let out = match registers {
+        Some(isa) => {
+            let products = super::winograd::Products::Registers(isa);
+            super::winograd::conv3x3_cat(&sources, weight, &geometry, &epilogue, products)
+        }
+        None => super::direct::conv2d_cat(&sources, weight, &geometry, &epilogue),
+    };
     let [oh, ow] = geometry.output()?;
     Some(tensor(out, [batch, geometry.out_channels, oh, ow]))
 }

@@ -229,6 +229,10 @@ pub(crate) fn conv2d(
     epilogue: &Epilogue,
 ) -> Vec<f32> {
     let g = geometry;
+    if let Some(isa) = super::winograd::in_registers(g) {
+        let products = super::winograd::Products::Registers(isa);
+        return super::winograd::conv3x3_cat(&[(x, g.in_channels)], weight, g, epilogue, products);
+    }
     if super::direct::applies(g) {
         return super::direct::conv2d(x, weight, g, epilogue);
     }
