@@ -84,9 +84,11 @@ pub(crate) fn applies(g: &ConvGeometry) -> bool {
 /// width, Winograd gains on it as channels grow and as images grow (more tiles per product). Up
 /// to 40 output channels it wins (2–3.7× at 3–16 channels, 1.2–1.4× at 26–40; 1.0 at 32 → 16 on
 /// 256², 0.94–0.97 at 40 → 40 on 128²); on 64² images up to 48 (1.1–1.6× at 21–48 → 41–48,
-/// 0.83 at 82 → 41), on 32² and smaller up to 100 (1.0–2.2×); on 3 input channels (a network's
-/// first layer, where `im2col` has 27 rows) whatever the output (1.3–2× at 32–64). Rows narrower
-/// than 32 pixels leave lanes idle: there the products run.
+/// 0.83 at 82 → 41), on 32² and smaller up to 200 input and 256 output channels (1.0–2.2× at
+/// up to 100 on Zen 4; on a Xeon 1.3–1.6× at 81 → 161, 161 → 161 and 128 → 256, 1.08× at
+/// 200 → 200, 0.96× at 256 → 256, 0.87× at 256 → 512); on 3 input channels (a network's first
+/// layer, where `im2col` has 27 rows) whatever the output (1.3–2× at 32–64). Rows narrower than
+/// 32 pixels leave lanes idle: there the products run.
 fn narrow(g: &ConvGeometry) -> bool {
     let [oh, ow] = g.output().unwrap_or([0, 0]);
     let channels = |out: usize, input: usize| g.out_channels <= out && g.in_channels <= input;
@@ -95,7 +97,7 @@ fn narrow(g: &ConvGeometry) -> bool {
         && (channels(40, 64)
             || g.in_channels <= 4
             || (pixels <= 64 * 64 && channels(48, 64))
-            || (pixels <= 32 * 32 && channels(100, 200)))
+            || (pixels <= 32 * 32 && channels(256, 200)))
 }
 
 /// `x` convolved with `weight` at stride 1, then `epilogue`, by the direct kernel with the best
@@ -751,6 +753,15 @@ pub(crate) mod tests {
             (256, 256, 64),
             (64, 128, 128),
             (96, 96, 128),
+            (81, 161, 32),
+            (161, 161, 32),
+            (161, 161, 16),
+            (128, 256, 32),
+            (200, 200, 32),
+            (256, 512, 32),
+            (162, 324, 16),
+            (324, 324, 16),
+            (256, 256, 16),
         ] {
             let g = ConvGeometry {
                 batch: 1,
