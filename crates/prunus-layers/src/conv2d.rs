@@ -300,6 +300,28 @@ mod tests {
     }
 
     #[test]
+    fn wide_layers_on_large_images_match_burns_operations_and_read_concatenations() {
+        // 50 → 49 channels on 64²: Winograd with its products in registers, where the CPU has
+        // AVX2 or AVX-512 (the direct kernel's rule stops at 48 channels there); a decoder's
+        // `[skip, up]` read in place.
+        let device = Device::flex();
+        let config = GatedConv2dConfig::new([50, 49])
+            .with_batch_norm(true)
+            .with_activation(Activation::Relu);
+        let layer = trained_like(config, &device);
+        let x = random([1, 50, 64, 65], &device);
+        let want = layer.forward_burn(x.clone());
+        let got = layer.forward(x.clone());
+        got.clone()
+            .into_data()
+            .assert_approx_eq::<f32>(&want.into_data(), burn::tensor::Tolerance::absolute(1e-4));
+        let (skip, up) = (x.clone().narrow(1, 0, 20), x.narrow(1, 20, 30));
+        let cat = layer.forward_cat(vec![skip, up]);
+        cat.into_data()
+            .assert_approx_eq::<f32>(&got.into_data(), burn::tensor::Tolerance::absolute(1e-6));
+    }
+
+    #[test]
     fn training_gradients_match_burns() {
         let device = Device::flex().autodiff();
         for (channels, batch_norm, bias, stride, padding, kernel) in [
