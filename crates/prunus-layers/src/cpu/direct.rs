@@ -244,6 +244,7 @@ impl<'a> Plan<'a> {
                     channels,
                     g.input,
                     [pt, pl],
+                    g.padding[3],
                     padded.clone(),
                     self.width,
                     dst,
@@ -290,29 +291,35 @@ pub(super) fn channel_blocks(channels: usize, most: usize) -> Vec<Range<usize>> 
 }
 
 /// Rows `rows` (padded coordinates) of every channel of `x` (`channels` planes of `[h, w]`) into
-/// `band` (`[channels][rows][width]`), the input placed `[top, left]` into the padding and zeros
-/// around it.
+/// `band` (`[channels][rows][width]`), the input placed `[top, left]` into the padding, zeros
+/// before it, in rows outside it, and in the `right` columns after it. Columns further right
+/// are left as they were: the kernels read them only for lanes past the output row's end,
+/// which they never store (and the zeroing of every row's tail cost as much as its copy on a
+/// narrow layer).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn pad(
     x: &[f32],
     channels: usize,
     [h, w]: [usize; 2],
     [top, left]: [usize; 2],
+    right: usize,
     rows: Range<usize>,
     width: usize,
     band: &mut [f32],
 ) {
+    let end = (left + w + right).min(width);
     for c in 0..channels {
         let plane = &x[c * h * w..(c + 1) * h * w];
         for (r, row) in rows.clone().enumerate() {
             let dst = &mut band[(c * rows.len() + r) * width..(c * rows.len() + r + 1) * width];
             let iy = row.wrapping_sub(top);
             if iy >= h {
-                dst.fill(0.0);
+                dst[..end].fill(0.0);
                 continue;
             }
             dst[..left].fill(0.0);
             dst[left..left + w].copy_from_slice(&plane[iy * w..(iy + 1) * w]);
-            dst[left + w..].fill(0.0);
+            dst[left + w..end].fill(0.0);
         }
     }
 }

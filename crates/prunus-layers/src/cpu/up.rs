@@ -187,6 +187,7 @@ impl Plan {
                 self.in_channels,
                 [h, w],
                 [0, 0],
+                1,
                 padded,
                 self.width,
                 band,
