@@ -100,21 +100,13 @@ fn narrow(g: &ConvGeometry) -> bool {
             || (pixels <= 32 * 32 && channels(256, 200)))
 }
 
-/// `x` convolved with `weight` at stride 1, then `epilogue`, by the direct kernel with the best
-/// instructions this CPU has; as [`super::kernel::conv2d`].
+/// The concatenation along the channels of `sources` (each `(values, channels)`, `[batch,
+/// channels, h, w]`), read where they are, convolved with `weight` at stride 1, then `epilogue`,
+/// by the direct kernel with the best instructions this CPU has; as [`super::kernel::conv2d`].
 ///
 /// # Panics
-/// When the CPU has neither AVX-512 nor AVX2 + FMA, the stride is not 1, or a slice's length
-/// does not match the geometry.
-pub(crate) fn conv2d(x: &[f32], weight: &[f32], g: &ConvGeometry, epilogue: &Epilogue) -> Vec<f32> {
-    conv2d_cat(&[(x, g.in_channels)], weight, g, epilogue)
-}
-
-/// [`conv2d`] of the concatenation along the channels of `sources` (each `(values, channels)`,
-/// `[batch, channels, h, w]`), read where they are.
-///
-/// # Panics
-/// As [`conv2d`], and when the sources' channels do not add up to the geometry's.
+/// When the CPU has neither AVX-512 nor AVX2 + FMA, the stride is not 1, a slice's length does
+/// not match the geometry, or the sources' channels do not add up to the geometry's.
 pub(crate) fn conv2d_cat(
     sources: &[(&[f32], usize)],
     weight: &[f32],
@@ -125,7 +117,7 @@ pub(crate) fn conv2d_cat(
     conv2d_cat_with(isa, sources, weight, g, epilogue)
 }
 
-/// [`conv2d`] with the given instructions (which the CPU must have).
+/// [`conv2d_cat`] of one source with the given instructions (which the CPU must have).
 #[cfg(test)]
 pub(crate) fn conv2d_with(
     isa: Isa,

@@ -10,7 +10,7 @@ use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::tensor::{Tensor, TensorData};
 
 use super::cpu_kernels;
-use super::kernel::{self, ConvGeometry, Epilogue};
+use super::kernel::{self, ConvGeometry, Epilogue, Kernel};
 use super::pool::{self, PoolGeometry};
 use crate::{Activation, GatedConv2d, GatedConvTranspose2d};
 
@@ -57,8 +57,8 @@ pub(crate) fn gated_conv2d_cat(layer: &GatedConv2d, inputs: &[Tensor<4>]) -> Opt
         channels.push(c);
     }
     let geometry = geometry(&layer.conv, [batch, channels.iter().sum(), h, w])?;
-    let registers = super::winograd::in_registers(&geometry);
-    if registers.is_none() && !super::direct::applies(&geometry) {
+    let kernel = Kernel::choose(&geometry);
+    if !kernel.reads_sources() {
         return None;
     }
     let tensors = inputs
@@ -73,13 +73,7 @@ pub(crate) fn gated_conv2d_cat(layer: &GatedConv2d, inputs: &[Tensor<4>]) -> Opt
     let weight = contiguous(flex(&layer.conv.weight.val())?);
     let epilogue = gated_epilogue(layer)?;
     let weight = weight.as_slice::<f32>()?;
-    let out = match registers {
-        Some(isa) => {
-            let products = super::winograd::Products::Registers(isa);
-            super::winograd::conv3x3_cat(&sources, weight, &geometry, &epilogue, products)
-        }
-        None => super::direct::conv2d_cat(&sources, weight, &geometry, &epilogue),
-    };
+    let out = kernel::conv2d_cat(kernel, &sources, weight, &geometry, &epilogue);
     let [oh, ow] = geometry.output()?;
     Some(tensor(out, [batch, geometry.out_channels, oh, ow]))
 }

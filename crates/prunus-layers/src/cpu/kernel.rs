@@ -14,6 +14,8 @@ use std::cell::RefCell;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+use super::winograd::Products;
+
 /// Geometry of one 2-d convolution (no groups, no dilation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ConvGeometry {
@@ -229,17 +231,76 @@ pub(crate) fn conv2d(
     epilogue: &Epilogue,
 ) -> Vec<f32> {
     let g = geometry;
-    if let Some(isa) = super::winograd::in_registers(g) {
-        let products = super::winograd::Products::Registers(isa);
-        return super::winograd::conv3x3_cat(&[(x, g.in_channels)], weight, g, epilogue, products);
+    conv2d_cat(
+        Kernel::choose(g),
+        &[(x, g.in_channels)],
+        weight,
+        g,
+        epilogue,
+    )
+}
+
+/// Which kernel computes a convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kernel {
+    /// The direct kernel ([`super::direct`]): narrow layers and first layers.
+    Direct,
+    /// Winograd's F(2×2, 3×3) ([`super::winograd`]), its products computed as given.
+    Winograd(Products),
+    /// `im2col` and one matrix product per band: the rest.
+    Im2col,
+}
+
+impl Kernel {
+    /// The fastest kernel for `g`, by the rules each kernel measured: the direct kernel where it
+    /// applies, then Winograd in registers, then Winograd's `gemm` products, then `im2col`.
+    pub(crate) fn choose(g: &ConvGeometry) -> Kernel {
+        if super::direct::applies(g) {
+            Kernel::Direct
+        } else if let Some(isa) = super::winograd::in_registers(g) {
+            Kernel::Winograd(Products::Registers(isa))
+        } else if super::winograd::applies(g) {
+            Kernel::Winograd(Products::Gemm)
+        } else {
+            Kernel::Im2col
+        }
     }
-    if super::direct::applies(g) {
-        return super::direct::conv2d(x, weight, g, epilogue);
+
+    /// Whether [`conv2d_cat`] with it reads several sources where they are: the direct kernel
+    /// and Winograd in registers (the ones a decoder's concatenations were measured with).
+    pub(crate) fn reads_sources(self) -> bool {
+        matches!(
+            self,
+            Kernel::Direct | Kernel::Winograd(Products::Registers(_))
+        )
     }
-    if super::winograd::applies(g) {
-        return super::winograd::conv3x3(x, weight, g, epilogue);
+}
+
+/// [`conv2d`] of the concatenation along the channels of `sources` (each `(values, channels)`,
+/// `[batch, channels, h, w]`) by `kernel`, the sources read where they are.
+///
+/// # Panics
+/// As [`conv2d`], when the sources' channels do not add up to the geometry's, and when
+/// `kernel` is [`Kernel::Im2col`] with other than one source.
+pub(crate) fn conv2d_cat(
+    kernel: Kernel,
+    sources: &[(&[f32], usize)],
+    weight: &[f32],
+    g: &ConvGeometry,
+    epilogue: &Epilogue,
+) -> Vec<f32> {
+    match kernel {
+        Kernel::Direct => super::direct::conv2d_cat(sources, weight, g, epilogue),
+        Kernel::Winograd(products) => {
+            super::winograd::conv3x3_cat(sources, weight, g, epilogue, products)
+        }
+        Kernel::Im2col => {
+            let [(x, _)] = sources else {
+                panic!("im2col reads one source, not {}", sources.len())
+            };
+            conv2d_im2col(x, weight, g, epilogue)
+        }
     }
-    conv2d_im2col(x, weight, g, epilogue)
 }
 
 /// [`conv2d`] by `im2col` and matrix products, whatever the geometry.

@@ -29,10 +29,11 @@ pub(crate) fn applies(g: &ConvGeometry) -> bool {
 
 /// Whether F(2×2, 3×3) with its products in registers ([`Products::Registers`]) applies and
 /// pays, and with which instructions: a 3×3 kernel at stride 1 on images of 64² or more, up to
-/// 256 channels, where the direct kernel does not take the layer. Measured by the ignored
+/// 256 channels, where the direct kernel does not take the layer (`Kernel::choose` asks it
+/// first). Measured by the ignored
 /// `direct_vs_products` test (AVX-512, Xeon, fastest of 30): 1.1–1.3× faster than the direct
 /// kernel and 1.05–1.3× faster than the `gemm` products from 49 to 256 channels on 64²–256²
-/// (49 → 49 on 64²: 1.10×, 128 → 128 on 128²: 1.31×, 256 → 256 on 64²: 1.19×); even with the
+/// (49 → 49 on 64²: 1.10×, 128 → 128 on 128²: 1.31×, 256 → 256 on 64²: 1.27×); even with the
 /// direct kernel around 40 channels, behind it below (0.5–0.8× at 7–21: the transforms cost
 /// more than the multiplies they save); behind on 32² and smaller (0.83–0.9× at 49–97, 0.55×
 /// at 512 on 16²: few tiles for the weights each band reads).
@@ -41,7 +42,7 @@ pub(crate) fn in_registers(g: &ConvGeometry) -> Option<Isa> {
     let wide_images = oh * ow >= 64 * 64 && ow >= 32;
     let channels = g.in_channels <= 256 && g.out_channels <= 256;
     let kernel = g.kernel == [3, 3] && g.stride == [1, 1];
-    if !(kernel && wide_images && channels) || super::direct::applies(g) {
+    if !(kernel && wide_images && channels) {
         return None;
     }
     Isa::detect()
@@ -73,8 +74,9 @@ fn transform_weights(weight: &[f32], out_channels: usize, in_channels: usize) ->
     u
 }
 
-/// `x` convolved with the 3×3 `weight` at stride 1, then `epilogue`; as
-/// [`super::kernel::conv2d`].
+/// `x` convolved with the 3×3 `weight` at stride 1, then `epilogue`, by `gemm` products; as
+/// [`super::kernel::conv2d`] (the tests' reference point).
+#[cfg(test)]
 pub(crate) fn conv3x3(
     x: &[f32],
     weight: &[f32],
