@@ -7,16 +7,18 @@
 //! cargo run --release --example speed -- --only unet16     # cases whose name contains unet16
 //! cargo run --release --example speed -- --json cases.json # also write cases and timings
 //! cargo run --release --example speed -- --paired --runs 15  # realised speed-ups of pruning
+//! cargo run --release --example speed -- --device wgpu --batch 8 --only _512 --no-train --paired
 //! ```
 //!
 //! Options: `--device NAME` (flex), `--runs N` timed repetitions per case (median taken; 5),
+//! `--batch N` images per forward pass (1),
 //! `--only TEXT` (cases whose name contains it, and the unpruned networks of the pruned ones),
 //! `--case NAME` (that case alone), `--json FILE`,
 //! `--list` (cases without timing them), `--no-train`, `--no-pruned`, `--paired` (each pruned
 //! case against its unpruned network, timed in alternation: the realised speed-ups).
 //!
-//! Forward cases run batch 1 with gates and BatchNorms folded (as `prunus bench` and the report
-//! measure latency); pruned cases keep the same share of every channel group, bisected so that
+//! Forward cases run with gates and BatchNorms folded (as `prunus bench` and the report measure
+//! latency), each pass timed until its output is read back and the device is idle; pruned cases keep the same share of every channel group, bisected so that
 //! 85% or 90% of the multiply-adds are gone. Training cases time one Adam step of the gated
 //! network in training mode: forward, loss with the gate penalty, backward, update, and reading
 //! the loss back (as `train` does every step).
@@ -44,6 +46,9 @@ struct Args {
     /// Timed repetitions per case, the median taken (at least 1).
     #[arg(long, value_name = "N", default_value_t = 5)]
     runs: usize,
+    /// Images per forward pass in the forward cases (at least 1).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    batch: usize,
     /// Only the cases whose name contains this text.
     #[arg(long, value_name = "TEXT")]
     only: Option<String>,
@@ -140,6 +145,7 @@ fn pruned_to(
 /// picked pruned case brings its unpruned network.
 fn cases(
     device: &Device,
+    batch: usize,
     train: bool,
     pruned: bool,
     chosen: &dyn Fn(&str) -> bool,
@@ -157,7 +163,7 @@ fn cases(
                     name: base.clone(),
                     kind: "forward",
                     architecture: architecture.clone(),
-                    input: [1, 3, size, size],
+                    input: [batch, 3, size, size],
                     pruned_from: None,
                 });
             }
@@ -170,7 +176,7 @@ fn cases(
                         name: cut_name,
                         kind: "forward",
                         architecture: pruned_to(&architecture, cut, size, device)?,
-                        input: [1, 3, size, size],
+                        input: [batch, 3, size, size],
                         pruned_from: Some(base.clone()),
                     });
                 }
@@ -205,8 +211,8 @@ fn median(mut times: Vec<f64>) -> f64 {
     times[times.len() / 2]
 }
 
-/// A timer of one folded forward pass of the case's network, its output read back (ms), warmed
-/// up by two passes.
+/// A timer of one folded forward pass of the case's network, its output read back and the device
+/// idle (ms), warmed up by two passes.
 fn forward_timer(
     case: &Case,
     device: &Device,
@@ -216,6 +222,7 @@ fn forward_timer(
     let once = move || {
         let start = Instant::now();
         let _ = net.forward(x.clone()).into_data();
+        let _ = x.device().sync();
         start.elapsed().as_secs_f64() * 1e3
     };
     once();
@@ -308,12 +315,14 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     };
     let all = cases(
         &device,
+        args.batch.max(1),
         !args.no_train,
         !args.no_pruned,
         &chosen,
         exact.is_none(),
     )?;
     println!("device: {}", prunus::device_label(&device));
+    println!("forward passes of {} image(s)", args.batch.max(1));
     if args.paired {
         return paired(&all, runs, &device);
     }

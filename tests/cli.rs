@@ -342,6 +342,30 @@ fn bench_reports_latency_and_cost() {
         .unwrap_or_else(|| panic!("no latency in {out}"));
     assert!(ms > 0.0, "{out}");
     assert!(out.contains("FLOPs") && out.contains("parameters"), "{out}");
+
+    // A batch: the pass takes three images, and images/s counts all three.
+    let out = ok(&[
+        "bench",
+        "--model",
+        s(&model),
+        "--size",
+        "32",
+        "--runs",
+        "3",
+        "--batch",
+        "3",
+    ]);
+    assert!(out.contains("input       3×3×32×32"), "{out}");
+    let figure = |name: &str| -> f64 {
+        out.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {out}"))
+    };
+    let (ms, images) = (figure("latency"), figure("throughput"));
+    let expected = 3.0 * 1e3 / ms;
+    assert!((images - expected).abs() <= 0.01 * expected + 0.1, "{out}");
 }
 
 #[test]
@@ -975,6 +999,7 @@ fn bug8_a_closed_pipe_and_zero_counts_are_handled() {
 
     usage_error(&["eval", "--model", s(&model), "--batch", "0"], "--batch");
     usage_error(&["bench", "--model", s(&model), "--runs", "0"], "--runs");
+    usage_error(&["bench", "--model", s(&model), "--batch", "0"], "--batch");
     usage_error(&["train", "--out", "x.prunus", "--batch", "0"], "--batch");
 }
 

@@ -416,6 +416,9 @@ struct BenchArgs {
     /// Timed forward passes (the median is reported).
     #[arg(long, default_value_t = 20, value_parser = checks::positive)]
     runs: usize,
+    /// Images per forward pass (throughput is images per second at this batch).
+    #[arg(long, default_value_t = 1, value_parser = checks::positive)]
+    batch: usize,
 }
 
 #[derive(Args)]
@@ -686,16 +689,21 @@ fn eval_cmd(a: &EvalArgs, device: &Device) -> Result<()> {
 fn bench_cmd(a: &BenchArgs, device: &Device) -> Result<()> {
     let file = ModelFile::<Network>::load(&a.model, device)?;
     let size = a.size.unwrap_or(file.header.provenance.input_size[0]);
-    let cost = checks::fits("the benchmark", &file.header.architecture, size, 1, false)?;
-    let input = Tensor::<4>::random([1, 3, size, size], Distribution::Default, device);
-    let ms = measure_latency(&file.network, &input, a.runs, |net, x| net.forward(x));
+    let b = a.batch;
+    let cost = checks::fits("the benchmark", &file.header.architecture, size, b, false)?;
+    let input = Tensor::<4>::random([b, 3, size, size], Distribution::Default, device);
+    let ms = measure_latency(&file.network, &input, a.runs, |net, x| net.forward(x))?;
+    let flops = b as f64 * cost.flops() as f64;
     out!("device      {}", prunus::device_label(device));
-    out!("input       1×3×{size}×{size}");
-    out!("latency     {ms:.3} ms (median of {} runs)", a.runs);
-    out!("throughput  {:.1} images/s", 1e3 / ms);
-    out!("FLOPs       {:.4} G", cost.flops() as f64 / 1e9);
+    out!("input       {b}×3×{size}×{size}");
+    out!(
+        "latency     {ms:.3} ms per pass (median of {} runs)",
+        a.runs
+    );
+    out!("throughput  {:.1} images/s", b as f64 * 1e3 / ms);
+    out!("FLOPs       {:.4} G per image", cost.flops() as f64 / 1e9);
     out!("parameters  {}", cost.params());
-    out!("GFLOP/s     {:.2}", cost.flops() as f64 / 1e9 / (ms / 1e3));
+    out!("GFLOP/s     {:.2}", flops / 1e9 / (ms / 1e3));
     Ok(())
 }
 

@@ -74,6 +74,15 @@ pub enum Error {
     /// Burn's training loop failed, or a tensor could not be read back from the device.
     #[error("training failed: {0}")]
     Training(String),
+    /// The device could not run a computation (on a GPU: a buffer past its limits, a lost
+    /// device), reported when its result was read back.
+    #[error("{what} failed on the device: {message}")]
+    Execution {
+        /// What was being computed.
+        what: String,
+        /// The device's report.
+        message: String,
+    },
     /// A training run folder whose checkpoint cannot be resumed (another architecture, corrupt).
     #[error("cannot resume from {}; use another run folder or turn resume off", path.display())]
     Resume {
@@ -129,7 +138,9 @@ impl Error {
             Error::Surgery(e) => error_kind(e),
             Error::Plan(e) => error_kind(e),
             Error::Interrupted { .. } => ErrorKind::Interrupted,
-            Error::NonFiniteLoss { .. } | Error::Training(_) => ErrorKind::Failure,
+            Error::NonFiniteLoss { .. } | Error::Training(_) | Error::Execution { .. } => {
+                ErrorKind::Failure
+            }
         }
     }
 }

@@ -765,12 +765,9 @@ fn measure<M: PrunableModel, T: Task<M>>(
     let runs = host.config.latency_runs;
     let task = &*host.task;
     let latency = |m: &M| -> Result<f64, Error> {
-        Ok(measure_latency(
-            &fold_for_inference(m.clone())?,
-            input,
-            runs,
-            |m, x| task.forward(m, x),
-        ))
+        measure_latency(&fold_for_inference(m.clone())?, input, runs, |m, x| {
+            task.forward(m, x)
+        })
     };
     Ok(Report {
         metric: host.task.metric_name(),

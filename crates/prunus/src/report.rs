@@ -8,6 +8,7 @@ use burn::module::Module;
 use burn::tensor::Tensor;
 use std::collections::BTreeMap;
 
+use crate::Error;
 use crate::calibrate::Calibration;
 use prunus_plan::{Constraint, Criterion, SearchState, StepRecord, StopReason, Tolerance};
 use serde::{Deserialize, Serialize};
@@ -239,26 +240,41 @@ pub struct Outcome<M> {
     pub report: Report,
 }
 
-/// Median time of one forward pass of `forward(model, input)` in ms (the output read back, so
-/// the device has finished), after two warm-up passes.
+/// Median time of one forward pass of `forward(model, input)` in ms, after two warm-up passes.
+///
+/// Each pass ends when its output has been read back and the device has finished everything
+/// queued on it (`Device::sync`), so on a GPU the time covers the work, not only its launch.
+///
+/// # Errors
+///
+/// [`Error::Execution`] when the device cannot run the pass (on a GPU, an input whose buffers
+/// pass the device's limits, say).
 pub fn measure_latency<M: Module, const D: usize>(
     model: &M,
     input: &Tensor<4>,
     runs: usize,
     forward: impl Fn(&M, Tensor<4>) -> Tensor<D>,
-) -> f64 {
+) -> Result<f64, Error> {
     let model = model.valid();
-    let run = || {
+    let device = input.device();
+    let failed = |e: &dyn std::fmt::Display| Error::Execution {
+        what: format!("a forward pass of a {:?} input", input.dims()),
+        message: e.to_string(),
+    };
+    let run = || -> Result<f64, Error> {
         let start = Instant::now();
         let y = forward(&model, input.clone());
-        let _ = y.into_data();
-        start.elapsed().as_secs_f64() * 1e3
+        y.try_into_data().map_err(|e| failed(&e))?;
+        device.sync().map_err(|e| failed(&e))?;
+        Ok(start.elapsed().as_secs_f64() * 1e3)
     };
-    run();
-    run();
-    let mut times: Vec<f64> = (0..runs.max(1)).map(|_| run()).collect();
+    run()?;
+    run()?;
+    let mut times = (0..runs.max(1))
+        .map(|_| run())
+        .collect::<Result<Vec<f64>, _>>()?;
     times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
+    Ok(times[times.len() / 2])
 }
 
 /// The search's progress on stderr: an `indicatif` bar of the FLOPs cut so far with the last
