@@ -166,6 +166,46 @@ impl GatedConv2d {
         self.forward(Tensor::cat(inputs, 1))
     }
 
+    /// `head` applied to this layer's output — a segmentation network's last convolution and its
+    /// 1×1 output layer — as `counted::conv2d(head, self.forward(input))`. Where prunus's direct
+    /// CPU kernel takes the layer (Flex, inference, a narrow layer, `head` a 1×1 convolution to
+    /// one channel) the pair runs in one pass and this layer's output is never written.
+    ///
+    /// # Shapes
+    /// - `input`: as [`forward`](Self::forward)'s
+    /// - output: `head`'s
+    ///
+    /// # Example
+    /// ```
+    /// use burn::nn::conv::Conv2dConfig;
+    /// use burn::tensor::{Device, Distribution, Tensor};
+    /// use prunus_layers::GatedConv2dConfig;
+    ///
+    /// let device = Device::flex();
+    /// let layer = GatedConv2dConfig::new([3, 5]).init(&device);
+    /// let head = Conv2dConfig::new([5, 1], [1, 1]).init(&device);
+    /// let x = Tensor::<4>::random([1, 3, 8, 40], Distribution::Default, &device);
+    /// let y = layer.forward_then(&head, x.clone());
+    /// let z = head.forward(layer.forward(x));
+    /// y.into_data().assert_approx_eq::<f32>(&z.into_data(), Default::default());
+    /// ```
+    pub fn forward_then(&self, head: &Conv2d, input: Tensor<4>) -> Tensor<4> {
+        if let Some(y) = crate::cpu::gated_conv2d_then_head(self, head, &input) {
+            let [batch, _, oh, ow] = y.dims();
+            let between = [batch, self.channels()[1], oh, ow];
+            crate::record::note_conv(
+                &self.conv,
+                self.norm.as_ref(),
+                self.gate.as_ref(),
+                input.dims(),
+                between,
+            );
+            crate::record::note_conv(head, None, None, between, y.dims());
+            return y;
+        }
+        crate::counted::conv2d(head, self.forward(input))
+    }
+
     /// [`forward`](Self::forward) by Burn's operations alone.
     pub(crate) fn forward_burn(&self, input: Tensor<4>) -> Tensor<4> {
         let dims = input.dims();
@@ -319,6 +359,55 @@ mod tests {
         let cat = layer.forward_cat(vec![skip, up]);
         cat.into_data()
             .assert_approx_eq::<f32>(&got.into_data(), burn::tensor::Tolerance::absolute(1e-6));
+    }
+
+    #[test]
+    fn a_layer_then_its_head_in_one_pass_matches_the_two_layers() {
+        let device = Device::flex();
+        // (channels, fused): up to 12 output channels the direct kernel's one block holds them
+        // all (6 with AVX2 alone); 20 runs the two layers one after the other.
+        for (channels, narrow) in [([5, 6], true), ([3, 1], true), ([9, 20], false)] {
+            let config = GatedConv2dConfig::new(channels)
+                .with_batch_norm(true)
+                .with_activation(Activation::Relu);
+            let mut layer = trained_like(config, &device);
+            for bias in [true, false] {
+                let head = Conv2dConfig::new([channels[1], 1], [1, 1])
+                    .with_bias(bias)
+                    .init(&device);
+                // 45 wide, 2 images: the direct kernel, and a run past the row's end.
+                let x = random([2, channels[0], 7, 45], &device);
+                for folded in [false, true] {
+                    if folded {
+                        layer.gate = None;
+                        layer.norm = None;
+                    }
+                    let fused = crate::cpu::gated_conv2d_then_head(&layer, &head, &x).is_some();
+                    let fits = channels[1] <= crate::cpu::widest_projection();
+                    assert_eq!(fused, narrow && fits, "{channels:?}");
+                    let want = head.forward(layer.forward_burn(x.clone()));
+                    let got = layer.forward_then(&head, x.clone());
+                    assert_eq!(got.dims(), [2, 1, 7, 45]);
+                    got.into_data().assert_approx_eq::<f32>(
+                        &want.into_data(),
+                        burn::tensor::Tolerance::absolute(1e-4),
+                    );
+                }
+            }
+        }
+        // A head that is not a 1×1 convolution to one channel: the two layers.
+        let layer = GatedConv2dConfig::new([3, 4]).init(&device);
+        let x = random([1, 3, 6, 40], &device);
+        for head in [
+            Conv2dConfig::new([4, 2], [1, 1]).init(&device),
+            Conv2dConfig::new([4, 1], [3, 3]).init(&device),
+        ] {
+            assert!(crate::cpu::gated_conv2d_then_head(&layer, &head, &x).is_none());
+            let want = head.forward(layer.forward(x.clone()));
+            let got = layer.forward_then(&head, x.clone());
+            got.into_data()
+                .assert_approx_eq::<f32>(&want.into_data(), Default::default());
+        }
     }
 
     #[test]

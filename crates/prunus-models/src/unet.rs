@@ -329,12 +329,19 @@ impl UNet {
             skips.push(x.clone());
         }
         skips.pop();
-        for block in &self.decoder {
+        let Some((last, decoder)) = self.decoder.split_last() else {
+            return prunus_layers::counted::conv2d(&self.head, x);
+        };
+        let mut level = |block: &UpBlock, x| {
             let up = block.up.forward(x);
             let skip = skips.pop().expect("one skip per decoder level");
-            x = block.conv2.forward(block.conv1.forward_cat(vec![skip, up]));
+            block.conv1.forward_cat(vec![skip, up])
+        };
+        for block in decoder {
+            x = block.conv2.forward(level(block, x));
         }
-        prunus_layers::counted::conv2d(&self.head, x)
+        // The last convolution and the head in one pass where the CPU kernel takes them.
+        last.conv2.forward_then(&self.head, level(last, x))
     }
 }
 

@@ -137,6 +137,63 @@ pub(crate) fn conv2d_cat_with(
     g: &ConvGeometry,
     epilogue: &Epilogue,
 ) -> Vec<f32> {
+    convolve(isa, sources, weight, g, epilogue, None)
+}
+
+/// A 1×1 convolution to one channel (`weights` per input channel, then `bias`) applied to the
+/// output of a convolution, in the convolution's registers: its output is never written.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Projection<'a> {
+    /// One weight per output channel of the convolution.
+    pub(crate) weights: &'a [f32],
+    pub(crate) bias: f32,
+}
+
+/// Whether [`conv2d_projected`] takes `g`: the direct kernel applies and one block of output
+/// channels holds them all.
+pub(crate) fn projects(g: &ConvGeometry) -> bool {
+    applies(g) && Isa::detect().is_some_and(|isa| g.out_channels <= isa.max_block())
+}
+
+/// `projection(epilogue(conv(x)))`: the convolution of `x` (`[batch, in, h, w]`) by the direct
+/// kernel, its epilogue, then a 1×1 convolution to one channel, `[batch, 1, oh, ow]`, in one pass
+/// that keeps the convolution's output in registers (a U-Net's last layer and its head).
+///
+/// # Panics
+/// Where [`projects`] says no, or a slice's length does not match the geometry.
+pub(crate) fn conv2d_projected(
+    x: &[f32],
+    weight: &[f32],
+    g: &ConvGeometry,
+    epilogue: &Epilogue,
+    projection: Projection,
+) -> Vec<f32> {
+    assert!(projects(g), "the direct kernel projects this layer");
+    assert_eq!(
+        projection.weights.len(),
+        g.out_channels,
+        "projection weights"
+    );
+    let isa = Isa::detect().expect("checked by projects");
+    convolve(
+        isa,
+        &[(x, g.in_channels)],
+        weight,
+        g,
+        epilogue,
+        Some(projection),
+    )
+}
+
+/// [`conv2d_cat_with`], or [`conv2d_projected`] with `projection`.
+fn convolve(
+    isa: Isa,
+    sources: &[(&[f32], usize)],
+    weight: &[f32],
+    g: &ConvGeometry,
+    epilogue: &Epilogue,
+    projection: Option<Projection>,
+) -> Vec<f32> {
     assert_eq!(g.stride, [1, 1], "the direct kernel is for stride 1");
     let [h, w] = g.input;
     let [oh, ow] = g.output().expect("the kernel fits the padded input");
@@ -146,7 +203,12 @@ pub(crate) fn conv2d_cat_with(
         assert_eq!(x.len(), g.batch * c * h * w, "input length");
     }
     assert_eq!(weight.len(), g.out_channels * g.depth(), "weight length");
-    let plan = Plan::new(isa, g, weight, epilogue);
+    let plan = Plan::new(isa, g, weight, epilogue, projection);
+    let out_channels = if projection.is_some() {
+        1
+    } else {
+        g.out_channels
+    };
     let threads = rayon::current_num_threads().max(1);
     // Four tasks per thread (load balance), bands small enough to stay in the last-level cache.
     let bands_wanted = (4 * threads).div_ceil(g.batch).clamp(1, oh.max(1));
@@ -164,7 +226,7 @@ pub(crate) fn conv2d_cat_with(
         unsafe { plan.band(&inputs, rows, image_out) };
     };
     // SAFETY: the bands cover every row of every image and output channel, once each.
-    unsafe { per_task(g.batch, g.out_channels * oh * ow, bands, run) }
+    unsafe { per_task(g.batch, out_channels * oh * ow, bands, run) }
 }
 
 /// One layer's call: its geometry, packed weights and per-channel affine map.
@@ -178,13 +240,22 @@ struct Plan<'a> {
     /// `(scale, shift)` per output channel.
     affine: Vec<(f32, f32)>,
     relu: bool,
+    /// The 1×1 convolution to one channel applied in registers (then one block holds every
+    /// output channel, and the output has one channel).
+    projection: Option<Projection<'a>>,
     /// Width of a row of the padded input band: the output, plus the longest run of registers
     /// a block reads past its last pixel, plus the kernel's overhang.
     width: usize,
 }
 
 impl<'a> Plan<'a> {
-    fn new(isa: Isa, g: &'a ConvGeometry, weight: &[f32], epilogue: &Epilogue) -> Self {
+    fn new(
+        isa: Isa,
+        g: &'a ConvGeometry,
+        weight: &[f32],
+        epilogue: &Epilogue,
+        projection: Option<Projection<'a>>,
+    ) -> Self {
         let (o, depth) = (g.out_channels, g.depth());
         let blocks: Vec<_> = channel_blocks(o, isa.max_block())
             .into_iter()
@@ -214,6 +285,7 @@ impl<'a> Plan<'a> {
             weights,
             affine,
             relu: epilogue.relu,
+            projection,
             width: ow + 4 * isa.lanes() + g.kernel[1] - 1,
         }
     }
@@ -259,6 +331,7 @@ impl<'a> Plan<'a> {
                         ow,
                         affine: &self.affine[channels.clone()],
                         relu: self.relu,
+                        projection: self.projection,
                     };
                     // SAFETY: the CPU has `isa` (the caller's contract); `task` is in bounds.
                     unsafe { run_row(self.isa, &task) };
@@ -334,6 +407,9 @@ pub(super) struct Row<'a> {
     /// `(scale, shift)` of the block's channels.
     pub(super) affine: &'a [(f32, f32)],
     pub(super) relu: bool,
+    /// A 1×1 convolution to one channel of the block's outputs (the block then holds every
+    /// output channel): its one row is stored at `out`, the block's rows are not.
+    pub(super) projection: Option<Projection<'a>>,
 }
 
 /// Runs one row of one block (of at most [`Isa::max_block`] channels) with `isa`.
@@ -510,6 +586,10 @@ unsafe fn row<V: Lanes, const P: usize, const OB: usize>(row: &Row) {
                 }
             }
             let zero = V::zero();
+            let mut projected = [V::zero(); P];
+            if let Some(projection) = row.projection {
+                projected = [V::splat(projection.bias); P];
+            }
             for (o, acc) in acc.iter().enumerate() {
                 let (a, b) = row.affine[o];
                 let (a, b) = (V::splat(a), V::splat(b));
@@ -519,19 +599,41 @@ unsafe fn row<V: Lanes, const P: usize, const OB: usize>(row: &Row) {
                     if row.relu {
                         y = y.max(zero);
                     }
-                    let start = p * V::N;
-                    if x0 + start + V::N <= row.ow {
-                        y.store(dst.add(start));
-                    } else if x0 + start < row.ow {
-                        let mut lanes = [0.0f32; 16];
-                        y.store(lanes.as_mut_ptr());
-                        let n = row.ow - x0 - start;
-                        std::ptr::copy_nonoverlapping(lanes.as_ptr(), dst.add(start), n);
+                    match row.projection {
+                        Some(projection) => {
+                            let w = V::splat(projection.weights[o]);
+                            projected[p] = y.mul_add(w, projected[p]);
+                        }
+                        None => store_run(y, dst, p * V::N, row.ow - x0),
                     }
+                }
+            }
+            if row.projection.is_some() {
+                let dst = row.out.add(x0);
+                for (p, y) in projected.into_iter().enumerate() {
+                    store_run(y, dst, p * V::N, row.ow - x0);
                 }
             }
         }
         x0 += run;
+    }
+}
+
+/// Stores the lanes of `y` at `dst + start` that fall before `end` (none, some or all).
+///
+/// # Safety
+/// The CPU has what `V` needs; `dst` is valid for writes of `end` values.
+#[inline(always)]
+unsafe fn store_run<V: Lanes>(y: V, dst: *mut f32, start: usize, end: usize) {
+    // SAFETY: the caller's contract; only lanes before `end` are written.
+    unsafe {
+        if start + V::N <= end {
+            y.store(dst.add(start));
+        } else if start < end {
+            let mut lanes = [0.0f32; 16];
+            y.store(lanes.as_mut_ptr());
+            std::ptr::copy_nonoverlapping(lanes.as_ptr(), dst.add(start), end - start);
+        }
     }
 }
 
@@ -641,6 +743,50 @@ pub(crate) mod tests {
                     let want = naive(&x, &weight, &g, &epilogue);
                     close(&got, &want, &format!("{isa:?} {g:?}"));
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn a_projection_matches_the_definition_for_every_block_size() {
+        for isa in isas() {
+            for (c, o, input) in [
+                (3, 1, [5, 40]),
+                (7, 5, [6, 37]),
+                (4, isa.max_block(), [3, 70]),
+            ] {
+                let g = ConvGeometry {
+                    batch: 2,
+                    in_channels: c,
+                    input,
+                    out_channels: o,
+                    kernel: [3, 3],
+                    stride: [1, 1],
+                    padding: [1, 1, 1, 1],
+                };
+                let x = values(2 * c * input[0] * input[1], 1);
+                let weight = values(o * g.depth(), 2);
+                let e = Epilogue {
+                    scale: Some(values(o, 3)),
+                    shift: Some(values(o, 4)),
+                    relu: true,
+                };
+                let (weights, bias) = (values(o, 5), 0.25);
+                let projection = Projection {
+                    weights: &weights,
+                    bias,
+                };
+                let got = convolve(isa, &[(&x, c)], &weight, &g, &e, Some(projection));
+                let full = naive(&x, &weight, &g, &e);
+                let plane = input[0] * input[1];
+                let want: Vec<f32> = (0..2 * plane)
+                    .map(|i| {
+                        let (image, p) = (i / plane, i % plane);
+                        let channel = |j: usize| full[(image * o + j) * plane + p];
+                        bias + (0..o).map(|j| weights[j] * channel(j)).sum::<f32>()
+                    })
+                    .collect();
+                close(&got, &want, &format!("{isa:?} {c} → {o} → 1"));
             }
         }
     }

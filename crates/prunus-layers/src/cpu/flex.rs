@@ -10,6 +10,7 @@ use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::tensor::{Tensor, TensorData};
 
 use super::cpu_kernels;
+use super::direct;
 use super::kernel::{self, ConvGeometry, Epilogue, Kernel};
 use super::pool::{self, PoolGeometry};
 use crate::{Activation, GatedConv2d, GatedConvTranspose2d};
@@ -76,6 +77,57 @@ pub(crate) fn gated_conv2d_cat(layer: &GatedConv2d, inputs: &[Tensor<4>]) -> Opt
     let out = kernel::conv2d_cat(kernel, &sources, weight, &geometry, &epilogue);
     let [oh, ow] = geometry.output()?;
     Some(tensor(out, [batch, geometry.out_channels, oh, ow]))
+}
+
+/// `head(act(gate · norm(conv(x))))` where `head` is a 1×1 convolution to one channel, by the
+/// direct kernel in one pass that never writes the gated convolution's output; `None` where the
+/// kernel does not take the pair (the caller then runs them one after the other).
+pub(crate) fn gated_conv2d_then_head(
+    layer: &GatedConv2d,
+    head: &Conv2d,
+    input: &Tensor<4>,
+) -> Option<Tensor<4>> {
+    let [out, per_group, kh, kw] = head.weight.dims();
+    let pointwise = out == 1
+        && head.groups == 1
+        && [kh, kw] == [1, 1]
+        && head.stride == [1, 1]
+        && head.dilation == [1, 1]
+        && matches!(
+            head.padding,
+            PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0)
+        );
+    if !cpu_kernels() || !pointwise {
+        return None;
+    }
+    let geometry = geometry(&layer.conv, input.dims())?;
+    if per_group != geometry.out_channels
+        || Kernel::choose(&geometry) != Kernel::Direct
+        || !direct::projects(&geometry)
+    {
+        return None;
+    }
+    let x = contiguous(flex(input)?);
+    let weight = contiguous(flex(&layer.conv.weight.val())?);
+    let epilogue = gated_epilogue(layer)?;
+    let head_weights = host(head.weight.val().reshape([per_group]))?;
+    let bias = match &head.bias {
+        Some(bias) => *host(bias.val())?.first()?,
+        None => 0.0,
+    };
+    let projection = direct::Projection {
+        weights: &head_weights,
+        bias,
+    };
+    let out = direct::conv2d_projected(
+        x.as_slice::<f32>()?,
+        weight.as_slice::<f32>()?,
+        &geometry,
+        &epilogue,
+        projection,
+    );
+    let [oh, ow] = geometry.output()?;
+    Some(tensor(out, [geometry.batch, 1, oh, ow]))
 }
 
 /// A plain convolution by prunus's kernel — without autodiff in one pass with its bias, with

@@ -31,8 +31,15 @@ use std::sync::atomic::{AtomicU8, Ordering};
 #[cfg(feature = "flex")]
 pub(crate) use flex::{
     conv_transpose2d, conv_transpose2d_autodiff, conv2d, conv2d_autodiff, gated_conv_transpose2d,
-    gated_conv2d, gated_conv2d_cat, max_pool2d, norm_gate_act_autodiff,
+    gated_conv2d, gated_conv2d_cat, gated_conv2d_then_head, max_pool2d, norm_gate_act_autodiff,
 };
+
+/// The most output channels a convolution can have for its 1×1 head to run in its registers
+/// (`GatedConv2d::forward_then`) on this CPU; 0 without AVX2 or AVX-512.
+#[cfg(test)]
+pub(crate) fn widest_projection() -> usize {
+    direct::Isa::detect().map_or(0, |isa| isa.max_block())
+}
 
 /// 0: not decided yet (read `PRUNUS_CPU_KERNELS`), 1: on, 2: off.
 static STATE: AtomicU8 = AtomicU8::new(0);
@@ -105,6 +112,16 @@ pub(crate) fn norm_gate_act_autodiff(
 pub(crate) fn gated_conv2d_cat(
     _layer: &crate::GatedConv2d,
     _inputs: &[burn::tensor::Tensor<4>],
+) -> Option<burn::tensor::Tensor<4>> {
+    None
+}
+
+/// Without the `flex` feature there is no Flex tensor to take over.
+#[cfg(not(feature = "flex"))]
+pub(crate) fn gated_conv2d_then_head(
+    _layer: &crate::GatedConv2d,
+    _head: &burn::nn::conv::Conv2d,
+    _input: &burn::tensor::Tensor<4>,
 ) -> Option<burn::tensor::Tensor<4>> {
     None
 }

@@ -234,6 +234,7 @@ impl Packed {
                     ow: tiles,
                     affine: &self.identity[block.clone()],
                     relu: false,
+                    projection: None,
                 };
                 // SAFETY: the caller's contract; reads stay within a plane's row and its slack.
                 unsafe { run_row(self.isa, &task) };
