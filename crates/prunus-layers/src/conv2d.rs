@@ -3,6 +3,7 @@
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::MaxPool2d;
 use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::tensor::{Device, Tensor};
 
@@ -206,6 +207,42 @@ impl GatedConv2d {
         crate::counted::conv2d(head, self.forward(input))
     }
 
+    /// `(y, pool(y))` for `y = self.forward(input)` and `pool` a max-pool — a U-Net encoder
+    /// level's skip and the next level's input. Where prunus's direct CPU kernel takes the layer
+    /// (Flex, inference, a narrow layer, a 2×2 pool at stride 2, even sides) each pair of output
+    /// rows is pooled as soon as it is written, while it is in cache, instead of read back.
+    ///
+    /// # Example
+    /// ```
+    /// use burn::nn::pool::MaxPool2dConfig;
+    /// use burn::tensor::{Device, Distribution, Tensor};
+    /// use prunus_layers::GatedConv2dConfig;
+    ///
+    /// let device = Device::flex();
+    /// let layer = GatedConv2dConfig::new([3, 5]).init(&device);
+    /// let pool = MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init();
+    /// let x = Tensor::<4>::random([1, 3, 8, 40], Distribution::Default, &device);
+    /// let (y, pooled) = layer.forward_pooled(&pool, x.clone());
+    /// let z = layer.forward(x);
+    /// pooled.into_data().assert_approx_eq::<f32>(&pool.forward(z.clone()).into_data(), Default::default());
+    /// y.into_data().assert_approx_eq::<f32>(&z.into_data(), Default::default());
+    /// ```
+    pub fn forward_pooled(&self, pool: &MaxPool2d, input: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+        if let Some((y, pooled)) = crate::cpu::gated_conv2d_pooled(self, pool, &input) {
+            crate::record::note_conv(
+                &self.conv,
+                self.norm.as_ref(),
+                self.gate.as_ref(),
+                input.dims(),
+                y.dims(),
+            );
+            return (y, pooled);
+        }
+        let y = self.forward(input);
+        let pooled = crate::counted::max_pool2d(pool, y.clone());
+        (y, pooled)
+    }
+
     /// [`forward`](Self::forward) by Burn's operations alone.
     pub(crate) fn forward_burn(&self, input: Tensor<4>) -> Tensor<4> {
         let dims = input.dims();
@@ -407,6 +444,39 @@ mod tests {
             let got = layer.forward_then(&head, x.clone());
             got.into_data()
                 .assert_approx_eq::<f32>(&want.into_data(), Default::default());
+        }
+    }
+
+    #[test]
+    fn a_layer_and_its_pooled_output_in_one_pass_match_the_two_layers() {
+        use burn::nn::pool::MaxPool2dConfig;
+        let device = Device::flex();
+        let pool = MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init();
+        // (channels, input, pooled as written): the direct kernel on even sides; odd sides and
+        // a layer the products take run the two layers.
+        for (channels, input, fused) in [
+            ([4, 7], [10, 48], true),
+            ([3, 16], [6, 64], true),
+            ([4, 7], [9, 48], false),
+            ([60, 60], [64, 64], false),
+        ] {
+            let config = GatedConv2dConfig::new(channels)
+                .with_batch_norm(true)
+                .with_activation(Activation::Relu);
+            let layer = trained_like(config, &device);
+            let x = random([2, channels[0], input[0], input[1]], &device);
+            let taken = crate::cpu::gated_conv2d_pooled(&layer, &pool, &x).is_some();
+            let direct = crate::cpu::widest_projection() > 0;
+            assert_eq!(taken, fused && direct, "{channels:?} {input:?}");
+            let want = layer.forward_burn(x.clone());
+            let want_pooled = pool.forward(want.clone());
+            let (got, pooled) = layer.forward_pooled(&pool, x);
+            let tolerance = burn::tensor::Tolerance::absolute(1e-4);
+            got.into_data()
+                .assert_approx_eq::<f32>(&want.into_data(), tolerance);
+            pooled
+                .into_data()
+                .assert_approx_eq::<f32>(&want_pooled.into_data(), tolerance);
         }
     }
 

@@ -321,14 +321,20 @@ impl UNet {
     fn forward_unchecked(&self, input: Tensor<4>) -> Tensor<4> {
         let mut skips = Vec::with_capacity(self.encoder.len());
         let mut x = input;
+        let bottom = self.encoder.len().saturating_sub(1);
         for (level, block) in self.encoder.iter().enumerate() {
-            if level > 0 {
-                x = prunus_layers::counted::max_pool2d(&self.pool, x);
+            if level == bottom {
+                x = block.forward(x);
+                break;
             }
-            x = block.forward(x);
-            skips.push(x.clone());
+            // The skip, and the next level's input pooled from it as its rows are written
+            // where the CPU kernel takes the layer.
+            let (skip, pooled) = block
+                .conv2
+                .forward_pooled(&self.pool, block.conv1.forward(x));
+            skips.push(skip);
+            x = pooled;
         }
-        skips.pop();
         let Some((last, decoder)) = self.decoder.split_last() else {
             return prunus_layers::counted::conv2d(&self.head, x);
         };

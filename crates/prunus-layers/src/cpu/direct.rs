@@ -14,7 +14,8 @@
 
 use std::ops::Range;
 
-use super::kernel::{ConvGeometry, Epilogue, per_task, with_scratch};
+use super::kernel::{ConvGeometry, Epilogue, Out, per_task, with_scratch};
+use super::pool::max_pool_pair;
 
 /// The vector instructions the kernel is built for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,7 +138,7 @@ pub(crate) fn conv2d_cat_with(
     g: &ConvGeometry,
     epilogue: &Epilogue,
 ) -> Vec<f32> {
-    convolve(isa, sources, weight, g, epilogue, None)
+    convolve(isa, sources, weight, g, epilogue, None, false).0
 }
 
 /// A 1×1 convolution to one channel (`weights` per input channel, then `bias`) applied to the
@@ -175,17 +176,38 @@ pub(crate) fn conv2d_projected(
         "projection weights"
     );
     let isa = Isa::detect().expect("checked by projects");
-    convolve(
-        isa,
-        &[(x, g.in_channels)],
-        weight,
-        g,
-        epilogue,
-        Some(projection),
-    )
+    let source = [(x, g.in_channels)];
+    convolve(isa, &source, weight, g, epilogue, Some(projection), false).0
 }
 
-/// [`conv2d_cat_with`], or [`conv2d_projected`] with `projection`.
+/// Whether [`conv2d_pooled`] takes `g`: the direct kernel applies and the output's sides are
+/// even.
+pub(crate) fn pools(g: &ConvGeometry) -> bool {
+    let even = g
+        .output()
+        .is_some_and(|[oh, ow]| oh >= 2 && ow >= 2 && oh % 2 == 0 && ow % 2 == 0);
+    applies(g) && even
+}
+
+/// `(y, maxpool(y))` where `y = epilogue(conv(x))` by the direct kernel and `maxpool` is a 2×2
+/// max-pool at stride 2 (a U-Net encoder level's skip and the next level's input): each pair of
+/// rows is pooled as soon as it is written, while it is in cache, instead of read back later.
+///
+/// # Panics
+/// Where [`pools`] says no, or a slice's length does not match the geometry.
+pub(crate) fn conv2d_pooled(
+    x: &[f32],
+    weight: &[f32],
+    g: &ConvGeometry,
+    epilogue: &Epilogue,
+) -> (Vec<f32>, Vec<f32>) {
+    assert!(pools(g), "the direct kernel pools this layer");
+    let isa = Isa::detect().expect("checked by pools");
+    convolve(isa, &[(x, g.in_channels)], weight, g, epilogue, None, true)
+}
+
+/// [`conv2d_cat_with`], [`conv2d_projected`] with `projection`, or [`conv2d_pooled`] with
+/// `pool` (the pooled output second, empty without `pool`).
 fn convolve(
     isa: Isa,
     sources: &[(&[f32], usize)],
@@ -193,7 +215,8 @@ fn convolve(
     g: &ConvGeometry,
     epilogue: &Epilogue,
     projection: Option<Projection>,
-) -> Vec<f32> {
+    pool: bool,
+) -> (Vec<f32>, Vec<f32>) {
     assert_eq!(g.stride, [1, 1], "the direct kernel is for stride 1");
     let [h, w] = g.input;
     let [oh, ow] = g.output().expect("the kernel fits the padded input");
@@ -213,8 +236,14 @@ fn convolve(
     // Four tasks per thread (load balance), bands small enough to stay in the last-level cache.
     let bands_wanted = (4 * threads).div_ceil(g.batch).clamp(1, oh.max(1));
     let max_rows = ((1 << 22) / (4 * g.in_channels * plan.width)).max(1);
-    let rows_per_band = oh.div_ceil(bands_wanted).min(max_rows).max(1);
+    let mut rows_per_band = oh.div_ceil(bands_wanted).min(max_rows).max(1);
+    // Pooling: whole pairs of rows in every band.
+    rows_per_band += usize::from(pool) * (rows_per_band % 2);
     let bands = oh.div_ceil(rows_per_band);
+    let pooled_image = g.out_channels * (oh / 2) * (ow / 2);
+    let pooled_len = if pool { g.batch * pooled_image } else { 0 };
+    let mut pooled: Vec<f32> = Vec::with_capacity(pooled_len);
+    let pooled_at = Out(pooled.as_mut_ptr());
     let run = |image: usize, b: usize, image_out: *mut f32, _| {
         let rows = b * rows_per_band..((b + 1) * rows_per_band).min(oh);
         let planes = h * w;
@@ -222,11 +251,17 @@ fn convolve(
             .iter()
             .map(|&(x, c)| (&x[image * c * planes..(image + 1) * c * planes], c))
             .collect();
-        // SAFETY: this band writes its rows of every output channel of the image, and only them.
-        unsafe { plan.band(&inputs, rows, image_out) };
+        // SAFETY: within the pooled output's capacity (`pool` only).
+        let pool_out = pool.then(|| unsafe { pooled_at.get().add(image * pooled_image) });
+        // SAFETY: this band writes its rows of every output channel of the image, and only them
+        // (and, pooling, their pooled rows).
+        unsafe { plan.band(&inputs, rows, image_out, pool_out) };
     };
     // SAFETY: the bands cover every row of every image and output channel, once each.
-    unsafe { per_task(g.batch, out_channels * oh * ow, bands, run) }
+    let out = unsafe { per_task(g.batch, out_channels * oh * ow, bands, run) };
+    // SAFETY: pooling, the bands' pairs of rows cover every pooled row of every image.
+    unsafe { pooled.set_len(pooled_len) };
+    (out, pooled)
 }
 
 /// One layer's call: its geometry, packed weights and per-channel affine map.
@@ -293,8 +328,16 @@ impl<'a> Plan<'a> {
     /// Output rows `rows` of one image, every channel.
     ///
     /// # Safety
-    /// `out` points at the image's output `[out, oh, ow]`, valid for writes; the CPU has `isa`.
-    unsafe fn band(&self, inputs: &[(&[f32], usize)], rows: Range<usize>, out: *mut f32) {
+    /// `out` points at the image's output `[out, oh, ow]`, valid for writes; the CPU has `isa`;
+    /// `pooled`, if any, at its pooled output `[out, oh / 2, ow / 2]`, `rows` starting at an
+    /// even row and holding whole pairs.
+    unsafe fn band(
+        &self,
+        inputs: &[(&[f32], usize)],
+        rows: Range<usize>,
+        out: *mut f32,
+        pooled: Option<*mut f32>,
+    ) {
         let g = self.g;
         let padded_rows = rows.len() + g.kernel[0] - 1;
         with_scratch(g.in_channels * padded_rows * self.width, |band| {
@@ -335,6 +378,20 @@ impl<'a> Plan<'a> {
                     };
                     // SAFETY: the CPU has `isa` (the caller's contract); `task` is in bounds.
                     unsafe { run_row(self.isa, &task) };
+                }
+                if let Some(pooled) = pooled.filter(|_| y % 2 == 1) {
+                    let (ph, pw) = (oh / 2, ow / 2);
+                    for c in 0..g.out_channels {
+                        // SAFETY: rows y − 1 and y of channel c were written just above, by
+                        // this band; the pooled row y / 2 is this band's alone.
+                        unsafe {
+                            let first = out.add((c * oh + y - 1) * ow);
+                            let rows = std::slice::from_raw_parts(first, 2 * ow);
+                            let dst = pooled.add((c * ph + y / 2) * pw);
+                            let dst = std::slice::from_raw_parts_mut(dst, pw);
+                            max_pool_pair(&rows[..ow], &rows[ow..], dst);
+                        }
+                    }
                 }
             }
         });
@@ -776,7 +833,8 @@ pub(crate) mod tests {
                     weights: &weights,
                     bias,
                 };
-                let got = convolve(isa, &[(&x, c)], &weight, &g, &e, Some(projection));
+                let source = [(x.as_slice(), c)];
+                let (got, _) = convolve(isa, &source, &weight, &g, &e, Some(projection), false);
                 let full = naive(&x, &weight, &g, &e);
                 let plane = input[0] * input[1];
                 let want: Vec<f32> = (0..2 * plane)
@@ -787,6 +845,47 @@ pub(crate) mod tests {
                     })
                     .collect();
                 close(&got, &want, &format!("{isa:?} {c} → {o} → 1"));
+            }
+        }
+    }
+
+    #[test]
+    fn rows_pooled_as_they_are_written_match_the_definition() {
+        for isa in isas() {
+            // Bands of odd and even rows, one band and many, 1 and 2 images.
+            for (batch, c, o, input) in
+                [(2, 3, 5, [6, 40]), (1, 7, 13, [34, 36]), (2, 4, 2, [2, 64])]
+            {
+                let g = ConvGeometry {
+                    batch,
+                    in_channels: c,
+                    input,
+                    out_channels: o,
+                    kernel: [3, 3],
+                    stride: [1, 1],
+                    padding: [1, 1, 1, 1],
+                };
+                let x = values(batch * c * input[0] * input[1], 1);
+                let weight = values(o * g.depth(), 2);
+                let e = Epilogue {
+                    shift: Some(values(o, 4)),
+                    relu: true,
+                    ..Epilogue::default()
+                };
+                let source = [(x.as_slice(), c)];
+                let (y, pooled) = convolve(isa, &source, &weight, &g, &e, None, true);
+                let want = naive(&x, &weight, &g, &e);
+                close(&y, &want, &format!("{isa:?} {g:?}"));
+                let [h, w] = input;
+                let planes = batch * o;
+                let pool = super::super::pool::PoolGeometry {
+                    input,
+                    kernel: [2, 2],
+                    stride: [2, 2],
+                };
+                let want_pooled = super::super::pool::max_pool2d(&want, planes, &pool);
+                assert_eq!(pooled.len(), planes * (h / 2) * (w / 2));
+                close(&pooled, &want_pooled, &format!("pooled {isa:?} {g:?}"));
             }
         }
     }

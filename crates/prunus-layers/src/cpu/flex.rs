@@ -130,6 +130,46 @@ pub(crate) fn gated_conv2d_then_head(
     Some(tensor(out, [geometry.batch, 1, oh, ow]))
 }
 
+/// `(y, pool(y))` for `y = act(gate · norm(conv(x)))` and `pool` a 2×2 max-pool at stride 2,
+/// by the direct kernel, each pair of rows pooled as soon as it is written; `None` where the
+/// kernel does not take the pair (the caller then runs them one after the other).
+pub(crate) fn gated_conv2d_pooled(
+    layer: &GatedConv2d,
+    pool: &MaxPool2d,
+    input: &Tensor<4>,
+) -> Option<(Tensor<4>, Tensor<4>)> {
+    let two_by_two = pool.kernel_size == [2, 2]
+        && pool.stride == [2, 2]
+        && pool.dilation == [1, 1]
+        && !pool.ceil_mode
+        && matches!(
+            pool.padding,
+            PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0)
+        );
+    if !cpu_kernels() || !two_by_two {
+        return None;
+    }
+    let geometry = geometry(&layer.conv, input.dims())?;
+    if Kernel::choose(&geometry) != Kernel::Direct || !direct::pools(&geometry) {
+        return None;
+    }
+    let x = contiguous(flex(input)?);
+    let weight = contiguous(flex(&layer.conv.weight.val())?);
+    let epilogue = gated_epilogue(layer)?;
+    let (y, pooled) = direct::conv2d_pooled(
+        x.as_slice::<f32>()?,
+        weight.as_slice::<f32>()?,
+        &geometry,
+        &epilogue,
+    );
+    let [oh, ow] = geometry.output()?;
+    let [batch, o] = [geometry.batch, geometry.out_channels];
+    Some((
+        tensor(y, [batch, o, oh, ow]),
+        tensor(pooled, [batch, o, oh / 2, ow / 2]),
+    ))
+}
+
 /// A plain convolution by prunus's kernel — without autodiff in one pass with its bias, with
 /// autodiff as a differentiable operation — or `None` where the kernel does not apply.
 pub(crate) fn conv2d(conv: &Conv2d, input: &Tensor<4>) -> Option<Tensor<4>> {

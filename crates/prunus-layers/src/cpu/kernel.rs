@@ -117,7 +117,7 @@ pub(crate) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R 
 
 /// The output pointer, shared by the tasks that write disjoint parts of it ([`per_band`]).
 #[derive(Clone, Copy)]
-struct Out(*mut f32);
+pub(super) struct Out(pub(super) *mut f32);
 // SAFETY: every task writes a disjoint set of output elements (its image's rows of its band),
 // and the buffer outlives the parallel loop.
 unsafe impl Send for Out {}
@@ -125,7 +125,7 @@ unsafe impl Sync for Out {}
 
 impl Out {
     /// The pointer (a method, so that closures capture the whole `Send` wrapper).
-    fn get(self) -> *mut f32 {
+    pub(super) fn get(self) -> *mut f32 {
         self.0
     }
 }

@@ -31,7 +31,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 #[cfg(feature = "flex")]
 pub(crate) use flex::{
     conv_transpose2d, conv_transpose2d_autodiff, conv2d, conv2d_autodiff, gated_conv_transpose2d,
-    gated_conv2d, gated_conv2d_cat, gated_conv2d_then_head, max_pool2d, norm_gate_act_autodiff,
+    gated_conv2d, gated_conv2d_cat, gated_conv2d_pooled, gated_conv2d_then_head, max_pool2d,
+    norm_gate_act_autodiff,
 };
 
 /// The most output channels a convolution can have for its 1×1 head to run in its registers
@@ -123,6 +124,16 @@ pub(crate) fn gated_conv2d_then_head(
     _head: &burn::nn::conv::Conv2d,
     _input: &burn::tensor::Tensor<4>,
 ) -> Option<burn::tensor::Tensor<4>> {
+    None
+}
+
+/// Without the `flex` feature there is no Flex tensor to take over.
+#[cfg(not(feature = "flex"))]
+pub(crate) fn gated_conv2d_pooled(
+    _layer: &crate::GatedConv2d,
+    _pool: &burn::nn::pool::MaxPool2d,
+    _input: &burn::tensor::Tensor<4>,
+) -> Option<(burn::tensor::Tensor<4>, burn::tensor::Tensor<4>)> {
     None
 }
 

@@ -69,6 +69,34 @@ unsafe fn plane_max_avx2(plane: &[f32], g: &PoolGeometry, out: &mut [f32]) {
     plane_max_body(plane, g, out);
 }
 
+/// The 2×2 maxima at stride 2 of two rows `r0`, `r1` into `out` (`r0.len() / 2` of them).
+pub(crate) fn max_pool_pair(r0: &[f32], r1: &[f32], out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2.
+        unsafe { pair_max_avx2(r0, r1, out) };
+        return;
+    }
+    pair_max_body(r0, r1, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn pair_max_avx2(r0: &[f32], r1: &[f32], out: &mut [f32]) {
+    pair_max_body(r0, r1, out);
+}
+
+#[inline(always)]
+fn pair_max_body(r0: &[f32], r1: &[f32], out: &mut [f32]) {
+    for ((o, a), b) in out
+        .iter_mut()
+        .zip(r0.chunks_exact(2))
+        .zip(r1.chunks_exact(2))
+    {
+        *o = a[0].max(a[1]).max(b[0].max(b[1]));
+    }
+}
+
 #[inline(always)]
 fn plane_max_body(plane: &[f32], g: &PoolGeometry, out: &mut [f32]) {
     let [_, w] = g.input;
@@ -78,14 +106,7 @@ fn plane_max_body(plane: &[f32], g: &PoolGeometry, out: &mut [f32]) {
     for (y, out) in out.chunks_exact_mut(ow).enumerate() {
         let row = |ky: usize| &plane[(y * sh + ky) * w..(y * sh + ky + 1) * w];
         if [kh, kw, sh, sw] == [2, 2, 2, 2] {
-            let (r0, r1) = (row(0), row(1));
-            for ((o, a), b) in out
-                .iter_mut()
-                .zip(r0.chunks_exact(2))
-                .zip(r1.chunks_exact(2))
-            {
-                *o = a[0].max(a[1]).max(b[0].max(b[1]));
-            }
+            pair_max_body(row(0), row(1), out);
             continue;
         }
         out.fill(f32::NEG_INFINITY);
