@@ -93,22 +93,16 @@ pub(crate) fn gated_conv2d_then_head(
         && [kh, kw] == [1, 1]
         && head.stride == [1, 1]
         && head.dilation == [1, 1]
-        && matches!(
-            head.padding,
-            PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0)
-        );
+        && unpadded(&head.padding);
     if !cpu_kernels() || !pointwise {
         return None;
     }
     let geometry = geometry(&layer.conv, input.dims())?;
-    if per_group != geometry.out_channels
-        || Kernel::choose(&geometry) != Kernel::Direct
-        || !direct::projects(&geometry)
-    {
+    // `projects` asks the direct kernel's rule, as `Kernel::choose` would first.
+    if per_group != geometry.out_channels || !direct::projects(&geometry) {
         return None;
     }
-    let x = contiguous(flex(input)?);
-    let weight = contiguous(flex(&layer.conv.weight.val())?);
+    let [x, weight] = operands(input, &layer.conv.weight)?;
     let epilogue = gated_epilogue(layer)?;
     let head_weights = host(head.weight.val().reshape([per_group]))?;
     let bias = match &head.bias {
@@ -142,19 +136,16 @@ pub(crate) fn gated_conv2d_pooled(
         && pool.stride == [2, 2]
         && pool.dilation == [1, 1]
         && !pool.ceil_mode
-        && matches!(
-            pool.padding,
-            PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0)
-        );
+        && unpadded(&pool.padding);
     if !cpu_kernels() || !two_by_two {
         return None;
     }
     let geometry = geometry(&layer.conv, input.dims())?;
-    if Kernel::choose(&geometry) != Kernel::Direct || !direct::pools(&geometry) {
+    // `pools` asks the direct kernel's rule, as `Kernel::choose` would first.
+    if !direct::pools(&geometry) {
         return None;
     }
-    let x = contiguous(flex(input)?);
-    let weight = contiguous(flex(&layer.conv.weight.val())?);
+    let [x, weight] = operands(input, &layer.conv.weight)?;
     let epilogue = gated_epilogue(layer)?;
     let (y, pooled) = direct::conv2d_pooled(
         x.as_slice::<f32>()?,
@@ -186,11 +177,7 @@ pub(crate) fn conv_transpose2d(conv: &ConvTranspose2d, input: &Tensor<4>) -> Opt
 /// A max-pool by prunus's kernel, for tensors on Flex without autodiff, no padding, no
 /// dilation and windows that fit whole; `None` otherwise (the caller then runs Burn's).
 pub(crate) fn max_pool2d(layer: &MaxPool2d, input: &Tensor<4>) -> Option<Tensor<4>> {
-    let unpadded = matches!(
-        layer.padding,
-        PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0)
-    );
-    if !cpu_kernels() || !unpadded || layer.dilation != [1, 1] || layer.ceil_mode {
+    if !cpu_kernels() || !unpadded(&layer.padding) || layer.dilation != [1, 1] || layer.ceil_mode {
         return None;
     }
     let [batch, channels, h, w] = input.dims();
@@ -215,8 +202,7 @@ fn conv2d_then(
         return None;
     }
     let geometry = geometry(conv, input.dims())?;
-    let x = contiguous(flex(input)?);
-    let weight = contiguous(flex(&conv.weight.val())?);
+    let [x, weight] = operands(input, &conv.weight)?;
     let epilogue = epilogue()?;
     let out = kernel::conv2d(
         x.as_slice::<f32>()?,
@@ -314,8 +300,7 @@ fn conv_transpose2d_then(
         return None;
     }
     let g = transpose_geometry(conv, input.dims())?;
-    let x = contiguous(flex(input)?);
-    let weight = contiguous(flex(&conv.weight.val())?);
+    let [x, weight] = operands(input, &conv.weight)?;
     let epilogue = epilogue()?;
     let (x, weight) = (x.as_slice::<f32>()?, weight.as_slice::<f32>()?);
     let [h, w] = g.input;
@@ -396,6 +381,19 @@ fn tensor(values: Vec<f32>, shape: [usize; 4]) -> Tensor<4> {
 /// The Flex primitive of `shape` holding `values`.
 pub(super) fn flex_tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+/// A layer's input and weight as contiguous Flex primitives, `None` off Flex or with autodiff.
+fn operands(input: &Tensor<4>, weight: &Param<Tensor<4>>) -> Option<[FlexTensor; 2]> {
+    Some([contiguous(flex(input)?), contiguous(flex(&weight.val())?)])
+}
+
+/// Whether a layer's padding is none at all.
+fn unpadded(padding: &PaddingConfig2d) -> bool {
+    matches!(
+        padding,
+        PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0)
+    )
 }
 
 /// `tensor`, copied into one contiguous `f32` run at offset 0 unless it already is one (so that
