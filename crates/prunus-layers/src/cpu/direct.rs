@@ -9,7 +9,9 @@
 //! broadcast per weight, the rest fused multiply-adds. The epilogue is applied in registers.
 //!
 //! Stride 1, any kernel size and padding; the input band is first copied with its zero padding
-//! so that the inner loop has no bounds to check. x86-64 only (AVX-512 or AVX2 + FMA, chosen
+//! so that the inner loop has no bounds to check. Rows narrower than 32 pixels (a 16² or 24²
+//! bottleneck) would leave most lanes of a run idle: there a band's rows, padding included, are
+//! one run ([`Row::folded`]), and the tasks share out groups of output channel blocks. x86-64 only (AVX-512 or AVX2 + FMA, chosen
 //! at run time); elsewhere [`applies`] says no and the matrix products run.
 
 use std::ops::Range;
@@ -89,12 +91,17 @@ pub(crate) fn applies(g: &ConvGeometry) -> bool {
 /// up to 100 on Zen 4; on a Xeon 1.3–1.6× at 81 → 161, 161 → 161 and 128 → 256, 1.08× at
 /// 200 → 200, 0.96× at 256 → 256, 0.87× at 256 → 512); on 3 input channels (a network's first
 /// layer, where `im2col` has 27 rows) whatever the output (1.3–2× at 32–64). Rows narrower than
-/// 32 pixels leave lanes idle: there the products run.
+/// 32 pixels are folded into one run per band ([`Row::folded`]), which runs at 60–70 G
+/// multiply-adds/s on 16² and 24² (Zen 4): against Winograd's products (what runs there
+/// otherwise) 1.05–1.5× from 25 to 128 channels on 16², 1.2–1.4× at 49–97 on 24²; behind them
+/// from 160 channels (0.72–0.98), on 8² rows (0.75) and below 16 channels, where the fixed costs
+/// of a call dominate.
 fn narrow(g: &ConvGeometry) -> bool {
     let [oh, ow] = g.output().unwrap_or([0, 0]);
     let channels = |out: usize, input: usize| g.out_channels <= out && g.in_channels <= input;
     let pixels = oh * ow;
-    ow >= 32
+    let folds = ow >= 16 && g.in_channels >= 16 && channels(128, 128);
+    (ow >= FOLD_BELOW || folds)
         && (channels(40, 64)
             || g.in_channels <= 4
             || (pixels <= 64 * 64 && channels(48, 64))
@@ -234,31 +241,65 @@ fn convolve(
     };
     let threads = rayon::current_num_threads().max(1);
     // Four tasks per thread (load balance), bands small enough to stay in the last-level cache.
+    // Folded rows: as few bands as that allows (every band's rows are one run), the tasks then
+    // taking groups of output channel blocks.
     let bands_wanted = (4 * threads).div_ceil(g.batch).clamp(1, oh.max(1));
     let max_rows = ((1 << 22) / (4 * g.in_channels * plan.width)).max(1);
-    let mut rows_per_band = oh.div_ceil(bands_wanted).min(max_rows).max(1);
+    let mut rows_per_band = match plan.folded {
+        false => oh.div_ceil(bands_wanted),
+        true => oh,
+    };
+    rows_per_band = rows_per_band.min(max_rows).max(1);
     // Pooling: whole pairs of rows in every band.
     rows_per_band += usize::from(pool) * (rows_per_band % 2);
     let bands = oh.div_ceil(rows_per_band);
+    let groups = match plan.folded {
+        false => 1,
+        true => (4 * threads).div_ceil(g.batch * bands),
+    };
+    let n = plan.blocks.len();
+    let groups = channel_blocks(n, n.div_ceil(groups.clamp(1, n.max(1))));
+    let tasks = bands * groups.len().max(1);
     let pooled_image = g.out_channels * (oh / 2) * (ow / 2);
     let pooled_len = if pool { g.batch * pooled_image } else { 0 };
     let mut pooled: Vec<f32> = Vec::with_capacity(pooled_len);
     let pooled_at = Out(pooled.as_mut_ptr());
-    let run = |image: usize, b: usize, image_out: *mut f32, _| {
-        let rows = b * rows_per_band..((b + 1) * rows_per_band).min(oh);
+    let rows = |b: usize| b * rows_per_band..((b + 1) * rows_per_band).min(oh);
+    let inputs = |image: usize| -> Vec<(&[f32], usize)> {
         let planes = h * w;
-        let inputs: Vec<(&[f32], usize)> = sources
+        sources
             .iter()
             .map(|&(x, c)| (&x[image * c * planes..(image + 1) * c * planes], c))
-            .collect();
+            .collect()
+    };
+    // Groups of blocks: each band padded once, before the tasks that share it.
+    let band_len = plan.band_len(rows_per_band);
+    let mut shared = Vec::new();
+    if groups.len() > 1 {
+        shared = vec![0.0f32; g.batch * bands * band_len];
+        for (t, band) in shared.chunks_mut(band_len).enumerate() {
+            plan.fill(&inputs(t / bands), rows(t % bands), band);
+        }
+    }
+    let run = |image: usize, task: usize, image_out: *mut f32, _| {
+        let (b, blocks) = (task / groups.len(), groups[task % groups.len()].clone());
         // SAFETY: within the pooled output's capacity (`pool` only).
         let pool_out = pool.then(|| unsafe { pooled_at.get().add(image * pooled_image) });
-        // SAFETY: this band writes its rows of every output channel of the image, and only them
-        // (and, pooling, their pooled rows).
-        unsafe { plan.band(&inputs, rows, image_out, pool_out) };
+        // SAFETY: this task writes its band's rows of its blocks' output channels of the image,
+        // and only them (and, pooling, their pooled rows); a shared band is `band_len` long.
+        unsafe {
+            match groups.len() {
+                1 => plan.band(&inputs(image), rows(b), blocks, image_out, pool_out),
+                _ => {
+                    let band = &shared[(image * bands + b) * band_len..][..band_len];
+                    plan.compute(band, rows(b), blocks, image_out, pool_out)
+                }
+            }
+        }
     };
-    // SAFETY: the bands cover every row of every image and output channel, once each.
-    let out = unsafe { per_task(g.batch, out_channels * oh * ow, bands, run) };
+    // SAFETY: the bands × groups of blocks cover every row of every image and output channel,
+    // once each.
+    let out = unsafe { per_task(g.batch, out_channels * oh * ow, tasks, run) };
     // SAFETY: pooling, the bands' pairs of rows cover every pooled row of every image.
     unsafe { pooled.set_len(pooled_len) };
     (out, pooled)
@@ -279,9 +320,15 @@ struct Plan<'a> {
     /// output channel, and the output has one channel).
     projection: Option<Projection<'a>>,
     /// Width of a row of the padded input band: the output, plus the longest run of registers
-    /// a block reads past its last pixel, plus the kernel's overhang.
+    /// a block reads past its last pixel, plus the kernel's overhang; folded, the padded input's.
     width: usize,
+    /// Whether each band's rows are one run ([`Row::folded`]): rows narrower than
+    /// [`FOLD_BELOW`], which would leave most lanes of a run idle.
+    folded: bool,
 }
+
+/// Output rows narrower than this are folded into one run per band ([`Row::folded`]).
+const FOLD_BELOW: usize = 32;
 
 impl<'a> Plan<'a> {
     fn new(
@@ -313,6 +360,8 @@ impl<'a> Plan<'a> {
         }
         let affine = epilogue.affine(o);
         let [_, ow] = g.output().expect("checked by conv2d_with");
+        let folded = ow < FOLD_BELOW;
+        let overrun = if folded { 0 } else { 4 * isa.lanes() };
         Plan {
             isa,
             g,
@@ -321,11 +370,12 @@ impl<'a> Plan<'a> {
             affine,
             relu: epilogue.relu,
             projection,
-            width: ow + 4 * isa.lanes() + g.kernel[1] - 1,
+            width: ow + overrun + g.kernel[1] - 1,
+            folded,
         }
     }
 
-    /// Output rows `rows` of one image, every channel.
+    /// Output rows `rows` of one image, the channels of blocks `blocks`.
     ///
     /// # Safety
     /// `out` points at the image's output `[out, oh, ow]`, valid for writes; the CPU has `isa`;
@@ -335,32 +385,80 @@ impl<'a> Plan<'a> {
         &self,
         inputs: &[(&[f32], usize)],
         rows: Range<usize>,
+        blocks: Range<usize>,
+        out: *mut f32,
+        pooled: Option<*mut f32>,
+    ) {
+        with_scratch(self.band_len(rows.len()), |band| {
+            self.fill(inputs, rows.clone(), band);
+            // SAFETY: the caller's contract; `band` holds the band.
+            unsafe { self.compute(band, rows, blocks, out, pooled) }
+        });
+    }
+
+    /// The length of the padded input band of `rows` output rows (a folded run reads up to 4
+    /// registers past the last channel's last row).
+    fn band_len(&self, rows: usize) -> usize {
+        let padded_rows = rows + self.g.kernel[0] - 1;
+        self.g.in_channels * padded_rows * self.width + 4 * self.isa.lanes()
+    }
+
+    /// The padded input band of output rows `rows` of one image (its sources `inputs`) into
+    /// `band` (`[in][rows + kh − 1][width]`).
+    fn fill(&self, inputs: &[(&[f32], usize)], rows: Range<usize>, band: &mut [f32]) {
+        let g = self.g;
+        let padded_rows = rows.len() + g.kernel[0] - 1;
+        let (padded, [pt, pl, _, _]) = (rows.start..rows.start + padded_rows, g.padding);
+        let mut first = 0;
+        for &(x, channels) in inputs {
+            let len = channels * padded_rows * self.width;
+            let dst = &mut band[first..first + len];
+            pad(
+                x,
+                channels,
+                g.input,
+                [pt, pl],
+                g.padding[3],
+                padded.clone(),
+                self.width,
+                dst,
+            );
+            first += len;
+        }
+    }
+
+    /// [`Plan::band`] from its padded input band ([`Plan::fill`]).
+    ///
+    /// # Safety
+    /// As [`Plan::band`]; `band` is [`Plan::band_len`] long.
+    unsafe fn compute(
+        &self,
+        band: &[f32],
+        rows: Range<usize>,
+        blocks: Range<usize>,
         out: *mut f32,
         pooled: Option<*mut f32>,
     ) {
         let g = self.g;
         let padded_rows = rows.len() + g.kernel[0] - 1;
-        with_scratch(g.in_channels * padded_rows * self.width, |band| {
-            let (padded, [pt, pl, _, _]) = (rows.start..rows.start + padded_rows, g.padding);
-            let mut first = 0;
-            for &(x, channels) in inputs {
-                let len = channels * padded_rows * self.width;
-                let dst = &mut band[first..first + len];
-                pad(
-                    x,
-                    channels,
-                    g.input,
-                    [pt, pl],
-                    g.padding[3],
-                    padded.clone(),
-                    self.width,
-                    dst,
-                );
-                first += len;
-            }
+        {
             let [oh, ow] = g.output().expect("checked by conv2d_with");
-            for (r, y) in rows.enumerate() {
-                for (channels, offset) in &self.blocks {
+            let blocks = &self.blocks[blocks];
+            let channels =
+                blocks.first().map_or(0, |b| b.0.start)..blocks.last().map_or(0, |b| b.0.end);
+            // Rows `r` of the band as one run each, or all of them as one.
+            let runs = match self.folded {
+                false => rows
+                    .clone()
+                    .map(|y| (y, y - rows.start, ow, None))
+                    .collect::<Vec<_>>(),
+                true => {
+                    let length = (rows.len() - 1) * self.width + ow;
+                    vec![(rows.start, 0, length, Some([self.width, ow]))]
+                }
+            };
+            for (y, r, length, folded) in runs {
+                for (channels, offset) in blocks {
                     let task = Row {
                         input: band[r * self.width..].as_ptr(),
                         channel_stride: padded_rows * self.width,
@@ -371,30 +469,49 @@ impl<'a> Plan<'a> {
                         // SAFETY: (channels.start, y, 0) lies in the image's output.
                         out: unsafe { out.add((channels.start * oh + y) * ow) },
                         out_stride: oh * ow,
-                        ow,
+                        ow: length,
                         affine: &self.affine[channels.clone()],
                         relu: self.relu,
                         projection: self.projection,
+                        folded,
                     };
                     // SAFETY: the CPU has `isa` (the caller's contract); `task` is in bounds.
                     unsafe { run_row(self.isa, &task) };
                 }
-                if let Some(pooled) = pooled.filter(|_| y % 2 == 1) {
-                    let (ph, pw) = (oh / 2, ow / 2);
-                    for c in 0..g.out_channels {
-                        // SAFETY: rows y − 1 and y of channel c were written just above, by
-                        // this band; the pooled row y / 2 is this band's alone.
-                        unsafe {
-                            let first = out.add((c * oh + y - 1) * ow);
-                            let rows = std::slice::from_raw_parts(first, 2 * ow);
-                            let dst = pooled.add((c * ph + y / 2) * pw);
-                            let dst = std::slice::from_raw_parts_mut(dst, pw);
-                            max_pool_pair(&rows[..ow], &rows[ow..], dst);
-                        }
-                    }
+                let Some(pooled) = pooled else { continue };
+                let last = if folded.is_some() { rows.end } else { y + 1 };
+                for y in (y..last).filter(|y| y % 2 == 1) {
+                    // SAFETY: rows y − 1 and y of these channels were written just above, by
+                    // this task; the pooled row y / 2 of these channels is this task's alone.
+                    unsafe { pool_pair(out, pooled, channels.clone(), [oh, ow], y) };
                 }
             }
-        });
+        }
+    }
+}
+
+/// Max-pools rows `y − 1` and `y` of channels `channels` of `out` (`[_, oh, ow]`) into row
+/// `y / 2` of `pooled` (`[_, oh / 2, ow / 2]`).
+///
+/// # Safety
+/// The rows are written and readable; the pooled rows are valid for writes.
+unsafe fn pool_pair(
+    out: *const f32,
+    pooled: *mut f32,
+    channels: Range<usize>,
+    [oh, ow]: [usize; 2],
+    y: usize,
+) {
+    let (ph, pw) = (oh / 2, ow / 2);
+    for c in channels {
+        // SAFETY: the caller's contract.
+        unsafe {
+            let first = out.add((c * oh + y - 1) * ow);
+            let rows = std::slice::from_raw_parts(first, 2 * ow);
+            let dst = pooled.add((c * ph + y / 2) * pw);
+            let dst = std::slice::from_raw_parts_mut(dst, pw);
+            max_pool_pair(&rows[..ow], &rows[ow..], dst);
+        }
     }
 }
 
@@ -467,6 +584,11 @@ pub(super) struct Row<'a> {
     /// A 1×1 convolution to one channel of the block's outputs (the block then holds every
     /// output channel): its one row is stored at `out`, the block's rows are not.
     pub(super) projection: Option<Projection<'a>>,
+    /// Rows folded into one run, `Some([width, ow])`: the run is several output rows of `width`
+    /// pixels laid end to end (the padded input's rows), of which the first `ow` are real, and
+    /// `ow` above is the run's length. Pixel `f` of the run is row `f / width`, column `f %
+    /// width`, stored at `out + (f / width) · ow + f % width` when the column is real.
+    pub(super) folded: Option<[usize; 2]>,
 }
 
 /// Runs one row of one block (of at most [`Isa::max_block`] channels) with `isa`.
@@ -650,7 +772,7 @@ unsafe fn row<V: Lanes, const P: usize, const OB: usize>(row: &Row) {
             for (o, acc) in acc.iter().enumerate() {
                 let (a, b) = row.affine[o];
                 let (a, b) = (V::splat(a), V::splat(b));
-                let dst = row.out.add(o * row.out_stride + x0);
+                let dst = row.out.add(o * row.out_stride);
                 for (p, acc) in acc.iter().enumerate() {
                     let mut y = acc.mul_add(a, b);
                     if row.relu {
@@ -661,18 +783,71 @@ unsafe fn row<V: Lanes, const P: usize, const OB: usize>(row: &Row) {
                             let w = V::splat(projection.weights[o]);
                             projected[p] = y.mul_add(w, projected[p]);
                         }
-                        None => store_run(y, dst, p * V::N, row.ow - x0),
+                        None => store(row, y, dst, x0 + p * V::N),
                     }
                 }
             }
             if row.projection.is_some() {
-                let dst = row.out.add(x0);
                 for (p, y) in projected.into_iter().enumerate() {
-                    store_run(y, dst, p * V::N, row.ow - x0);
+                    store(row, y, row.out, x0 + p * V::N);
                 }
             }
         }
         x0 += run;
+    }
+}
+
+/// Stores pixels `start..start + N` of `row`'s run (those it has) from `y`, `dst` pointing at
+/// the run's first pixel of one channel.
+///
+/// # Safety
+/// The CPU has what `V` needs; `dst` is valid for writes of the run's pixels.
+#[inline(always)]
+unsafe fn store<V: Lanes>(row: &Row, y: V, dst: *mut f32, start: usize) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        match row.folded {
+            None => store_run(y, dst, start, row.ow),
+            Some([width, ow]) => store_folded(y, dst, start, row.ow, [width, ow]),
+        }
+    }
+}
+
+/// Stores the real pixels among `start..start + N` (before `end`) of a run of rows `width`
+/// wide folded end to end, each row's first `ow` real, into rows of `ow` at `dst`.
+///
+/// # Safety
+/// The CPU has what `V` needs; `dst` is valid for writes of the real pixels before `end`.
+#[inline(always)]
+unsafe fn store_folded<V: Lanes>(
+    y: V,
+    dst: *mut f32,
+    start: usize,
+    end: usize,
+    [width, ow]: [usize; 2],
+) {
+    let (mut r, mut x) = (start / width, start % width);
+    // SAFETY: the caller's contract; only real pixels before `end` are written.
+    unsafe {
+        if x + V::N <= ow && start + V::N <= end {
+            y.store(dst.add(r * ow + x));
+            return;
+        }
+        let mut lanes = [0.0f32; 16];
+        y.store(lanes.as_mut_ptr());
+        let (mut f, stop) = (start, (start + V::N).min(end));
+        while f < stop {
+            if x < ow {
+                let n = (ow - x).min(stop - f);
+                let src = lanes.as_ptr().add(f - start);
+                std::ptr::copy_nonoverlapping(src, dst.add(r * ow + x), n);
+                f += n;
+                x += n;
+            } else {
+                f += width - x;
+                (r, x) = (r + 1, 0);
+            }
+        }
     }
 }
 
@@ -774,6 +949,10 @@ pub(crate) mod tests {
             (6, 11, [7, 5], 1, [0, 0, 0, 0]),
             (4, 9, [12, 31], 5, [2, 2, 2, 2]),
             (1, 1, [3, 3], 3, [0, 0, 0, 0]),
+            // Folded rows: many blocks (groups of them per task), 1×1, two bands.
+            (9, 40, [16, 16], 3, [1, 1, 1, 1]),
+            (5, 30, [10, 12], 1, [0, 0, 0, 0]),
+            (100, 2, [500, 20], 3, [1, 1, 1, 1]),
         ];
         for isa in isas {
             for &(c, o, input, k, padding) in cases {
@@ -811,6 +990,7 @@ pub(crate) mod tests {
                 (3, 1, [5, 40]),
                 (7, 5, [6, 37]),
                 (4, isa.max_block(), [3, 70]),
+                (6, isa.max_block(), [7, 20]),
             ] {
                 let g = ConvGeometry {
                     batch: 2,
@@ -853,9 +1033,14 @@ pub(crate) mod tests {
     fn rows_pooled_as_they_are_written_match_the_definition() {
         for isa in isas() {
             // Bands of odd and even rows, one band and many, 1 and 2 images.
-            for (batch, c, o, input) in
-                [(2, 3, 5, [6, 40]), (1, 7, 13, [34, 36]), (2, 4, 2, [2, 64])]
-            {
+            for (batch, c, o, input) in [
+                (2, 3, 5, [6, 40]),
+                (1, 7, 13, [34, 36]),
+                (2, 4, 2, [2, 64]),
+                // Folded rows: groups of blocks, two bands.
+                (2, 5, 30, [16, 16]),
+                (1, 100, 3, [500, 20]),
+            ] {
                 let g = ConvGeometry {
                     batch,
                     in_channels: c,
@@ -1006,6 +1191,19 @@ pub(crate) mod tests {
             (162, 324, 16),
             (324, 324, 16),
             (256, 256, 16),
+            (13, 13, 16),
+            (41, 81, 16),
+            (81, 81, 16),
+            (25, 25, 16),
+            (49, 49, 16),
+            (128, 128, 16),
+            (200, 200, 16),
+            (50, 50, 8),
+            (97, 97, 8),
+            (194, 97, 8),
+            (100, 100, 4),
+            (49, 97, 24),
+            (97, 97, 24),
         ] {
             let g = ConvGeometry {
                 batch: 1,

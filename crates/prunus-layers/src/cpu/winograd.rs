@@ -235,6 +235,7 @@ impl Packed {
                     affine: &self.identity[block.clone()],
                     relu: false,
                     projection: None,
+                    folded: None,
                 };
                 // SAFETY: the caller's contract; reads stay within a plane's row and its slack.
                 unsafe { run_row(self.isa, &task) };
