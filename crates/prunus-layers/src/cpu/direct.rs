@@ -11,8 +11,9 @@
 //! Stride 1, any kernel size and padding; the input band is first copied with its zero padding
 //! so that the inner loop has no bounds to check. Rows narrower than 32 pixels (a 16² or 24²
 //! bottleneck) would leave most lanes of a run idle: there a band's rows, padding included, are
-//! one run ([`Row::folded`]), and the tasks share out groups of output channel blocks. x86-64 only (AVX-512 or AVX2 + FMA, chosen
-//! at run time); elsewhere [`applies`] says no and the matrix products run.
+//! one run ([`Row::folded`]), and the tasks share out groups of output channel blocks. x86-64
+//! only (AVX-512 or AVX2 + FMA, chosen at run time); elsewhere [`applies`] says no and the
+//! matrix products run.
 
 use std::ops::Range;
 
@@ -91,11 +92,12 @@ pub(crate) fn applies(g: &ConvGeometry) -> bool {
 /// up to 100 on Zen 4; on a Xeon 1.3–1.6× at 81 → 161, 161 → 161 and 128 → 256, 1.08× at
 /// 200 → 200, 0.96× at 256 → 256, 0.87× at 256 → 512); on 3 input channels (a network's first
 /// layer, where `im2col` has 27 rows) whatever the output (1.3–2× at 32–64). Rows narrower than
-/// 32 pixels are folded into one run per band ([`Row::folded`]), which runs at 60–70 G
+/// 32 pixels are folded into one run per band ([`Row::folded`]), which runs at 55–75 G
 /// multiply-adds/s on 16² and 24² (Zen 4): against Winograd's products (what runs there
-/// otherwise) 1.05–1.5× from 25 to 128 channels on 16², 1.2–1.4× at 49–97 on 24²; behind them
-/// from 160 channels (0.72–0.98), on 8² rows (0.75) and below 16 channels, where the fixed costs
-/// of a call dominate.
+/// otherwise) 1.16–1.55× at 25, 49, 97 and 128 channels on 16² but about even at 41 → 81 and
+/// 81 → 81 (0.73–1.15, 0.96), 1.7× at 49 → 97 on 24²; behind them from 160 channels
+/// (0.72–0.98), on 8² rows (0.8) and below 16 channels, where the fixed costs of a call
+/// dominate.
 fn narrow(g: &ConvGeometry) -> bool {
     let [oh, ow] = g.output().unwrap_or([0, 0]);
     let channels = |out: usize, input: usize| g.out_channels <= out && g.in_channels <= input;
@@ -245,11 +247,12 @@ fn convolve(
     // taking groups of output channel blocks.
     let bands_wanted = (4 * threads).div_ceil(g.batch).clamp(1, oh.max(1));
     let max_rows = ((1 << 22) / (4 * g.in_channels * plan.width)).max(1);
-    let mut rows_per_band = match plan.folded {
-        false => oh.div_ceil(bands_wanted),
-        true => oh,
+    let rows_wanted = if plan.folded {
+        oh
+    } else {
+        oh.div_ceil(bands_wanted)
     };
-    rows_per_band = rows_per_band.min(max_rows).max(1);
+    let mut rows_per_band = rows_wanted.min(max_rows).max(1);
     // Pooling: whole pairs of rows in every band.
     rows_per_band += usize::from(pool) * (rows_per_band % 2);
     let bands = oh.div_ceil(rows_per_band);
@@ -258,8 +261,12 @@ fn convolve(
         true => (4 * threads).div_ceil(g.batch * bands),
     };
     let n = plan.blocks.len();
-    let groups = channel_blocks(n, n.div_ceil(groups.clamp(1, n.max(1))));
-    let tasks = bands * groups.len().max(1);
+    // At least one group, empty without output channels (then the tasks write nothing).
+    let mut groups = channel_blocks(n, n.div_ceil(groups.clamp(1, n.max(1))));
+    if groups.is_empty() {
+        groups.push(0..0);
+    }
+    let tasks = bands * groups.len();
     let pooled_image = g.out_channels * (oh / 2) * (ow / 2);
     let pooled_len = if pool { g.batch * pooled_image } else { 0 };
     let mut pooled: Vec<f32> = Vec::with_capacity(pooled_len);
@@ -441,50 +448,48 @@ impl<'a> Plan<'a> {
     ) {
         let g = self.g;
         let padded_rows = rows.len() + g.kernel[0] - 1;
-        {
-            let [oh, ow] = g.output().expect("checked by conv2d_with");
-            let blocks = &self.blocks[blocks];
-            let channels =
-                blocks.first().map_or(0, |b| b.0.start)..blocks.last().map_or(0, |b| b.0.end);
-            // Rows `r` of the band as one run each, or all of them as one.
-            let runs = match self.folded {
-                false => rows
-                    .clone()
-                    .map(|y| (y, y - rows.start, ow, None))
-                    .collect::<Vec<_>>(),
-                true => {
-                    let length = (rows.len() - 1) * self.width + ow;
-                    vec![(rows.start, 0, length, Some([self.width, ow]))]
-                }
-            };
-            for (y, r, length, folded) in runs {
-                for (channels, offset) in blocks {
-                    let task = Row {
-                        input: band[r * self.width..].as_ptr(),
-                        channel_stride: padded_rows * self.width,
-                        width: self.width,
-                        in_channels: g.in_channels,
-                        kernel: g.kernel,
-                        weights: self.weights[*offset..].as_ptr(),
-                        // SAFETY: (channels.start, y, 0) lies in the image's output.
-                        out: unsafe { out.add((channels.start * oh + y) * ow) },
-                        out_stride: oh * ow,
-                        ow: length,
-                        affine: &self.affine[channels.clone()],
-                        relu: self.relu,
-                        projection: self.projection,
-                        folded,
-                    };
-                    // SAFETY: the CPU has `isa` (the caller's contract); `task` is in bounds.
-                    unsafe { run_row(self.isa, &task) };
-                }
-                let Some(pooled) = pooled else { continue };
-                let last = if folded.is_some() { rows.end } else { y + 1 };
-                for y in (y..last).filter(|y| y % 2 == 1) {
-                    // SAFETY: rows y − 1 and y of these channels were written just above, by
-                    // this task; the pooled row y / 2 of these channels is this task's alone.
-                    unsafe { pool_pair(out, pooled, channels.clone(), [oh, ow], y) };
-                }
+        let [oh, ow] = g.output().expect("checked by conv2d_with");
+        let blocks = &self.blocks[blocks];
+        let channels =
+            blocks.first().map_or(0, |b| b.0.start)..blocks.last().map_or(0, |b| b.0.end);
+        // Rows `r` of the band as one run each, or all of them as one.
+        let runs = match self.folded {
+            false => rows
+                .clone()
+                .map(|y| (y, y - rows.start, ow, None))
+                .collect::<Vec<_>>(),
+            true => {
+                let length = (rows.len() - 1) * self.width + ow;
+                vec![(rows.start, 0, length, Some([self.width, ow]))]
+            }
+        };
+        for (y, r, length, folded) in runs {
+            for (channels, offset) in blocks {
+                let task = Row {
+                    input: band[r * self.width..].as_ptr(),
+                    channel_stride: padded_rows * self.width,
+                    width: self.width,
+                    in_channels: g.in_channels,
+                    kernel: g.kernel,
+                    weights: self.weights[*offset..].as_ptr(),
+                    // SAFETY: (channels.start, y, 0) lies in the image's output.
+                    out: unsafe { out.add((channels.start * oh + y) * ow) },
+                    out_stride: oh * ow,
+                    ow: length,
+                    affine: &self.affine[channels.clone()],
+                    relu: self.relu,
+                    projection: self.projection,
+                    folded,
+                };
+                // SAFETY: the CPU has `isa` (the caller's contract); `task` is in bounds.
+                unsafe { run_row(self.isa, &task) };
+            }
+            let Some(pooled) = pooled else { continue };
+            let last = if folded.is_some() { rows.end } else { y + 1 };
+            for y in (y..last).filter(|y| y % 2 == 1) {
+                // SAFETY: rows y − 1 and y of these channels were written just above, by
+                // this task; the pooled row y / 2 of these channels is this task's alone.
+                unsafe { pool_pair(out, pooled, channels.clone(), [oh, ow], y) };
             }
         }
     }
