@@ -769,107 +769,110 @@ unsafe fn row<V: Lanes, const P: usize, const OB: usize>(row: &Row) {
                     }
                 }
             }
+            // The epilogue on the accumulators in place, in loops small enough to unroll, so
+            // that they stay in registers (a larger body here kept them on the stack, zeroed by
+            // a call to `memset` at every run: 3–7% of a pruned network's pass).
             let zero = V::zero();
-            let mut projected = [V::zero(); P];
-            if let Some(projection) = row.projection {
-                projected = [V::splat(projection.bias); P];
-            }
-            for (o, acc) in acc.iter().enumerate() {
-                let (a, b) = row.affine[o];
+            for (o, acc) in acc.iter_mut().enumerate() {
+                // SAFETY: `affine` has the block's `OB` channels (`rows_for` matched its length).
+                let (a, b) = *row.affine.get_unchecked(o);
                 let (a, b) = (V::splat(a), V::splat(b));
-                let dst = row.out.add(o * row.out_stride);
-                for (p, acc) in acc.iter().enumerate() {
-                    let mut y = acc.mul_add(a, b);
+                for y in acc.iter_mut() {
+                    *y = y.mul_add(a, b);
                     if row.relu {
-                        y = y.max(zero);
-                    }
-                    match row.projection {
-                        Some(projection) => {
-                            let w = V::splat(projection.weights[o]);
-                            projected[p] = y.mul_add(w, projected[p]);
-                        }
-                        None => store(row, y, dst, x0 + p * V::N),
+                        *y = y.max(zero);
                     }
                 }
             }
-            if row.projection.is_some() {
-                for (p, y) in projected.into_iter().enumerate() {
-                    store(row, y, row.out, x0 + p * V::N);
+            match row.projection {
+                Some(projection) => {
+                    let mut projected = [V::splat(projection.bias); P];
+                    for (o, acc) in acc.iter().enumerate() {
+                        // SAFETY: one projection weight per output channel (`conv2d_projected`).
+                        let w = V::splat(*projection.weights.get_unchecked(o));
+                        for (q, y) in projected.iter_mut().zip(acc) {
+                            *q = y.mul_add(w, *q);
+                        }
+                    }
+                    store_block(row, &[projected], x0);
                 }
+                None => store_block(row, &acc, x0),
             }
         }
         x0 += run;
     }
 }
 
-/// Stores pixels `start..start + N` of `row`'s run (those it has) from `y`, `dst` pointing at
-/// the run's first pixel of one channel.
-///
-/// # Safety
-/// The CPU has what `V` needs; `dst` is valid for writes of the run's pixels.
-#[inline(always)]
-unsafe fn store<V: Lanes>(row: &Row, y: V, dst: *mut f32, start: usize) {
-    // SAFETY: the caller's contract.
-    unsafe {
-        match row.folded {
-            None => store_run(y, dst, start, row.ow),
-            Some([width, ow]) => store_folded(y, dst, start, row.ow, [width, ow]),
-        }
-    }
-}
+/// Most values of one run of one block: 24 registers of 16 lanes (AVX-512's accumulators).
+const MOST_RUN_VALUES: usize = 24 * 16;
 
-/// Stores the real pixels among `start..start + N` (before `end`) of a run of rows `width`
-/// wide folded end to end, each row's first `ow` real, into rows of `ow` at `dst`.
+/// Stores the run of pixels `x0..x0 + P · N` of `row` from `y` (`OB` channels × `P`
+/// registers), those it has: a whole run of a row straight from the registers, a run's edge
+/// or folded rows through a buffer, out of line.
 ///
 /// # Safety
-/// The CPU has what `V` needs; `dst` is valid for writes of the real pixels before `end`.
+/// The CPU has what `V` needs; `row.out` is valid for writes of the block's channels' pixels.
 #[inline(always)]
-unsafe fn store_folded<V: Lanes>(
-    y: V,
-    dst: *mut f32,
-    start: usize,
-    end: usize,
-    [width, ow]: [usize; 2],
+unsafe fn store_block<V: Lanes, const P: usize, const OB: usize>(
+    row: &Row,
+    y: &[[V; P]; OB],
+    x0: usize,
 ) {
-    let (mut r, mut x) = (start / width, start % width);
-    // SAFETY: the caller's contract; only real pixels before `end` are written.
+    let run = P * V::N;
+    // SAFETY: the caller's contract; the buffer holds `OB · run` values (at most 24 registers).
     unsafe {
-        if x + V::N <= ow && start + V::N <= end {
-            y.store(dst.add(r * ow + x));
+        if row.folded.is_none() && x0 + run <= row.ow {
+            for (o, y) in y.iter().enumerate() {
+                let dst = row.out.add(o * row.out_stride + x0);
+                for (p, y) in y.iter().enumerate() {
+                    y.store(dst.add(p * V::N));
+                }
+            }
             return;
         }
-        let mut lanes = [0.0f32; 16];
-        y.store(lanes.as_mut_ptr());
-        let (mut f, stop) = (start, (start + V::N).min(end));
-        while f < stop {
-            if x < ow {
-                let n = (ow - x).min(stop - f);
-                let src = lanes.as_ptr().add(f - start);
-                std::ptr::copy_nonoverlapping(src, dst.add(r * ow + x), n);
-                f += n;
-                x += n;
-            } else {
-                f += width - x;
-                (r, x) = (r + 1, 0);
+        const { assert!(OB * P * V::N <= MOST_RUN_VALUES) };
+        let mut lanes = std::mem::MaybeUninit::<[f32; MOST_RUN_VALUES]>::uninit();
+        let lanes = lanes.as_mut_ptr().cast::<f32>();
+        for (o, y) in y.iter().enumerate() {
+            for (p, y) in y.iter().enumerate() {
+                y.store(lanes.add(o * run + p * V::N));
             }
         }
+        let values = std::slice::from_raw_parts(lanes, OB * run);
+        store_edge(row, values, run, x0);
     }
 }
 
-/// Stores the lanes of `y` at `dst + start` that fall before `end` (none, some or all).
+/// Stores the real pixels among `x0..x0 + run` (before `row.ow`) of each channel's `run`
+/// values in `values` (channel after channel): the tail of a row, or folded rows (pixel `f` is
+/// row `f / width`, column `f % width`, real when the column is below the output's width).
 ///
 /// # Safety
-/// The CPU has what `V` needs; `dst` is valid for writes of `end` values.
-#[inline(always)]
-unsafe fn store_run<V: Lanes>(y: V, dst: *mut f32, start: usize, end: usize) {
-    // SAFETY: the caller's contract; only lanes before `end` are written.
-    unsafe {
-        if start + V::N <= end {
-            y.store(dst.add(start));
-        } else if start < end {
-            let mut lanes = [0.0f32; 16];
-            y.store(lanes.as_mut_ptr());
-            std::ptr::copy_nonoverlapping(lanes.as_ptr(), dst.add(start), end - start);
+/// `row.out` is valid for writes of the block's channels' real pixels before `row.ow`.
+#[inline(never)]
+unsafe fn store_edge(row: &Row, values: &[f32], run: usize, x0: usize) {
+    let stop = (x0 + run).min(row.ow);
+    for (o, values) in values.chunks_exact(run).enumerate() {
+        // SAFETY: the caller's contract; only real pixels before `row.ow` are written.
+        unsafe {
+            let dst = row.out.add(o * row.out_stride);
+            let Some([width, ow]) = row.folded else {
+                let n = stop.saturating_sub(x0);
+                std::ptr::copy_nonoverlapping(values.as_ptr(), dst.add(x0), n);
+                continue;
+            };
+            let mut f = x0;
+            while f < stop {
+                let (r, x) = (f / width, f % width);
+                if x < ow {
+                    let n = (ow - x).min(stop - f);
+                    let src = values.as_ptr().add(f - x0);
+                    std::ptr::copy_nonoverlapping(src, dst.add(r * ow + x), n);
+                    f += n;
+                } else {
+                    f += width - x;
+                }
+            }
         }
     }
 }
