@@ -107,7 +107,10 @@ impl RunFolder {
         model: &M,
         state: &SearchState,
     ) -> Result<(), PlanError> {
-        let path = self.dir.join(RUN_WEIGHTS);
+        // The weights go under the step's own name first, then the state that names the step,
+        // then they take the usual name: a run killed between any two of these resumes with
+        // weights that fit its state (a new network's weights with the old state did not).
+        let path = self.step_weights(state.accepted());
         let mut store = BurnpackStore::from_bytes(None);
         model
             .valid()
@@ -116,8 +119,17 @@ impl RunFolder {
         let bytes = store
             .get_bytes()
             .map_err(|e| run_error(&path, RunError::Weights(e.to_string())))?;
+        std::fs::create_dir_all(&self.dir).map_err(|e| run_error(&self.dir, e))?;
         write_atomic(&path, &bytes)?;
-        self.save_state(state)
+        self.save_state(state)?;
+        let current = self.dir.join(RUN_WEIGHTS);
+        std::fs::rename(&path, &current).map_err(|e| run_error(&current, e))
+    }
+
+    /// Where the weights of the network after `accepted` accepted steps wait while its state
+    /// is saved (`accepted-<n>.bpk`), before they become [`RUN_WEIGHTS`].
+    fn step_weights(&self, accepted: usize) -> PathBuf {
+        self.dir.join(format!("accepted-{accepted}.bpk"))
     }
 
     /// The last accepted network and the state of a search saved in this folder, rebuilt from
@@ -142,7 +154,13 @@ impl RunFolder {
         }
         let mut current = prune(original.clone(), &run.state.plan())?;
         if run.state.accepted() > 0 {
-            let path = self.dir.join(RUN_WEIGHTS);
+            // Killed after the state was saved and before its weights took the usual name:
+            // they are still under the step's own.
+            let waiting = self.step_weights(run.state.accepted());
+            let path = match waiting.is_file() {
+                true => waiting,
+                false => self.dir.join(RUN_WEIGHTS),
+            };
             let bytes = std::fs::read(&path).map_err(|e| run_error(&path, e))?;
             let mut store = BurnpackStore::from_bytes(Some(Bytes::from_bytes_vec(bytes)));
             let result = current
