@@ -17,7 +17,7 @@
 
 use std::ops::Range;
 
-use super::kernel::{ConvGeometry, Epilogue, Out, per_task, with_scratch};
+use super::kernel::{ConvGeometry, Epilogue, Out, per_task, with_scratch, written_once};
 use super::pool::max_pool_pair;
 
 /// The vector instructions the kernel is built for.
@@ -353,18 +353,23 @@ impl<'a> Plan<'a> {
                 (range, offset)
             })
             .collect();
-        let mut weights = vec![0.0f32; o * depth];
-        for (range, offset) in &blocks {
-            let n = range.len();
-            for (j, channel) in range.clone().enumerate() {
-                for (t, &v) in weight[channel * depth..(channel + 1) * depth]
-                    .iter()
-                    .enumerate()
-                {
-                    weights[offset + t * n + j] = v;
+        assert_eq!(weight.len(), o * depth, "weight length");
+        // SAFETY: the blocks cover the `o` channels once each, every channel's `depth` taps.
+        let weights = unsafe {
+            written_once(o * depth, |weights| {
+                for (range, offset) in &blocks {
+                    let n = range.len();
+                    for (j, channel) in range.clone().enumerate() {
+                        for (t, &v) in weight[channel * depth..(channel + 1) * depth]
+                            .iter()
+                            .enumerate()
+                        {
+                            weights[offset + t * n + j].write(v);
+                        }
+                    }
                 }
-            }
-        }
+            })
+        };
         let affine = epilogue.affine(o);
         let [_, ow] = g.output().expect("checked by conv2d_with");
         let folded = ow < FOLD_BELOW;

@@ -10,6 +10,7 @@
 //! parallel instead.
 
 use std::cell::RefCell;
+use std::mem::MaybeUninit;
 
 use gemm::Parallelism;
 use rayon::prelude::*;
@@ -209,6 +210,22 @@ pub(crate) unsafe fn per_task(
     // SAFETY: the caller's contract: every element was written.
     unsafe { out.set_len(out_len) };
     out
+}
+
+/// `len` values written by `fill(values)`, with no zeroing pass before (a layer's packed
+/// weights, rebuilt at every call: the zeroing cost as much as the packing).
+///
+/// # Safety
+/// `fill` writes every one of the `len` values.
+pub(super) unsafe fn written_once(
+    len: usize,
+    fill: impl FnOnce(&mut [MaybeUninit<f32>]),
+) -> Vec<f32> {
+    let mut values = Vec::with_capacity(len);
+    fill(&mut values.spare_capacity_mut()[..len]);
+    // SAFETY: `fill` wrote all `len` values (the caller's contract).
+    unsafe { values.set_len(len) };
+    values
 }
 
 /// Output rows per band and bands per image: about [`BAND_BYTES`] of columns per band.

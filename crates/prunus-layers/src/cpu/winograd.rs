@@ -13,7 +13,7 @@ use gemm::Parallelism;
 use std::ops::Range;
 
 use super::direct::{Isa, Row, channel_blocks, run_row};
-use super::kernel::{ConvGeometry, Epilogue, per_task, with_scratch};
+use super::kernel::{ConvGeometry, Epilogue, per_task, with_scratch, written_once};
 
 /// Bytes of transformed input and products a band aims at.
 const BAND_BYTES: usize = 4 << 20;
@@ -48,30 +48,40 @@ pub(crate) fn in_registers(g: &ConvGeometry) -> Option<Isa> {
     Isa::detect()
 }
 
+/// `U = G g Gᵀ` of one 3×3 filter `g`, its 16 values in the order of ξ.
+fn transform_filter(g: &[f32]) -> [f32; 16] {
+    // G g: four rows of three.
+    let mut t = [[0.0f32; 3]; 4];
+    for j in 0..3 {
+        let (a, b, c) = (g[j], g[3 + j], g[6 + j]);
+        t[0][j] = a;
+        t[1][j] = 0.5 * (a + b + c);
+        t[2][j] = 0.5 * (a - b + c);
+        t[3][j] = c;
+    }
+    // (G g) Gᵀ.
+    let mut u = [0.0f32; 16];
+    for (i, row) in t.iter().enumerate() {
+        let (a, b, c) = (row[0], row[1], row[2]);
+        u[i * 4..i * 4 + 4].copy_from_slice(&[a, 0.5 * (a + b + c), 0.5 * (a - b + c), c]);
+    }
+    u
+}
+
 /// `U = G g Gᵀ` of every filter, as `[16][out][in]`.
 fn transform_weights(weight: &[f32], out_channels: usize, in_channels: usize) -> Vec<f32> {
     let plane = out_channels * in_channels;
-    let mut u = vec![0.0f32; 16 * plane];
-    for (f, g) in weight.chunks_exact(9).enumerate() {
-        // G g: four rows of three.
-        let mut t = [[0.0f32; 3]; 4];
-        for j in 0..3 {
-            let (a, b, c) = (g[j], g[3 + j], g[6 + j]);
-            t[0][j] = a;
-            t[1][j] = 0.5 * (a + b + c);
-            t[2][j] = 0.5 * (a - b + c);
-            t[3][j] = c;
-        }
-        // (G g) Gᵀ.
-        for (i, row) in t.iter().enumerate() {
-            let (a, b, c) = (row[0], row[1], row[2]);
-            let values = [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c];
-            for (j, v) in values.into_iter().enumerate() {
-                u[(i * 4 + j) * plane + f] = v;
+    assert_eq!(weight.len(), 9 * plane, "weight length");
+    // SAFETY: the `plane` filters f, each into its place in every one of the 16 planes.
+    unsafe {
+        written_once(16 * plane, |u| {
+            for (f, g) in weight.chunks_exact(9).enumerate() {
+                for (xi, v) in transform_filter(g).into_iter().enumerate() {
+                    u[xi * plane + f].write(v);
+                }
             }
-        }
+        })
     }
-    u
 }
 
 /// `x` convolved with the 3×3 `weight` at stride 1, then `epilogue`, by `gemm` products; as
@@ -121,10 +131,9 @@ pub(crate) fn conv3x3_cat(
         assert_eq!(x.len(), g.batch * n * h * w, "input length");
     }
     assert_eq!(weight.len(), o * c * 9, "weight length");
-    let u = transform_weights(weight, o, c);
-    let packed = match products {
-        Products::Gemm => None,
-        Products::Registers(isa) => Some(Packed::new(isa, &u, o, c)),
+    let (u, packed) = match products {
+        Products::Gemm => (transform_weights(weight, o, c), None),
+        Products::Registers(isa) => (Vec::new(), Some(Packed::new(isa, weight, o, c))),
     };
     let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
     let per_tile = 16 * 4 * (c + o);
@@ -185,20 +194,31 @@ struct Packed {
 }
 
 impl Packed {
-    fn new(isa: Isa, u: &[f32], o: usize, c: usize) -> Self {
+    /// `U` of the filters `weight` (`[out][in][3][3]`), transformed and packed in one pass.
+    fn new(isa: Isa, weight: &[f32], o: usize, c: usize) -> Self {
         let blocks = channel_blocks(o, isa.max_block());
-        let mut weights = vec![0.0f32; 16 * o * c];
-        for xi in 0..16 {
-            let plane = xi * o * c;
-            for block in &blocks {
-                let n = block.len();
-                for (j, channel) in block.clone().enumerate() {
-                    for i in 0..c {
-                        weights[plane + block.start * c + i * n + j] = u[plane + channel * c + i];
+        let plane = o * c;
+        assert_eq!(weight.len(), 9 * plane, "weight length");
+        // SAFETY: the blocks cover the `o` channels once each: every channel's `c` filters, each
+        // into its place in every one of the 16 planes.
+        let weights = unsafe {
+            written_once(16 * plane, |packed| {
+                for block in &blocks {
+                    let n = block.len();
+                    for (j, channel) in block.clone().enumerate() {
+                        let filters =
+                            weight[channel * c * 9..(channel + 1) * c * 9].chunks_exact(9);
+                        for (i, g) in filters.enumerate() {
+                            // Block `block`, input channel i, lane j, of each ξ's plane.
+                            let at = block.start * c + i * n + j;
+                            for (xi, v) in transform_filter(g).into_iter().enumerate() {
+                                packed[xi * plane + at].write(v);
+                            }
+                        }
                     }
                 }
-            }
-        }
+            })
+        };
         Packed {
             isa,
             blocks,
