@@ -353,8 +353,8 @@ impl<'a> Plan<'a> {
                 (range, offset)
             })
             .collect();
-        assert_eq!(weight.len(), o * depth, "weight length");
-        // SAFETY: the blocks cover the `o` channels once each, every channel's `depth` taps.
+        // SAFETY: the blocks cover the `o` channels once each, every channel's `depth` taps (a
+        // short `weight` panics at its slice, before the buffer is used).
         let weights = unsafe {
             written_once(o * depth, |weights| {
                 for (range, offset) in &blocks {

@@ -15,7 +15,7 @@
 use std::ops::Range;
 
 use super::direct::{Isa, Lanes, channel_blocks, pad};
-use super::kernel::{ConvGeometry, Epilogue, per_image_band, with_scratch};
+use super::kernel::{ConvGeometry, Epilogue, per_image_band, with_scratch, written_once};
 
 /// The up-sampling layers the kernel computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,19 +145,24 @@ impl Plan {
                 (range, offset)
             })
             .collect();
-        let mut weights = vec![0.0f32; c * o * taps];
-        for (range, offset) in &blocks {
-            let n = range.len();
-            for ci in 0..c {
-                for (j, channel) in range.clone().enumerate() {
-                    let src = &weight[(ci * o + channel) * taps..][..taps];
-                    let dst = offset + (ci * n + j) * taps;
-                    for (d, &t) in weights[dst..dst + taps].iter_mut().zip(order) {
-                        *d = src[t];
+        // SAFETY: the blocks cover the `o` channels once each, every input channel's `taps`
+        // values of each (`order` holds `taps` indices).
+        let weights = unsafe {
+            written_once(c * o * taps, |weights| {
+                for (range, offset) in &blocks {
+                    let n = range.len();
+                    for ci in 0..c {
+                        for (j, channel) in range.clone().enumerate() {
+                            let src = &weight[(ci * o + channel) * taps..][..taps];
+                            let dst = offset + (ci * n + j) * taps;
+                            for (d, &t) in weights[dst..dst + taps].iter_mut().zip(order) {
+                                d.write(src[t]);
+                            }
+                        }
                     }
                 }
-            }
-        }
+            })
+        };
         let affine = epilogue.affine(o);
         Plan {
             isa,

@@ -198,9 +198,8 @@ impl Packed {
     fn new(isa: Isa, weight: &[f32], o: usize, c: usize) -> Self {
         let blocks = channel_blocks(o, isa.max_block());
         let plane = o * c;
-        assert_eq!(weight.len(), 9 * plane, "weight length");
-        // SAFETY: the blocks cover the `o` channels once each: every channel's `c` filters, each
-        // into its place in every one of the 16 planes.
+        // SAFETY: the blocks cover the `o` channels once each: every channel's `c` filters (a
+        // short `weight` panics at its slice), each into its place in every one of the 16 planes.
         let weights = unsafe {
             written_once(16 * plane, |packed| {
                 for block in &blocks {
