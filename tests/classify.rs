@@ -11,7 +11,7 @@ use prunus::layers::{ChannelGroup, Prunable};
 use prunus::plan::{SearchState, StepRecord};
 use prunus::surgery::{ModelFile, Rebuild};
 use prunus::{
-    ClassificationBatch, ClassificationModel, ClassificationTask, Error, PrunableModel,
+    ClassificationBatch, ClassificationModel, ClassificationTask, Error, LossConfig, PrunableModel,
     PruneConfig, Task, TrainConfig, TrainDisplay, prune_to_tolerance, prune_to_tolerance_with,
 };
 
@@ -28,19 +28,26 @@ fn digits() -> ClassificationTask<resnet::DigitItem> {
     )
 }
 
+/// Wide enough, with a strong enough gate penalty, to have channels it can lose: at widths
+/// 8 and 16 with the default penalty and a tolerance of 3 points, one search in 15 accepted no
+/// step (the lowest-gated single channel cost 3.3–4.4 points of 180 validation digits); here
+/// 60 searches of 60 accepted their first step at 18 or 36 channels removed (2026-12-08).
 fn trained(task: &ClassificationTask<resnet::DigitItem>, device: &Device) -> resnet::ResNet {
-    let model = resnet::ResNet::new(1, &[8, 16], 10, device);
+    let model = resnet::ResNet::new(1, &[16, 32], 10, device);
     let config = TrainConfig::new()
         .with_epochs(10)
         .with_batch_size(32)
         .with_learning_rate(3e-3)
+        .with_loss(LossConfig::new().with_gate_l1(1e-3))
         .with_display(TrainDisplay::Quiet);
     task.train(model, &config, device).unwrap()
 }
 
+const TOLERANCE: f64 = 5.0;
+
 fn config() -> PruneConfig {
     PruneConfig::new()
-        .with_tolerance(3.0)
+        .with_tolerance(TOLERANCE)
         .with_progress(false)
         .with_latency_runs(1)
         .with_eval_batch_size(64)
@@ -72,7 +79,7 @@ fn a_user_resnet_is_pruned_within_the_tolerance_and_its_run_resumes() {
     let report = &whole.report;
     assert_eq!(report.metric, "top-1 accuracy");
     assert_eq!(report.baseline, baseline);
-    assert!(report.drop <= 3.0, "{}", report.summary());
+    assert!(report.drop <= TOLERANCE, "{}", report.summary());
     assert!(
         report.flops_after < report.flops_before,
         "{}",
