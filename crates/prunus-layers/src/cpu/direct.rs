@@ -962,6 +962,19 @@ pub(crate) mod tests {
             (6, 11, [7, 5], 1, [0, 0, 0, 0]),
             (4, 9, [12, 31], 5, [2, 2, 2, 2]),
             (1, 1, [3, 3], 3, [0, 0, 0, 0]),
+            // Rows of 32 pixels and more: whole runs, runs at both edges, one run reaching both
+            // (every block size's run length), no padding, asymmetric padding, 5×5 and 1×1,
+            // padding wider than the kernel's overhang (rows and columns wholly in it), a
+            // single input row.
+            (3, 5, [6, 64], 3, [1, 1, 1, 1]),
+            (4, 12, [5, 100], 3, [1, 1, 1, 1]),
+            (2, 40, [3, 130], 3, [1, 1, 1, 1]),
+            (5, 16, [11, 40], 3, [0, 0, 0, 0]),
+            (2, 25, [8, 40], 3, [2, 0, 1, 2]),
+            (4, 9, [12, 40], 5, [2, 2, 2, 2]),
+            (6, 11, [7, 45], 1, [0, 0, 0, 0]),
+            (3, 4, [4, 36], 3, [3, 3, 3, 3]),
+            (2, 3, [1, 50], 3, [1, 1, 1, 1]),
             // Folded rows: many blocks (groups of them per task), 1×1, two bands.
             (9, 40, [16, 16], 3, [1, 1, 1, 1]),
             (5, 30, [10, 12], 1, [0, 0, 0, 0]),
